@@ -1,0 +1,513 @@
+"""Cloud-neutral, validated spec of the inference functions declared in stack config.
+
+The stack file (``Pulumi.<stack>.yaml``) carries two keys in the ``inferops`` namespace:
+``inferops:defaults`` (FinOps fields merged under every function's ``finops`` block) and
+``inferops:functions`` (a list of functions). :func:`parse_stack_config` turns that mapping into a
+:class:`StackSpec` or raises :class:`SpecError` with a one-line message naming the function and the
+field, before the program registers any resource.
+
+Limits are the platforms' own (checked late 2026):
+
+* AWS Lambda: 128-10240 MB memory, timeout up to 900 s, ``x86_64`` or ``arm64``.
+* Azure Functions Consumption (Linux): up to 1536 MB per instance, timeout up to 600 s, x86_64 only,
+  no always-ready instances, at most 200 instances. Flex Consumption: instance memory 512, 2048 or
+  4096 MB, timeout up to 14400 s here (the platform allows unbounded HTTP-triggered runs, but the
+  front end cuts HTTP requests at 230 s), 1-1000 instances.
+* Cloud Run (the runtime of Cloud Functions 2nd gen): memory 128 MiB-32 GiB, CPU 0.08-1 (fractions,
+  only with memory up to 512 MiB), 1, 2, 4, 6 or 8 vCPU with the documented memory ranges, timeout
+  up to 3600 s, x86_64 only.
+* Kubernetes/Knative: memory 64 MiB-64 GiB, CPU 0.05-64 cores, timeout up to 600 s (Knative's default
+  ``max-revision-timeout-seconds``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+Platform = Literal["aws", "azure", "gcp", "kubernetes"]
+RiskTier = Literal["minimal", "limited", "high"]
+RemediationAction = Literal["stop-canary", "rollback", "request-retraining", "none"]
+
+NAMESPACE = "inferops"
+#: Stack config keys the program reads, without the namespace.
+CONFIG_KEYS = (
+    "defaults",
+    "functions",
+    "budgetAlertEmails",
+    "gcpBillingAccount",
+    "kubernetesNodePrice",
+)
+
+# DNS label, short enough that derived child names ("<name>-canary", "<name>-budget", service
+# account ids) stay within every cloud's limits (GCP service account ids: 30 characters).
+_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,28}[a-z0-9])?$")
+_VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,62}$")
+_MODEL_ID_RE = re.compile(r"^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$")
+# registry host[:port]/path[:tag|@digest]; a tag or digest is required so deploys are reproducible.
+_IMAGE_RE = r"^[a-z0-9][a-z0-9.-]*(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w.-]{1,128}|@sha256:[0-9a-f]{64})$"
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_REGION_RE: dict[str, re.Pattern[str]] = {
+    "aws": re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"),
+    "azure": re.compile(r"^[a-z][a-z0-9]{2,30}$"),
+    "gcp": re.compile(r"^[a-z]+-[a-z]+\d$"),
+    "kubernetes": re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"),
+}
+_ARTIFACT_SCHEMES: dict[str, tuple[str, ...]] = {
+    "aws": ("s3://",),
+    "azure": ("az://", "https://"),
+    "gcp": ("gs://",),
+    "kubernetes": ("s3://", "gs://", "az://", "https://"),
+}
+
+
+class SpecError(ValueError):
+    """Stack config that cannot be deployed; the message is one line naming the field."""
+
+
+class _Model(BaseModel):
+    """Strict camelCase model: unknown keys and wrong types are errors, not coercions."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+    )
+
+
+def _https(value: str, field: str) -> str:
+    if not re.match(r"^https://[^\s/]+\.[^\s/]+(/\S*)?$", value):
+        raise ValueError(f"{field} must be an https:// URL")
+    return value
+
+
+class ModelSpec(_Model):
+    """The model a function serves, and the responsible-AI metadata that travels with it."""
+
+    id: str
+    version: str
+    stable_version: str | None = None
+    artifact_uri: str
+    card_url: str
+    lineage_url: str
+    fairness_score: Annotated[float, Field(ge=0.0, le=1.0)]
+    risk_tier: RiskTier
+    approval_ref: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not _MODEL_ID_RE.match(v):
+            raise ValueError("must be lowercase letters, digits, '-', '_' or '.', at most 63 characters")
+        return v
+
+    @field_validator("version", "stable_version")
+    @classmethod
+    def _version(cls, v: str | None) -> str | None:
+        if v is not None and not _VERSION_RE.match(v):
+            raise ValueError("must be 1-63 characters of letters, digits, '.', '_', '+' or '-' (quote it)")
+        return v
+
+    @field_validator("card_url")
+    @classmethod
+    def _card(cls, v: str) -> str:
+        return _https(v, "cardUrl")
+
+    @field_validator("lineage_url")
+    @classmethod
+    def _lineage(cls, v: str) -> str:
+        return _https(v, "lineageUrl")
+
+    @field_validator("approval_ref")
+    @classmethod
+    def _approval(cls, v: str | None) -> str | None:
+        return None if v is None else _https(v, "approvalRef")
+
+    @model_validator(mode="after")
+    def _high_risk_needs_review(self) -> ModelSpec:
+        if self.risk_tier == "high" and not self.approval_ref:
+            raise ValueError("approvalRef: a high-risk model needs a link to its human review")
+        return self
+
+
+class RuntimeSpec(_Model):
+    """Compute shape. ``cpu`` and ``image`` (the HTTP handler's container image, built from
+    ``functions/Dockerfile``) apply to Cloud Run and Kubernetes; ``azurePlan`` to Azure."""
+
+    memory_mb: Annotated[int, Field(gt=0)]
+    timeout_seconds: Annotated[int, Field(gt=0)]
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    cpu: Annotated[float, Field(gt=0)] | None = None
+    image: Annotated[str, Field(pattern=_IMAGE_RE)] | None = None
+    azure_plan: Literal["consumption", "flexConsumption"] | None = None
+
+
+class ScalingSpec(_Model):
+    """Instance bounds: Lambda provisioned/reserved concurrency, Azure/GCP/Knative scale bounds."""
+
+    min_instances: Annotated[int, Field(ge=0)] = 0
+    max_instances: Annotated[int, Field(ge=1, le=1000)] = 10
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScalingSpec:
+        if self.min_instances > self.max_instances:
+            raise ValueError("minInstances must not exceed maxInstances")
+        return self
+
+
+class TrafficSpec(_Model):
+    """Canary split: ``canaryPercent`` of requests go to ``model.version``, the rest to the stable one."""
+
+    canary_percent: Annotated[int, Field(ge=0, le=100)] = 0
+
+
+class EndpointSpec(_Model):
+    """The function's HTTP endpoint. Authenticated unless ``public`` is set explicitly."""
+
+    enabled: bool = True
+    public: bool = False
+
+
+class FinOpsSpec(_Model):
+    """Cost ownership, the monthly budget and the usage the cost estimate is based on."""
+
+    cost_center: str
+    owner: str
+    environment: str
+    monthly_budget_usd: Annotated[float, Field(gt=0, le=10_000_000)]
+    alert_thresholds_percent: Annotated[list[Annotated[int, Field(ge=1, le=1000)]], Field(min_length=1)] = [
+        50,
+        80,
+        100,
+    ]
+    expected_monthly_requests: Annotated[int, Field(ge=0)]
+    avg_duration_ms: Annotated[float, Field(gt=0, le=3_600_000)]
+
+    @field_validator("cost_center", "environment")
+    @classmethod
+    def _plain(cls, v: str) -> str:
+        if not re.match(r"^[a-z0-9]([-a-z0-9_]{0,61}[a-z0-9])?$", v):
+            raise ValueError("must be lowercase letters, digits, '-' or '_', at most 63 characters")
+        return v
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, v: str) -> str:
+        if not _EMAIL_RE.match(v):
+            raise ValueError("must be an e-mail address")
+        return v
+
+    @field_validator("alert_thresholds_percent")
+    @classmethod
+    def _thresholds(cls, v: list[int]) -> list[int]:
+        if v != sorted(set(v)):
+            raise ValueError("must be strictly increasing")
+        return v
+
+
+class RemediationSpec(_Model):
+    """What the drift loop does to this function's config for each kind of drift."""
+
+    on_major_during_canary: RemediationAction = "stop-canary"
+    on_major: RemediationAction = "rollback"
+    on_minor: RemediationAction = "request-retraining"
+    on_performance: RemediationAction | None = None
+
+
+class RetrainingSpec(_Model):
+    """A retraining request recorded by the drift loop; resources carry it as metadata."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    report_digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+    requested_at: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+class FunctionSpec(_Model):
+    """One inference function: where it runs, what it serves, how it scales, what it may cost."""
+
+    name: str
+    platform: Platform
+    region: str
+    model: ModelSpec
+    runtime: RuntimeSpec
+    scaling: ScalingSpec = ScalingSpec()
+    traffic: TrafficSpec = TrafficSpec()
+    endpoint: EndpointSpec = EndpointSpec()
+    finops: FinOpsSpec
+    remediation: RemediationSpec = RemediationSpec()
+    retraining: RetrainingSpec | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            raise ValueError(
+                "must be a DNS label: lowercase letters, digits and '-', starting with a letter, at most 30 characters"
+            )
+        return v
+
+    @property
+    def canary_active(self) -> bool:
+        """True when traffic is split between ``model.version`` and ``model.stableVersion``."""
+        m = self.model
+        return self.traffic.canary_percent > 0 and m.stable_version is not None and m.stable_version != m.version
+
+    @property
+    def canary_percent(self) -> int:
+        """Share of requests on the candidate version; 0 when no canary is running."""
+        return self.traffic.canary_percent if self.canary_active else 0
+
+    @property
+    def stable_version(self) -> str:
+        """The version that takes the non-canary share (``model.version`` when there is none)."""
+        return self.model.stable_version or self.model.version
+
+
+class NodePrice(_Model):
+    """Kubernetes node price used for cost estimates (USD per vCPU-hour and per GiB-hour)."""
+
+    vcpu_hour_usd: Annotated[float, Field(ge=0)]
+    gib_hour_usd: Annotated[float, Field(ge=0)]
+
+
+class StackSpec(_Model):
+    """Everything the program reads from a stack's config."""
+
+    functions: list[FunctionSpec]
+    budget_alert_emails: list[str] = []
+    gcp_billing_account: str | None = None
+    kubernetes_node_price: NodePrice = NodePrice(vcpu_hour_usd=0.0316, gib_hour_usd=0.0042)
+
+    @field_validator("budget_alert_emails")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        for e in v:
+            if not _EMAIL_RE.match(e):
+                raise ValueError(f"{e!r} is not an e-mail address")
+        return v
+
+    @field_validator("gcp_billing_account")
+    @classmethod
+    def _billing(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", v):
+            raise ValueError("must look like 012345-6789AB-CDEF01")
+        return v
+
+
+# --- per-platform limits -------------------------------------------------------------------------
+
+
+def _check_cloud_run_pair(cpu: float, memory_mb: int) -> str | None:
+    """Cloud Run's CPU/memory pairs (cloud.google.com/run/docs/configuring/services/memory-limits)."""
+    if cpu < 1:
+        if cpu < 0.08:
+            return "runtime.cpu: Cloud Run needs at least 0.08 vCPU"
+        if memory_mb > 512:
+            return "runtime.cpu: Cloud Run allows less than 1 vCPU only with memoryMb <= 512"
+        return None
+    if cpu not in (1, 2, 4, 6, 8):
+        return "runtime.cpu: Cloud Run accepts 1, 2, 4, 6 or 8 vCPU (or a fraction below 1)"
+    max_mb = {1: 4096, 2: 8192, 4: 16384, 6: 24576, 8: 32768}[int(cpu)]
+    min_mb = {1: 128, 2: 128, 4: 2048, 6: 4096, 8: 4096}[int(cpu)]
+    if not min_mb <= memory_mb <= max_mb:
+        return f"runtime.memoryMb: Cloud Run with {cpu:g} vCPU needs {min_mb}-{max_mb} MB"
+    return None
+
+
+def default_cpu(fn: FunctionSpec) -> float:
+    """vCPU for Cloud Run/Knative when ``runtime.cpu`` is unset: the smallest valid for the memory."""
+    if fn.runtime.cpu is not None:
+        return fn.runtime.cpu
+    mb = fn.runtime.memory_mb
+    if fn.platform == "gcp":
+        for cpu, max_mb in ((1, 4096), (2, 8192), (4, 16384), (8, 32768)):
+            if mb <= max_mb:
+                return float(cpu)
+    return max(0.1, round(mb / 2048, 2))
+
+
+def _platform_errors(fn: FunctionSpec) -> list[str]:
+    """Limits that depend on the platform; returns field-prefixed messages."""
+    errs: list[str] = []
+    rt, p = fn.runtime, fn.platform
+    if not _REGION_RE[p].match(fn.region):
+        errs.append(f"region: {fn.region!r} is not a {p} region name")
+    if not fn.model.artifact_uri.startswith(_ARTIFACT_SCHEMES[p]):
+        errs.append(f"model.artifactUri: must start with {' or '.join(_ARTIFACT_SCHEMES[p])} on {p}")
+    if rt.azure_plan is not None and p != "azure":
+        errs.append("runtime.azurePlan: only applies to platform azure")
+    if rt.cpu is not None and p not in ("gcp", "kubernetes"):
+        errs.append("runtime.cpu: only applies to platforms gcp and kubernetes")
+    if p in ("gcp", "kubernetes") and rt.image is None:
+        errs.append(f"runtime.image: required on {p} (the container image built from functions/Dockerfile)")
+    if rt.image is not None and p not in ("gcp", "kubernetes"):
+        errs.append("runtime.image: only applies to platforms gcp and kubernetes")
+    if p == "aws":
+        if not 128 <= rt.memory_mb <= 10240:
+            errs.append(f"runtime.memoryMb: must be 128-10240 on AWS Lambda (got {rt.memory_mb})")
+        if rt.timeout_seconds > 900:
+            errs.append(f"runtime.timeoutSeconds: must be at most 900 on AWS Lambda (got {rt.timeout_seconds})")
+    elif p == "azure":
+        if rt.architecture != "x86_64":
+            errs.append("runtime.architecture: Azure Functions runs x86_64 only")
+        if (rt.azure_plan or "consumption") == "consumption":
+            if rt.memory_mb > 1536:
+                errs.append(f"runtime.memoryMb: Azure Consumption allows at most 1536 (got {rt.memory_mb})")
+            if rt.timeout_seconds > 600:
+                errs.append(f"runtime.timeoutSeconds: Azure Consumption allows at most 600 (got {rt.timeout_seconds})")
+            if fn.scaling.min_instances:
+                errs.append("scaling.minInstances: Azure Consumption has no always-ready instances; use 0")
+            if fn.scaling.max_instances > 200:
+                errs.append("scaling.maxInstances: Azure Consumption scales to at most 200 instances")
+        else:
+            if rt.memory_mb not in (512, 2048, 4096):
+                errs.append(f"runtime.memoryMb: Flex Consumption instances have 512, 2048 or 4096 (got {rt.memory_mb})")
+            if rt.timeout_seconds > 14400:
+                errs.append(f"runtime.timeoutSeconds: at most 14400 on Flex Consumption (got {rt.timeout_seconds})")
+    elif p == "gcp":
+        if rt.architecture != "x86_64":
+            errs.append("runtime.architecture: Cloud Run runs x86_64 only")
+        if not 128 <= rt.memory_mb <= 32768:
+            errs.append(f"runtime.memoryMb: must be 128-32768 on Cloud Run (got {rt.memory_mb})")
+        elif (pair := _check_cloud_run_pair(default_cpu(fn), rt.memory_mb)) is not None:
+            errs.append(pair)
+        if rt.timeout_seconds > 3600:
+            errs.append(f"runtime.timeoutSeconds: must be at most 3600 on Cloud Run (got {rt.timeout_seconds})")
+    else:
+        if not 64 <= rt.memory_mb <= 65536:
+            errs.append(f"runtime.memoryMb: must be 64-65536 on Kubernetes (got {rt.memory_mb})")
+        if rt.cpu is not None and not 0.05 <= rt.cpu <= 64:
+            errs.append(f"runtime.cpu: must be 0.05-64 cores on Kubernetes (got {rt.cpu:g})")
+        if rt.timeout_seconds > 600:
+            errs.append(
+                f"runtime.timeoutSeconds: Knative's max-revision-timeout-seconds is 600 (got {rt.timeout_seconds})"
+            )
+    if fn.traffic.canary_percent > 0 and fn.model.stable_version is None:
+        errs.append("traffic.canaryPercent: a canary needs model.stableVersion (the rollback target)")
+    if fn.finops.monthly_budget_usd <= 0:
+        errs.append("finops.monthlyBudgetUsd: must be positive")
+    return errs
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = _loc(tuple(err["loc"]))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    got = err.get("input")
+    if err["type"] not in ("extra_forbidden", "missing") and not isinstance(got, dict | list):
+        msg += f" (got {got!r})"
+    return f"{where}: {msg}" if where else msg
+
+
+def _merge_finops(defaults: Mapping[str, Any], fn: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(fn)
+    finops = fn.get("finops")
+    if isinstance(finops, Mapping):
+        merged["finops"] = {**defaults, **finops}
+    elif finops is None and defaults:
+        merged["finops"] = dict(defaults)
+    return merged
+
+
+def _strip_namespace(config: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        ns, _, short = str(key).partition(":")
+        if ns != NAMESPACE or not short:
+            continue  # other namespaces (aws:region, secrets) are not ours to judge
+        if short not in CONFIG_KEYS:
+            raise SpecError(f"{key}: unknown inferops config key (known: {', '.join(CONFIG_KEYS)})")
+        if isinstance(value, Mapping) and set(value) == {"secure"}:
+            raise SpecError(f"{key}: must not be a secret; inferops config holds no secrets")
+        out[short] = value
+    return out
+
+
+def config_value(config: Any, key: str) -> Any:
+    """A value of ``pulumi.Config`` as the stack file wrote it: structures arrive as JSON, strings raw."""
+    value = config.get(key)
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
+    """Validate the ``config:`` mapping of a ``Pulumi.<stack>.yaml`` file.
+
+    Keys are namespaced (``inferops:functions``); keys of other namespaces are ignored. Raises
+    :class:`SpecError` with a one-line message naming the function and the field.
+    """
+    raw = _strip_namespace(config)
+    defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, Mapping):
+        raise SpecError("inferops:defaults: must be a mapping of finops fields")
+    unknown = set(defaults) - {f.alias for f in FinOpsSpec.model_fields.values() if f.alias}
+    if unknown:
+        raise SpecError(f"inferops:defaults.{sorted(unknown)[0]}: unknown key (defaults hold finops fields)")
+    functions_raw = raw.get("functions")
+    if not isinstance(functions_raw, list) or not functions_raw:
+        raise SpecError("inferops:functions: must be a non-empty list of functions")
+
+    functions: list[FunctionSpec] = []
+    seen: set[str] = set()
+    for i, fn_raw in enumerate(functions_raw):
+        label = f"functions[{i}]"
+        if not isinstance(fn_raw, Mapping):
+            raise SpecError(f"inferops:{label}: must be a mapping")
+        if isinstance(fn_raw.get("name"), str):
+            label = f"functions[{fn_raw['name']}]"
+        try:
+            fn = FunctionSpec.model_validate(_merge_finops(defaults, fn_raw))
+        except ValidationError as exc:
+            raise SpecError(f"inferops:{label}.{_first_error(exc)}") from None
+        errs = _platform_errors(fn)
+        if errs:
+            raise SpecError(f"inferops:{label}.{errs[0]}")
+        if fn.name in seen:
+            raise SpecError(f"inferops:{label}.name: duplicate function name {fn.name!r}")
+        seen.add(fn.name)
+        functions.append(fn)
+
+    try:
+        stack = StackSpec.model_validate(
+            {
+                "functions": functions,
+                **{k: raw[k] for k in ("budgetAlertEmails", "gcpBillingAccount", "kubernetesNodePrice") if k in raw},
+            },
+            strict=False,  # functions are already-validated models
+        )
+    except ValidationError as exc:
+        raise SpecError(f"inferops:{_first_error(exc)}") from None
+    if any(f.platform == "gcp" for f in stack.functions) and not stack.gcp_billing_account:
+        raise SpecError("inferops:gcpBillingAccount: required when a function runs on gcp (its budget needs it)")
+    return stack

@@ -1,0 +1,257 @@
+"""Run the Pulumi program for a stack file under Pulumi's own mocks, with no CLI and no cloud.
+
+:func:`run_program` reads ``Pulumi.<stack>.yaml``, replaces ``secure:`` values by a placeholder (they
+are never decrypted, and the placeholder is marked secret), installs a recording
+:class:`pulumi.runtime.Mocks`, runs ``__main__.py`` the way the Pulumi language host would (project
+directory as working directory and on ``sys.path``) and returns every resource it registered with
+its inputs (engine camelCase names) and the stack exports.
+
+The mocks echo the inputs back as outputs plus the few computed fields the components read (ARNs,
+URLs, ids); they invent nothing else, so a test sees exactly what the program asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.runtime
+from pulumi.runtime import settings as _settings
+from pulumi.runtime.mocks import MockMonitor
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from inferops.computed import ACCOUNT as _ACCOUNT
+from inferops.computed import computed as computed_outputs
+
+PROJECT = "inferops"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+#: What a ``secure:`` value becomes: the program sees a (secret) string, never the ciphertext.
+SECRET_PLACEHOLDER = "[secret]"
+
+
+class StackFileError(ValueError):
+    """A stack file that cannot be read; the message names the file."""
+
+
+class ProgramError(RuntimeError):
+    """The program failed (for example its stack config did not validate)."""
+
+
+@dataclass
+class RegisteredResource:
+    """One resource the program registered, as the engine (and a policy pack) would see it."""
+
+    type: str
+    name: str
+    urn: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    custom: bool
+    parent: str | None = None
+    provider: str | None = None
+
+
+@dataclass
+class ProgramRun:
+    """What a program run registered and exported."""
+
+    stack: str
+    resources: list[RegisteredResource] = field(default_factory=list)
+    exports: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, typ: str) -> list[RegisteredResource]:
+        """Resources of one engine type token, in registration order."""
+        return [r for r in self.resources if r.type == typ]
+
+    def children_of(self, urn: str) -> list[RegisteredResource]:
+        """Direct and indirect children of a component."""
+        out: list[RegisteredResource] = []
+        frontier = {urn}
+        for r in self.resources:  # registration order: parents come before children
+            if r.parent in frontier:
+                out.append(r)
+                frontier.add(r.urn)
+        return out
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Echo inputs back as outputs plus the computed fields the components read; record everything."""
+
+    def __init__(self) -> None:
+        self.registered: list[tuple[str, str, dict[str, Any], dict[str, Any], bool, str | None]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        computed = computed_outputs(args.typ, args.name, args.inputs)
+        outputs = {**args.inputs, **computed}
+        resource_id = str(computed.get("id") or f"{args.name}-id")
+        self.registered.append((args.typ, args.name, dict(args.inputs), outputs, bool(args.custom), args.provider))
+        return resource_id, outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": _ACCOUNT, "arn": f"arn:aws:iam::{_ACCOUNT}:user/mock", "userId": "mock"}
+        if args.token in ("aws:index/getPartition:getPartition",):
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {
+                "subscriptionId": "00000000-0000-0000-0000-000000000000",
+                "tenantId": "t",
+                "clientId": "c",
+                "objectId": "o",
+            }
+        return dict(args.args)
+
+
+class _Monitor(MockMonitor):
+    """Keeps the registration request's parent, which the base monitor drops."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.parents: dict[str, str | None] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        self.parents[response.urn] = request.parent or None
+        return response
+
+
+# --- stack files ---------------------------------------------------------------------------------
+
+
+def load_stack_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``config:`` mapping of a stack file as plain Python values; one-line error on bad input."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StackFileError(f"{p}: cannot read stack file ({exc.strerror})") from None
+    try:
+        doc = YAML(typ="safe").load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise StackFileError(f"{p}:{where} invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise StackFileError(f"{p}: a stack file must be a mapping with a 'config' key")
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise StackFileError(f"{p}: config must be a mapping")
+    return config
+
+
+def stack_name_of(path: str | os.PathLike[str]) -> str:
+    """``Pulumi.dev.yaml`` -> ``dev``."""
+    stem = Path(path).name
+    if stem.startswith("Pulumi.") and stem.endswith((".yaml", ".yml")):
+        return stem[len("Pulumi.") :].rsplit(".", 1)[0]
+    return Path(path).stem
+
+
+def engine_config(config: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Config as the engine hands it to a program: strings (JSON for structures), secure keys masked."""
+    values: dict[str, str] = {}
+    secret_keys: list[str] = []
+
+    def mask(v: Any) -> tuple[Any, bool]:
+        if isinstance(v, dict):
+            if set(v) == {"secure"}:
+                return SECRET_PLACEHOLDER, True
+            pairs = {k: mask(x) for k, x in v.items()}
+            return {k: p[0] for k, p in pairs.items()}, any(p[1] for p in pairs.values())
+        if isinstance(v, list):
+            items = [mask(x) for x in v]
+            return [i[0] for i in items], any(i[1] for i in items)
+        return v, False
+
+    for key, value in config.items():
+        masked, secret = mask(value)
+        values[key] = masked if isinstance(masked, str) else json.dumps(masked)
+        if secret:
+            secret_keys.append(key)
+    return values, secret_keys
+
+
+# --- running -------------------------------------------------------------------------------------
+
+
+def run_program(
+    stack_file: str | os.PathLike[str],
+    *,
+    project_dir: str | os.PathLike[str] = PROJECT_DIR,
+    config: Mapping[str, Any] | None = None,
+    stack: str | None = None,
+    preview: bool = False,
+) -> ProgramRun:
+    """Run ``__main__.py`` of ``project_dir`` under mocks with the config of ``stack_file``.
+
+    ``config`` (already-parsed ``config:`` mapping) replaces the file's content when given, which lets
+    tests run edited configs without writing files. Raises :class:`StackFileError` for an unreadable
+    file and :class:`ProgramError` when the program fails.
+    """
+    project = Path(project_dir).resolve()
+    raw = dict(config) if config is not None else load_stack_file(stack_file)
+    stack = stack or stack_name_of(stack_file)
+    values, secret_keys = engine_config(raw)
+
+    mocks = RecordingMocks()
+    monitor = _Monitor(mocks)
+    _settings.ROOT.set(None)  # a fresh root Stack per run
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_all_config(values, secret_keys)
+
+    exports: dict[str, Any] = {}
+    real_export = pulumi.export
+
+    def capture(name: str, value: Any) -> None:
+        exports[name] = value
+        real_export(name, value)
+
+    resolved: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def _program() -> Any:
+        runpy.run_path(str(project / "__main__.py"), run_name="__main__")
+        return pulumi.Output.from_input(exports).apply(resolved.update)
+
+    old_cwd, old_path = os.getcwd(), list(sys.path)
+    pulumi.export = capture  # type: ignore[assignment]
+    try:
+        os.chdir(project)
+        if str(project) not in sys.path:
+            sys.path.insert(0, str(project))
+        _program()
+    except pulumi.RunError as exc:
+        raise ProgramError(str(exc)) from None
+    finally:
+        pulumi.export = real_export  # type: ignore[assignment]
+        os.chdir(old_cwd)
+        sys.path[:] = old_path
+
+    run = ProgramRun(stack=stack, exports=resolved)
+    urns = monitor.get_registered_resources()
+    by_key = {(u.split("::")[-2].split("$")[-1], u.split("::")[-1]): u for u in urns}
+    for typ, name, inputs, outputs, custom, provider in mocks.registered:
+        urn = by_key.get((typ, name), "")
+        run.resources.append(
+            RegisteredResource(
+                type=typ,
+                name=name,
+                urn=urn,
+                inputs=inputs,
+                outputs=outputs,
+                custom=custom,
+                parent=monitor.parents.get(urn),
+                provider=provider or None,
+            )
+        )
+    return run

@@ -1,0 +1,141 @@
+"""Where each platform keeps the inferops metadata keys, and which resources are inference functions.
+
+The logical keys are those of design.md. AWS and Azure carry them as ``tags``; GCP splits them between
+``labels`` and ``annotations`` (a reader takes the union); Kubernetes prefixes them ``inferops.dev/`` in
+``metadata.annotations`` (and ``metadata.labels`` where the value is a valid label).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .props import MISSING, UNKNOWN, get
+
+K8S_PREFIX = "inferops.dev/"
+
+AWS_LAMBDA = "aws:lambda/function:Function"
+AWS_FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+AWS_PERMISSION = "aws:lambda/permission:Permission"
+AWS_PROVISIONED = "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"
+AWS_ALIAS = "aws:lambda/alias:Alias"
+AWS_BUDGET = "aws:budgets/budget:Budget"
+AZURE_WEBAPP = "azure-native:web:WebApp"
+AZURE_SLOT = "azure-native:web:WebAppSlot"
+AZURE_PLAN = "azure-native:web:AppServicePlan"
+AZURE_BUDGET = "azure-native:consumption:Budget"
+GCP_RUN = "gcp:cloudrunv2/service:Service"
+GCP_RUN_IAM = ("gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding")
+GCP_BUDGET = "gcp:billing/budget:Budget"
+KNATIVE = "kubernetes:serving.knative.dev/v1:Service"
+
+FUNCTION_TYPES = (AWS_LAMBDA, AZURE_WEBAPP, GCP_RUN, KNATIVE)
+PLATFORM_OF = {AWS_LAMBDA: "aws", AZURE_WEBAPP: "azure", AZURE_SLOT: "azure", GCP_RUN: "gcp", KNATIVE: "kubernetes"}
+
+
+def is_azure_function_app(props: dict[str, Any]) -> bool:
+    """An azure-native WebApp/WebAppSlot is a function app when its ``kind`` says so.
+
+    An unknown kind counts as a function app so preview does not silently skip it.
+    """
+    kind = get(props, "kind")
+    if kind is UNKNOWN:
+        return True
+    return isinstance(kind, str) and "functionapp" in kind.lower()
+
+
+def is_function(resource_type: str, props: dict[str, Any]) -> bool:
+    """True for the inference function resources the pack judges (any stack, hand-written or ours)."""
+    if resource_type == AZURE_WEBAPP:
+        return is_azure_function_app(props)
+    return resource_type in FUNCTION_TYPES
+
+
+def _string_map(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    return {}
+
+
+def read_metadata(resource_type: str, props: dict[str, Any]) -> dict[str, Any]:
+    """Return the logical metadata keys of a resource (values may be :data:`UNKNOWN`).
+
+    When the whole tag map is unknown, the key ``"*"`` maps to :data:`UNKNOWN` so callers can tell
+    "cannot judge" from "absent".
+    """
+    result: dict[str, Any] = {}
+    if resource_type.startswith("kubernetes:"):
+        for where in ("metadata.labels", "metadata.annotations"):
+            raw = get(props, where)
+            if raw is UNKNOWN:
+                result["*"] = UNKNOWN
+            for key, value in _string_map(raw).items():
+                if key.startswith(K8S_PREFIX):
+                    result[key[len(K8S_PREFIX):]] = value
+        return result
+    if resource_type.startswith("gcp:"):
+        for where in ("labels", "annotations"):
+            raw = get(props, where)
+            if raw is UNKNOWN:
+                result["*"] = UNKNOWN
+            result.update(_string_map(raw))
+        return result
+    tags = get(props, "tags")
+    if tags is UNKNOWN:
+        result["*"] = UNKNOWN
+    result.update(_string_map(tags))
+    if resource_type.startswith("aws:"):
+        # tagsAll is the provider's merge with default tags; it only fills gaps.
+        for key, value in _string_map(get(props, "tagsAll")).items():
+            result.setdefault(key, value)
+    return result
+
+
+def metadata_value(meta: dict[str, Any], key: str) -> Any:
+    """One key from :func:`read_metadata`: the value, :data:`UNKNOWN`, or :data:`MISSING`."""
+    if key in meta:
+        value = meta[key]
+        return MISSING if value is None or value == "" else value
+    if meta.get("*") is UNKNOWN:
+        return UNKNOWN
+    return MISSING
+
+
+def is_taggable(resource_type: str, props: dict[str, Any]) -> bool:
+    """Whether the resource can carry the metadata keys.
+
+    The function types and a fixed list of supporting types always can; any other resource counts
+    when it declares a tag/label map, which is how a hand-written resource shows it is taggable.
+    """
+    if resource_type in TAGGABLE_TYPES:
+        return True
+    if resource_type.startswith("pulumi:") or not resource_type.count(":") >= 2:
+        return False
+    if resource_type.startswith("kubernetes:"):
+        return get(props, "metadata") is not MISSING
+    return get(props, "tags") is not MISSING or get(props, "labels") is not MISSING
+
+
+TAGGABLE_TYPES = frozenset({
+    AWS_LAMBDA, "aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup",
+    AZURE_WEBAPP, AZURE_SLOT, AZURE_PLAN, "azure-native:resources:ResourceGroup",
+    "azure-native:storage:StorageAccount",
+    GCP_RUN,
+    KNATIVE, "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ResourceQuota",
+})
+
+
+
+
+def function_name(resource_type: str, props: dict[str, Any], logical_name: str) -> Any:
+    """The function's name: the ``function-name`` key, else the platform's own name, else the logical name."""
+    meta = read_metadata(resource_type, props)
+    name = metadata_value(meta, "function-name")
+    if name is not MISSING:
+        return name
+    if resource_type.startswith("kubernetes:"):
+        own = get(props, "metadata.name")
+    else:
+        own = get(props, "name")
+    if own is UNKNOWN:
+        return UNKNOWN
+    return own if isinstance(own, str) and own else logical_name
