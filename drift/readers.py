@@ -226,6 +226,17 @@ _CSV_ERR = re.compile(r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion er
 _JSON_ERR = re.compile(r"Column\(/([^)]*)\) changed from (\w+) to (\w+)(?: in row (\d+))?")
 
 
+def _csv_header(src: Source) -> list[str] | None:
+    """Column names of a CSV file, from a first block read without type constraints."""
+    import pyarrow.csv as pcsv
+
+    try:
+        with src._open_binary() as handle:
+            return pcsv.open_csv(handle, read_options=pcsv.ReadOptions(block_size=1 << 16)).schema.names
+    except (pa.ArrowException, OSError):
+        return None
+
+
 def _translate_arrow_error(src: Source, exc: Exception, names: Sequence[str] | None) -> DataError:
     text = _one_line(exc)
     if text.startswith("Empty CSV file") or text.startswith("Empty JSON file"):
@@ -233,6 +244,8 @@ def _translate_arrow_error(src: Source, exc: Exception, names: Sequence[str] | N
     m = _CSV_ERR.search(text)
     if m:
         index = int(m.group(1))
+        if names is None:
+            names = _csv_header(src)
         col = names[index] if names and index < len(names) else f"#{index}"
         return DataError(src.uri, f"column {col!r}: non-numeric value {m.group(4)!r} in a numeric column")
     m = _JSON_ERR.search(text)
@@ -282,7 +295,7 @@ def read_schema(src: Source) -> pa.Schema:
             raise DataError(src.uri, f"cannot read as parquet: {_one_line(exc)}") from None
     for batch in iter_batches(src, batch_rows=1 << 14):
         return batch.schema
-    raise DataError(src.uri, "empty file")
+    raise DataError(src.uri, "no rows")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,6 +349,8 @@ def plan_columns(schema: pa.Schema, source: str, *, columns: Sequence[str] | Non
     wanted = list(columns) if columns else [c for c in present if c not in NON_FEATURE_COLUMNS]
     kinds: dict[str, Kind] = {}
     for name in wanted:
+        if pa.types.is_null(schema.field(name).type):
+            raise DataError(source, f"column {name!r}: all values are null")
         kind = "categorical" if name in forced else _kind_of(schema.field(name).type)
         if kind is None:
             raise DataError(source, f"column {name!r}: unsupported type {schema.field(name).type} "
@@ -434,7 +449,7 @@ def iter_chunks(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BATC
             on_rows(batch.num_rows)
         yield Chunk(rows=batch.num_rows, features=features, timestamps=stamps)
     if not checked:
-        raise DataError(src.uri, "empty file")
+        raise DataError(src.uri, "no rows")
 
 
 def _timestamps(arr: pa.Array) -> np.ndarray | None:

@@ -1,0 +1,231 @@
+"""Command line of the drift loop: ``python -m drift check`` (and ``remediate`` when installed).
+
+``check`` compares a current window of inference logs with a reference and writes a report::
+
+    python -m drift check --reference REF --current CUR [--format json|markdown] [--out FILE]
+
+Exit codes: 0 no drift, 1 drift found, 2 bad input or usage. Every error is one line on stderr,
+``drift: error: <file or field>: <what>``, and no output file is left half-written.
+
+Inputs larger than ``--memory-budget`` (or with ``--chunked``) are streamed in chunks into binned
+sketches (:mod:`drift.sketch`); KS is then computed on binned CDFs, whose error bound is reported per
+feature (``error_bound``) and documented in ``docs/drift.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+from drift import readers
+from drift.readers import DataError, Source
+
+EXIT_OK = 0
+EXIT_DRIFT = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A usage error (bad option value); printed as one line and exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``drift: error: <message>`` and exit 2."""
+
+    def error(self, message: str) -> NoReturn:  # noqa: D102 - argparse API
+        sys.stderr.write(f"drift: error: {' '.join(message.split())} (see --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _csv_list(text: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of column names")
+    return items
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def default_memory_budget() -> int:
+    """A quarter of physical memory: inputs above it are streamed in chunks."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):
+        return 2 << 30
+
+
+def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``check`` subcommand."""
+    p = subparsers.add_parser(
+        "check", help="compare a current window with a reference and report drift",
+        description="Compare current inference logs with a reference. Exit 0: no drift, 1: drift, "
+                    "2: bad input or usage.")
+    p.add_argument("--reference", required=True, metavar="REF",
+                   help="reference (baseline) logs: .jsonl, .csv or .parquet; local path or s3://, gs://, az://")
+    p.add_argument("--current", required=True, metavar="CUR", help="current window, same formats as --reference")
+    p.add_argument("--format", choices=("json", "markdown"), default="json", help="report format (default json)")
+    p.add_argument("--out", metavar="FILE", help="write the report here (atomically) instead of stdout")
+    p.add_argument("--config", metavar="OVERRIDES",
+                   help="YAML or JSON file of detection overrides (tests, thresholds, per-feature settings)")
+    p.add_argument("--plots", metavar="DIR", help="write one PNG per drifted feature into DIR")
+    p.add_argument("--columns", type=_csv_list, metavar="A,B,...",
+                   help="feature columns to compare (default: every column but timestamp and model_version)")
+    p.add_argument("--categorical", type=_csv_list, default=[], metavar="A,B,...",
+                   help="treat these numeric-looking columns (codes, ids) as categorical")
+    p.add_argument("--input-format", choices=("jsonl", "csv", "parquet"),
+                   help="format of both inputs (default: from the file suffix)")
+    p.add_argument("--chunked", action="store_true",
+                   help="stream the inputs in chunks into binned sketches (bounded memory)")
+    p.add_argument("--chunk-rows", type=_positive_int, default=readers.DEFAULT_BATCH_ROWS, metavar="N",
+                   help=f"rows per chunk when streaming (default {readers.DEFAULT_BATCH_ROWS})")
+    p.add_argument("--memory-budget", type=_positive_int, metavar="MB",
+                   help="stream in chunks when the inputs' estimated size exceeds this many MiB "
+                        "(default: a quarter of physical memory)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: only when stderr is a terminal)")
+    p.set_defaults(handler=run_check)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``drift`` argument parser with its subcommands."""
+    parser = _Parser(prog="drift", description="Drift detection and remediation for inferops.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    add_check_parser(subparsers)
+    try:
+        # The remediate subcommand lives in its own module (GitOps write-back).
+        from drift.remediate_cli import add_remediate_parser, run_remediate
+    except ModuleNotFoundError as exc:
+        if exc.name != "drift.remediate_cli":
+            raise
+    else:
+        add_remediate_parser(subparsers).set_defaults(handler=run_remediate)
+    return parser
+
+
+@contextmanager
+def _progress(enabled: bool, label: str, total: int | None):
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="rows", unit_scale=True, file=sys.stderr, leave=False)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+def _parquet_rows(src: Source) -> int | None:
+    if src.fmt != "parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    with src._open_binary() as handle:
+        return pq.ParquetFile(handle).metadata.num_rows
+
+
+def _read(src: Source, plan: readers.ColumnPlan, args: argparse.Namespace, progress: bool) -> readers.Dataset:
+    with _progress(progress, f"reading {os.path.basename(src.path)}", _parquet_rows(src) if progress else None) as tick:
+        return readers.read_dataset(src, plan, batch_rows=args.chunk_rows, on_rows=tick)
+
+
+def _detect_in_memory(ref_src: Source, cur_src: Source, plan: readers.ColumnPlan, config: Any,
+                      args: argparse.Namespace, progress: bool) -> tuple[Any, dict[str, Any]]:
+    from drift.detect import detect
+
+    ref = _read(ref_src, plan, args, progress)
+    cur = _read(cur_src, plan, args, progress)
+    report = detect(ref.features, cur.features, kinds=plan.kinds, config=config, timestamps=cur.timestamps)
+    # detect() counts rows from the arrays it saw; the files' row counts include rows whose values were
+    # null in some column, which is what a reader of the report expects.
+    report.n_reference, report.n_current = ref.n_rows, cur.n_rows
+    return report, {"reference": ref.features, "current": cur.features}
+
+
+def _detect_chunked(ref_src: Source, cur_src: Source, plan: readers.ColumnPlan, config: Any,
+                    args: argparse.Namespace, progress: bool) -> tuple[Any, dict[str, Any]]:
+    from drift import chunked
+
+    return chunked.detect_files(ref_src, cur_src, plan, config=config, batch_rows=args.chunk_rows,
+                                progress=(lambda label, total: _progress(progress, label, total)) if progress
+                                else None)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Run ``drift check``; returns the exit code."""
+    from drift.render import atomic_write_text, render_json, render_markdown, write_plots
+
+    config = None
+    if args.config:
+        from drift.detect import load_detect_config
+
+        try:
+            config = load_detect_config(args.config)
+        except FileNotFoundError:
+            raise UsageError(f"{args.config}: no such file") from None
+        except (ValueError, OSError) as exc:
+            message = " ".join(str(exc).split())
+            raise UsageError(message if args.config in message else f"{args.config}: {message}") from None
+
+    ref_src = Source.open(args.reference, args.input_format)
+    cur_src = Source.open(args.current, args.input_format)
+    plan = readers.plan_columns(readers.read_schema(ref_src), ref_src.uri, columns=args.columns,
+                                categorical=args.categorical)
+    progress = sys.stderr.isatty() if args.progress is None else bool(args.progress)
+    budget = (args.memory_budget << 20) if args.memory_budget else default_memory_budget()
+    chunked = args.chunked or (ref_src.in_memory_bytes() + cur_src.in_memory_bytes() > budget)
+    runner: Callable[..., tuple[Any, dict[str, Any]]] = _detect_chunked if chunked else _detect_in_memory
+    report, data = runner(ref_src, cur_src, plan, config, args, progress)
+
+    plots: dict[str, str] = {}
+    if args.plots:
+        try:
+            written = write_plots(report, args.plots, reference=data.get("reference"),
+                                  current=data.get("current"), binned=data.get("binned"))
+        except OSError as exc:
+            raise UsageError(f"{args.plots}: cannot write plots: {' '.join(str(exc).split())}") from None
+        plots = {name: os.path.relpath(path, os.path.dirname(os.path.abspath(args.out)))
+                 if args.out else str(path) for name, path in written.items()}
+
+    if args.format == "markdown":
+        text = render_markdown(report, reference=args.reference, current=args.current, plots=plots)
+    else:
+        text = render_json(report)
+    if args.out:
+        try:
+            atomic_write_text(args.out, text)
+        except OSError as exc:
+            raise UsageError(f"{args.out}: cannot write: {' '.join(str(exc).split())}") from None
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return EXIT_DRIFT if report.drifted else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m drift``; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (DataError, UsageError) as exc:
+        sys.stderr.write(f"drift: error: {' '.join(str(exc).split())}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("drift: interrupted\n")
+        return 130

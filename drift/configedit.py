@@ -1,0 +1,393 @@
+"""Round-trip edits of one function's entry in a ``Pulumi.<stack>.yaml`` file.
+
+The edit is made with ruamel.yaml's round-trip loader and dumper, which keeps comments, key order,
+quoting and flow style of the nodes it re-emits. ruamel still normalises a few things on the way out
+(``~`` becomes an empty null, runs of spaces after a colon collapse, indentation is re-derived), so the
+new bytes are not the dumper's whole output: they are the original bytes with only the line spans of
+the edited keys replaced by the dumper's rendering of those keys. Everything outside the edited keys
+(comments, blank lines, other functions, every ``secure:`` value) is therefore byte-identical by
+construction. Before anything is returned, the spliced text is parsed again and must equal the edited
+document, and the whole ``config:`` mapping must pass :func:`components.spec.parse_stack_config`; if
+either fails, :class:`ConfigEditError` is raised and nothing is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import ScalarString
+
+FUNCTIONS_KEY = "inferops:functions"
+
+#: Called with the plain ``config:`` mapping of the edited file; raises ``ValueError`` to refuse it.
+Validator = Callable[[Mapping[str, Any]], object]
+
+
+class ConfigEditError(ValueError):
+    """The stack file cannot be edited safely; the message is one line naming the file and field."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Set ``path`` (keys below the function's mapping) to ``value``.
+
+    ``value`` is a scalar or a flat mapping of scalars. Setting an existing key keeps its quoting style;
+    a missing last key is appended to its parent mapping, which must exist.
+    """
+
+    path: tuple[str, ...]
+    value: Any
+
+    def describe(self) -> str:
+        """``model.version`` style dotted path."""
+        return ".".join(self.path)
+
+
+def default_validator(config: Mapping[str, Any]) -> object:
+    """Validate with the program's own spec so that the edited stack still deploys."""
+    from components.spec import parse_stack_config  # imported late: pulls pydantic models
+
+    return parse_stack_config(config)
+
+
+def to_plain(node: Any) -> Any:
+    """ruamel round-trip node -> plain Python (dict, list, str, int, float, bool, None)."""
+    if isinstance(node, Mapping):
+        return {str(k): to_plain(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [to_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, datetime | date):
+        # Pulumi hands config to the program as strings; an unquoted date is a string there too.
+        return node.isoformat()
+    return node
+
+
+def _yaml(mapping_indent: int = 2, seq_indent: int = 4, seq_offset: int = 2) -> YAML:
+    y = YAML(typ="rt")
+    y.preserve_quotes = True
+    y.width = 1 << 16  # never fold long lines (secure values, URLs)
+    y.indent(mapping=mapping_indent, sequence=seq_indent, offset=seq_offset)
+    return y
+
+
+def _guess_indent(text: str) -> tuple[int, int, int]:
+    """(mapping indent, sequence indent, dash offset) as the file writes them; defaults 2, 4, 2."""
+    lines = text.splitlines()
+    mapping = None
+    seq = None
+    for i, line in enumerate(lines[:-1]):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or not stripped.endswith(":"):
+            continue
+        col = len(line) - len(line.lstrip(" "))
+        nxt = next((n for n in lines[i + 1 :] if n.strip() and not n.strip().startswith("#")), None)
+        if nxt is None:
+            break
+        ncol = len(nxt) - len(nxt.lstrip(" "))
+        body = nxt.strip()
+        if body.startswith("- ") and seq is None and ncol >= col:
+            offset = ncol - col
+            inner = len(body) - len(body[1:].lstrip(" "))  # dash plus following spaces
+            seq = (offset + inner, offset)
+        elif not body.startswith("-") and mapping is None and ncol > col:
+            mapping = ncol - col
+        if mapping is not None and seq is not None:
+            break
+    m = mapping or 2
+    s_indent, s_offset = seq or (m + 2, m)
+    return m, max(s_indent, s_offset + 2), s_offset
+
+
+def _load(y: YAML, text: str, where: str) -> Any:
+    try:
+        return y.load(text)
+    except YAMLError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigEditError(f"{where}: not valid YAML ({first})") from None
+
+
+def find_function(data: Any, function: str, where: str) -> tuple[int, CommentedMap]:
+    """Index and mapping of the function named ``function`` in ``config: inferops:functions``."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("config"), Mapping):
+        raise ConfigEditError(f"{where}: no 'config:' mapping")
+    functions = data["config"].get(FUNCTIONS_KEY)
+    if not isinstance(functions, list):
+        raise ConfigEditError(f"{where}: config.{FUNCTIONS_KEY} is not a list")
+    for i, fn in enumerate(functions):
+        if isinstance(fn, Mapping) and fn.get("name") == function:
+            if not isinstance(fn, CommentedMap):
+                raise ConfigEditError(f"{where}: function {function!r} is not a block mapping")
+            return i, fn
+    raise ConfigEditError(f"{where}: function {function!r} not found in config.{FUNCTIONS_KEY}")
+
+
+def read_function(text: str, function: str, where: str) -> dict[str, Any]:
+    """The plain config of one function (for deciding what to do)."""
+    data = _load(_yaml(), text, where)
+    return to_plain(find_function(data, function, where)[1])
+
+
+# --- locating the lines of a key ---------------------------------------------------------------------
+
+
+def _container_at(root: Any, path: Sequence[Any]) -> Any:
+    node = root
+    for p in path:
+        node = node[p]
+    return node
+
+
+def _key_pos(container: Any, key: Any) -> tuple[int, int]:
+    if isinstance(container, CommentedMap):
+        return tuple(container.lc.key(key))  # type: ignore[return-value]
+    return tuple(container.lc.item(key))  # type: ignore[return-value]
+
+
+def _next_line_after(root: Any, full_path: Sequence[Any], n_lines: int) -> int:
+    """First line after the subtree at ``full_path``: the next sibling at the nearest level that has one."""
+    for depth in range(len(full_path), 0, -1):
+        parent = _container_at(root, full_path[: depth - 1])
+        key = full_path[depth - 1]
+        keys = list(parent.keys()) if isinstance(parent, CommentedMap) else list(range(len(parent)))
+        idx = keys.index(key)
+        if idx + 1 < len(keys):
+            return _key_pos(parent, keys[idx + 1])[0]
+    return n_lines
+
+
+def _is_filler(line: str) -> bool:
+    s = line.strip()
+    return not s or s.startswith("#")
+
+
+def _span(root: Any, full_path: Sequence[Any], lines: Sequence[str]) -> tuple[int, int, int]:
+    """(first line, end line exclusive, key column) of a key, trailing comments and blank lines excluded."""
+    parent = _container_at(root, full_path[:-1])
+    line, col = _key_pos(parent, full_path[-1])
+    end = _next_line_after(root, full_path, len(lines))
+    while end > line + 1 and _is_filler(lines[end - 1]):
+        end -= 1
+    # A sibling on the same line (flow mappings) means the key shares its line with others.
+    return line, max(end, line + 1), col
+
+
+def _shift(block: list[str], delta: int) -> list[str]:
+    if delta == 0:
+        return block
+    out = []
+    for line in block:
+        if delta > 0:
+            out.append(" " * delta + line if line.strip() else line)
+        else:
+            lead = len(line) - len(line.lstrip(" "))
+            out.append(line[min(lead, -delta) :])
+    return out
+
+
+# --- applying edits --------------------------------------------------------------------------------------
+
+
+def _styled(old: Any, new: Any) -> Any:
+    """``new`` in the quoting style of ``old`` when both are strings."""
+    if isinstance(new, str) and isinstance(old, ScalarString) and not isinstance(new, ScalarString):
+        return type(old)(new)
+    return new
+
+
+def _set(fn: CommentedMap, edit: Edit, where: str) -> bool:
+    """Apply one edit to the function mapping; True when the key is new."""
+    parent: Any = fn
+    for key in edit.path[:-1]:
+        if not isinstance(parent, CommentedMap) or key not in parent:
+            raise ConfigEditError(f"{where}: cannot set {edit.describe()}: {key!r} does not exist")
+        parent = parent[key]
+    if not isinstance(parent, CommentedMap):
+        raise ConfigEditError(f"{where}: cannot set {edit.describe()}: parent is not a mapping")
+    last = edit.path[-1]
+    is_new = last not in parent
+    if isinstance(edit.value, Mapping):
+        current = parent.get(last)
+        if isinstance(current, CommentedMap):
+            for k in [k for k in current if k not in edit.value]:
+                del current[k]
+            for k, v in edit.value.items():
+                current[k] = _styled(current.get(k), v)
+        else:
+            parent[last] = CommentedMap(edit.value)
+    else:
+        parent[last] = _styled(parent.get(last), edit.value)
+    return is_new
+
+
+def apply_edits(
+    text: str,
+    function: str,
+    edits: Sequence[Edit],
+    *,
+    where: str = "stack file",
+    validate: Validator | None = default_validator,
+) -> str:
+    """Return ``text`` with ``edits`` applied to the named function; unchanged text when they change nothing.
+
+    Raises :class:`ConfigEditError` when the file, the function or an edited key cannot be handled, when
+    the result would not parse back to the intended document, or when ``validate`` rejects it.
+    """
+    if not edits:
+        return text
+    m_ind, s_ind, s_off = _guess_indent(text)
+    y = _yaml(m_ind, s_ind, s_off)
+    data = _load(y, text, where)
+    index, fn = find_function(data, function, where)
+    fn_path: list[Any] = ["config", FUNCTIONS_KEY, index]
+    old_lines = text.splitlines(keepends=True)
+
+    # Spans in the old text, taken before the edit: (start, end, col, path, is_new).
+    before: list[tuple[int, int, int, tuple[Any, ...], bool]] = []
+    snapshot = to_plain(fn)
+    for edit in edits:
+        full = (*fn_path, *edit.path)
+        parent = _container_at(data, full[:-1]) if _exists(data, full[:-1]) else None
+        if parent is not None and isinstance(parent, CommentedMap) and edit.path[-1] in parent:
+            s, e, c = _span(data, full, old_lines)
+            before.append((s, e, c, full, False))
+        elif parent is not None and isinstance(parent, CommentedMap) and len(parent):
+            # A new key goes after the parent's last key, before any comments and blank lines that follow.
+            last_key = list(parent.keys())[-1]
+            _, e, _ = _span(data, (*full[:-1], last_key), old_lines)
+            col = _key_pos(parent, list(parent.keys())[0])[1]
+            before.append((e, e, col, full, True))
+        else:
+            raise ConfigEditError(f"{where}: cannot set {edit.describe()} in function {function!r}")
+    for edit in edits:
+        _set(fn, edit, where)
+    if to_plain(fn) == snapshot:
+        return text
+
+    out = io.StringIO()
+    y.dump(data, out)
+    dumped = out.getvalue()
+    new_data = _load(_yaml(m_ind, s_ind, s_off), dumped, where)
+    new_lines = dumped.splitlines(keepends=True)
+    newline = "\r\n" if "\r\n" in text else "\n"
+
+    pieces: list[tuple[int, int, list[str]]] = []
+    for start, end, col, full, _is_new in before:
+        ns, ne, ncol = _span(new_data, full, new_lines)
+        block = _shift(new_lines[ns:ne], col - ncol)
+        if newline != "\n":
+            block = [ln[:-1] + newline if ln.endswith("\n") and not ln.endswith("\r\n") else ln for ln in block]
+        pieces.append((start, end, block))
+    pieces.sort(key=lambda p: (p[0], p[1]))
+    for (s1, e1, _), (s2, _, _) in zip(pieces, pieces[1:], strict=False):
+        if s2 < e1 or (s2 == e1 == s1):
+            raise ConfigEditError(f"{where}: edited keys of {function!r} share lines; edit the file by hand")
+
+    result: list[str] = []
+    cursor = 0
+    for start, end, block in pieces:
+        result.extend(old_lines[cursor:start])
+        if start == end and result and not result[-1].endswith("\n"):
+            result[-1] += newline  # appending after a last line without a newline
+        result.extend(block)
+        cursor = end
+    result.extend(old_lines[cursor:])
+    new_text = "".join(result)
+    if not text.endswith(("\n", "\r")) and new_text.endswith("\n") and cursor >= len(old_lines):
+        new_text = new_text.rstrip("\r\n")
+
+    expected = to_plain(data)
+    reparsed = to_plain(_load(_yaml(), new_text, where))
+    if reparsed != expected:
+        raise ConfigEditError(
+            f"{where}: editing {', '.join(e.describe() for e in edits)} of {function!r} would change other "
+            "keys (unusual layout); edit the file by hand"
+        )
+    if validate is not None:
+        try:
+            validate(expected.get("config") or {})
+        except ValueError as exc:
+            raise ConfigEditError(f"{where}: edited config is invalid: {str(exc).splitlines()[0]}") from None
+    return new_text
+
+
+def _exists(root: Any, path: Sequence[Any]) -> bool:
+    node = root
+    for p in path:
+        if isinstance(node, Mapping) and p in node:
+            node = node[p]
+        elif isinstance(node, list) and isinstance(p, int) and 0 <= p < len(node):
+            node = node[p]
+        else:
+            return False
+    return True
+
+
+# --- files --------------------------------------------------------------------------------------------
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (temp file in the same directory, fsync, rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def edit_stack_file(
+    path: Path, function: str, edits: Sequence[Edit], *, validate: Validator | None = default_validator
+) -> bool:
+    """Apply ``edits`` to the file in place (atomically); returns False, writing nothing, when bytes are equal."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigEditError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigEditError(f"{path}: not UTF-8") from None
+    new = apply_edits(text, function, edits, where=path.name, validate=validate).encode("utf-8")
+    if new == raw:
+        return False
+    write_atomic(path, new)
+    return True
+
+
+_STACK_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def stack_file_name(stack: str) -> str:
+    """``Pulumi.<stack>.yaml``; the stack name is checked so it cannot escape the directory."""
+    if not _STACK_RE.match(stack) or stack in (".", ".."):
+        raise ConfigEditError(f"--stack: invalid stack name {stack!r}")
+    return f"Pulumi.{stack}.yaml"

@@ -1,0 +1,344 @@
+"""Offline plan: what a stack deploys, what it costs against its budgets, and what the policy pack says.
+
+No cloud account and no Pulumi CLI: the program runs under Pulumi's mocks (:mod:`inferops.harness`),
+the real policy pack runs as the engine runs it and is called over its Analyzer gRPC protocol
+(:mod:`inferops.analyzer`), and costs come from the pack's own dated price table, so the plan and
+``pulumi preview --policy-pack policies`` can never disagree about a number.
+
+The JSON form (``--format json``) is the stable, documented schema ``inferops.plan/v1``::
+
+    {
+      "schema": "inferops.plan/v1",
+      "stack": "dev",
+      "price_table": {"version": "...", "date": "..."},
+      "functions": [
+        {"name", "platform", "region", "model_version", "stable_version", "canary_percent",
+         "resources": [{"type", "name"}],
+         "cost": {"monthly_usd", "stable_usd", "canary_usd", "per_1k_usd", "budget_usd",
+                  "budget_used_percent", "free_tier_assumed": false, "warnings": [...]}}
+      ],
+      "total": {"monthly_usd", "monthly_usd_with_free_tiers", "budget_usd", "resources"},
+      "verdicts": [{"policy", "enforcement", "message", "resource", "urn"}],
+      "summary": {"mandatory": n, "advisory": n, "remediate": n}
+    }
+
+Amounts are rounded to the cent. Exit codes: 0 plan printed, 1 a mandatory violation, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.spec import FunctionSpec, SpecError, StackSpec, parse_stack_config
+from inferops.harness import PROJECT_DIR, ProgramError, ProgramRun, StackFileError, load_stack_file, run_program
+
+SCHEMA = "inferops.plan/v1"
+PACK_DIR = PROJECT_DIR / "policies"
+LEVEL_ORDER = ("mandatory", "remediate", "advisory")
+
+
+class PlanInputError(ValueError):
+    """Bad input to the plan (stack file, pack config, previous plan); the message is one line."""
+
+
+@dataclass
+class Verdict:
+    """One policy diagnostic, attributed to a resource."""
+
+    policy: str
+    enforcement: str
+    message: str
+    resource: str
+    urn: str
+
+    def key(self) -> tuple[str, str, str]:
+        """Identity across plans (messages carry numbers that may change)."""
+        return (self.policy, self.resource, self.enforcement)
+
+
+# --- building the plan ---------------------------------------------------------------------------
+
+
+def _resources_by_function(run: ProgramRun, stack: StackSpec) -> dict[str, list[dict[str, str]]]:
+    out: dict[str, list[dict[str, str]]] = {}
+    components = {r.name: r for r in run.resources if not r.custom and r.type.startswith("inferops:")}
+    for fn in stack.functions:
+        comp = components.get(fn.name)
+        children = run.children_of(comp.urn) if comp is not None else []
+        out[fn.name] = sorted(({"type": r.type, "name": r.name} for r in children), key=lambda r: (r["type"], r["name"]))
+    return out
+
+
+def _cents(value: float) -> float:
+    return round(value + 0.0, 2)
+
+
+def _cost_entry(fn: FunctionSpec, estimate: Any | None) -> dict[str, Any]:
+    budget = fn.finops.monthly_budget_usd
+    if estimate is None:
+        return {
+            "monthly_usd": None,
+            "stable_usd": None,
+            "canary_usd": None,
+            "per_1k_usd": None,
+            "budget_usd": _cents(budget),
+            "budget_used_percent": None,
+            "free_tier_assumed": False,
+            "warnings": ["cannot estimate: the function resource was not found in the plan"],
+        }
+    monthly = estimate.monthly_usd
+    canary = monthly * fn.canary_percent / 100.0
+    return {
+        "monthly_usd": _cents(monthly),
+        "stable_usd": _cents(monthly - canary),
+        "canary_usd": _cents(canary),
+        "per_1k_usd": round(estimate.per_1k_usd, 4),
+        "budget_usd": _cents(budget),
+        "budget_used_percent": round(100.0 * monthly / budget, 1),
+        "free_tier_assumed": False,
+        "warnings": list(estimate.warnings),
+    }
+
+
+def build_plan(
+    stack_file: Path,
+    *,
+    pack_dir: Path = PACK_DIR,
+    pack_config: dict[str, Any] | None = None,
+    stack_name: str | None = None,
+) -> dict[str, Any]:
+    """Run the program and the pack for ``stack_file`` and return the plan as the JSON-ready dict."""
+    from inferops import costs
+    from inferops.analyzer import PolicyPackProcess
+
+    try:
+        config = load_stack_file(stack_file)
+        stack = parse_stack_config(config)
+    except (StackFileError, SpecError) as exc:
+        raise PlanInputError(str(exc) if isinstance(exc, StackFileError) else f"{stack_file}: {exc}") from None
+    try:
+        run = run_program(stack_file, config=config, stack=stack_name)
+    except ProgramError as exc:
+        raise PlanInputError(f"{stack_file}: {exc}") from None
+
+    with PolicyPackProcess(pack_dir, config=pack_config, stack=run.stack) as pack:
+        diagnostics = []
+        for resource in run.resources:
+            if resource.custom:
+                diagnostics.extend(pack.analyze(resource))
+        diagnostics.extend(pack.analyze_stack(run.resources))
+
+    names = {r.urn: r.name for r in run.resources}
+    verdicts = sorted(
+        (
+            Verdict(
+                policy=d.policy_name,
+                enforcement=d.enforcement_level,
+                message=d.message,
+                resource=names.get(d.urn, d.urn or "(stack)"),
+                urn=d.urn,
+            )
+            for d in diagnostics
+        ),
+        key=lambda v: (LEVEL_ORDER.index(v.enforcement) if v.enforcement in LEVEL_ORDER else 9, v.policy, v.resource),
+    )
+
+    estimates = costs.estimate_functions(run, stack)
+    by_fn = _resources_by_function(run, stack)
+    functions = []
+    for fn in stack.functions:
+        functions.append(
+            {
+                "name": fn.name,
+                "platform": fn.platform,
+                "region": fn.region,
+                "model_version": fn.model.version,
+                "stable_version": fn.stable_version,
+                "canary_percent": fn.canary_percent,
+                "resources": by_fn[fn.name],
+                "cost": _cost_entry(fn, estimates.functions.get(fn.name)),
+            }
+        )
+    total_monthly = sum(f["cost"]["monthly_usd"] or 0.0 for f in functions)
+    return {
+        "schema": SCHEMA,
+        "stack": run.stack,
+        "price_table": estimates.price_table,
+        "functions": functions,
+        "total": {
+            "monthly_usd": _cents(total_monthly),
+            "monthly_usd_with_free_tiers": _cents(estimates.stack_total_with_free_tiers),
+            "budget_usd": _cents(sum(fn.finops.monthly_budget_usd for fn in stack.functions)),
+            "resources": sum(1 for r in run.resources if r.custom),
+        },
+        "verdicts": [v.__dict__ for v in verdicts],
+        "summary": {level: sum(1 for v in verdicts if v.enforcement == level) for level in LEVEL_ORDER},
+    }
+
+
+# --- comparing -----------------------------------------------------------------------------------
+
+
+def load_plan(path: Path) -> dict[str, Any]:
+    """A plan written earlier with ``--format json``; one-line error when it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PlanInputError(f"{path}: cannot read previous plan ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise PlanInputError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise PlanInputError(f"{path}: not an inferops plan (schema must be {SCHEMA})")
+    return data
+
+
+def compare(previous: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """Cost and verdict differences, like ``infracost diff``: per function, the total, verdicts."""
+    old = {f["name"]: f for f in previous.get("functions", [])}
+    new = {f["name"]: f for f in current.get("functions", [])}
+    rows = []
+    for name in sorted(old.keys() | new.keys()):
+        before = (old.get(name) or {}).get("cost", {}).get("monthly_usd") or 0.0
+        after = (new.get(name) or {}).get("cost", {}).get("monthly_usd") or 0.0
+        change = "added" if name not in old else "removed" if name not in new else "changed"
+        if change == "changed" and before == after:
+            change = "unchanged"
+        rows.append(
+            {"name": name, "change": change, "before_usd": before, "after_usd": after, "delta_usd": _cents(after - before)}
+        )
+
+    def keyed(plan: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+        return {(v["policy"], v["resource"], v["enforcement"]): v for v in plan.get("verdicts", [])}
+
+    old_v, new_v = keyed(previous), keyed(current)
+    before_total = previous.get("total", {}).get("monthly_usd") or 0.0
+    after_total = current.get("total", {}).get("monthly_usd") or 0.0
+    return {
+        "functions": rows,
+        "total": {"before_usd": before_total, "after_usd": after_total, "delta_usd": _cents(after_total - before_total)},
+        "new_verdicts": [new_v[k] for k in sorted(new_v.keys() - old_v.keys())],
+        "resolved_verdicts": [old_v[k] for k in sorted(old_v.keys() - new_v.keys())],
+    }
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+def _usd(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:,.2f}"
+
+
+def _signed(value: float) -> str:
+    return ("+" if value > 0 else "-" if value < 0 else "±") + f"${abs(value):,.2f}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool) -> list[str]:
+    if markdown:
+        out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+        return out + ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*headers), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
+
+
+def render(plan: dict[str, Any], fmt: str, diff: dict[str, Any] | None = None) -> str:
+    """The plan as ``table`` (terminals), ``markdown`` (pull-request comments) or ``json``."""
+    if fmt == "json":
+        body = dict(plan)
+        if diff is not None:
+            body["diff"] = diff
+        return json.dumps(body, indent=2, sort_keys=False) + "\n"
+    md = fmt == "markdown"
+    h = (lambda t: f"### {t}") if md else (lambda t: f"== {t} ==")
+    lines = [
+        ("## " if md else "") + f"inferops plan: stack {plan['stack']}",
+        "",
+        h("Resources"),
+    ]
+    for fn in plan["functions"]:
+        lines.append(
+            f"{'- **' if md else '* '}{fn['name']}{'**' if md else ''} ({fn['platform']}, {fn['region']}): "
+            f"{len(fn['resources'])} resources"
+        )
+        for r in fn["resources"]:
+            lines.append(f"  {'- ' if md else '  '}{r['type']} {'`' if md else ''}{r['name']}{'`' if md else ''}")
+    lines += ["", h("Estimated monthly cost")]
+    rows = []
+    for fn in plan["functions"]:
+        c = fn["cost"]
+        used = "n/a" if c["budget_used_percent"] is None else f"{c['budget_used_percent']:.1f}%"
+        canary = f"{_usd(c['canary_usd'])} ({fn['canary_percent']}%)" if fn["canary_percent"] else "-"
+        rows.append([fn["name"], fn["platform"], _usd(c["stable_usd"]), canary, _usd(c["monthly_usd"]),
+                     _usd(c["budget_usd"]), used])
+    t = plan["total"]
+    rows.append(["TOTAL", "", "", "", _usd(t["monthly_usd"]), _usd(t["budget_usd"]),
+                 f"{100 * t['monthly_usd'] / t['budget_usd']:.1f}%" if t["budget_usd"] else "n/a"])
+    lines += _table(["function", "platform", "stable", "canary", "monthly", "budget", "used"], rows, md)
+    lines.append(
+        f"Per-function estimates assume no free tier; with each free tier applied once to the stack: "
+        f"{_usd(t['monthly_usd_with_free_tiers'])}. Prices: table {plan['price_table'].get('version', '?')}."
+    )
+    warnings = sorted({w for fn in plan["functions"] for w in fn["cost"]["warnings"]})
+    lines += [f"warning: {w}" for w in warnings]
+    lines += ["", h("Policy verdicts")]
+    if not plan["verdicts"]:
+        lines.append("No policy violations.")
+    for level in LEVEL_ORDER:
+        group = [v for v in plan["verdicts"] if v["enforcement"] == level]
+        if group:
+            lines.append(f"{'**' if md else ''}{level} ({len(group)}){'**' if md else ''}")
+            lines += [f"- [{v['policy']}] {v['resource']}: {v['message']}" for v in group]
+    if diff is not None:
+        lines += ["", h("Difference from the previous plan")]
+        rows = [[r["name"], r["change"], _usd(r["before_usd"]), _usd(r["after_usd"]), _signed(r["delta_usd"])]
+                for r in diff["functions"]]
+        dt = diff["total"]
+        rows.append(["TOTAL", "", _usd(dt["before_usd"]), _usd(dt["after_usd"]), _signed(dt["delta_usd"])])
+        lines += _table(["function", "change", "before", "after", "delta"], rows, md)
+        lines += [f"+ new [{v['enforcement']}] [{v['policy']}] {v['resource']}: {v['message']}"
+                  for v in diff["new_verdicts"]]
+        lines += [f"- resolved [{v['policy']}] {v['resource']}" for v in diff["resolved_verdicts"]]
+    s = plan["summary"]
+    lines += ["", f"{s['mandatory']} mandatory, {s['remediate']} remediate, {s['advisory']} advisory."]
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main_plan(args: Any) -> int:
+    """``inferops plan``: print the plan; exit 1 on a mandatory violation, 2 on bad input."""
+    from inferops.analyzer import load_policy_pack_config
+
+    stack_file = Path(args.stack_file) if args.stack_file else PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
+    try:
+        pack_config = load_policy_pack_config(args.policy_pack_config) if args.policy_pack_config else None
+        previous = load_plan(Path(args.compare)) if args.compare else None
+        plan = build_plan(stack_file, pack_config=pack_config, stack_name=args.stack if not args.stack_file else None)
+    except (PlanInputError, ValueError) as exc:
+        print(f"inferops plan: error: {exc}", file=sys.stderr)
+        return 2
+    diff = compare(previous, plan) if previous is not None else None
+    text = render(plan, args.format, diff)
+    if args.out:
+        write_atomic(Path(args.out), text)
+    else:
+        sys.stdout.write(text)
+    return 1 if plan["summary"]["mandatory"] else 0

@@ -1,0 +1,15 @@
+"""Entry point the Pulumi engine runs (``python -m pulumi.policy <engine> policies``).
+
+It only builds the pack; the rules live in ``inferops_policy`` so tests can import them without
+starting the gRPC server that ``PolicyPack`` starts.
+"""
+
+from inferops_policy.pack import PACK_NAME, build_policies
+from pulumi_policy import EnforcementLevel, PolicyPack
+
+PolicyPack(
+    name=PACK_NAME,
+    policies=build_policies(),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    description="inferops guardrails for serverless inference: responsible AI, FinOps and security.",
+)

@@ -1,0 +1,622 @@
+"""FinOps policies: cost-allocation keys, a budget per function, estimated cost against budget.
+
+The cost policies are stack policies because a function's cost spans several resources: a Lambda
+function and its provisioned-concurrency configs, an Azure function app and its canary slot, a Cloud
+Run service or Knative Service whose canary keeps a second revision warm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pulumi_policy import (
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    StackValidationArgs,
+)
+
+from . import pricing
+from .common import config_value, fmt_num, fmt_usd, label
+from .metadata import (
+    AWS_BUDGET,
+    AWS_LAMBDA,
+    AWS_PROVISIONED,
+    AZURE_BUDGET,
+    AZURE_SLOT,
+    AZURE_WEBAPP,
+    GCP_BUDGET,
+    GCP_RUN,
+    KNATIVE,
+    PLATFORM_OF,
+    function_name,
+    is_azure_function_app,
+    is_function,
+    is_taggable,
+    metadata_value,
+    read_metadata,
+)
+from .props import MISSING, UNKNOWN, as_number, contains_unknown, get, plain
+
+DEFAULT_REQUIRED_KEYS = ["cost-center", "owner", "environment", "monthly-budget-usd"]
+_FIELD_OF = {
+    "cost-center": "finops.costCenter (or inferops:defaults.costCenter)",
+    "owner": "finops.owner (or inferops:defaults.owner)",
+    "environment": "finops.environment (or inferops:defaults.environment)",
+    "monthly-budget-usd": "finops.monthlyBudgetUsd",
+}
+
+DEFAULT_HEADROOM_PERCENT = 10.0
+DEFAULT_MAX_USD_PER_1K = 0.50
+DEFAULT_STACK_CEILING_USD = 10000.0
+DEFAULT_AZURE_CONSUMPTION_MEMORY_MB = 1536.0
+DEFAULT_FLEX_MEMORY_MB = 2048.0
+DEFAULT_MAX_FIRST_THRESHOLD = 100.0
+
+# Properties every cost policy accepts, so each can be tuned alone.
+COST_MODEL_PROPERTIES: dict[str, dict[str, Any]] = {
+    "kubernetesVcpuHourUsd": {
+        "type": "number", "minimum": 0,
+        "default": pricing.load_price_table()["kubernetes"]["default_vcpu_hour"],
+        "description": "Node price per requested vCPU-hour for Knative services (the cluster's own rate).",
+    },
+    "kubernetesGibHourUsd": {
+        "type": "number", "minimum": 0,
+        "default": pricing.load_price_table()["kubernetes"]["default_gib_hour"],
+        "description": "Node price per requested GiB-hour for Knative services.",
+    },
+    "azureConsumptionMemoryMb": {
+        "type": "number", "minimum": 128, "maximum": 1536, "default": DEFAULT_AZURE_CONSUMPTION_MEMORY_MB,
+        "description": "Memory assumed for Azure Consumption-plan apps, which do not declare one "
+                       "(default: the plan's 1,536 MB maximum, an upper bound).",
+    },
+}
+
+TAGS_SCHEMA = PolicyConfigSchema(properties={
+    "requiredKeys": {
+        "type": "array", "items": {"type": "string"}, "default": DEFAULT_REQUIRED_KEYS,
+        "description": "Metadata keys every taggable resource must carry.",
+    },
+    "exemptResourceTypes": {
+        "type": "array", "items": {"type": "string"}, "default": [],
+        "description": "Resource type tokens not checked (e.g. aws:iam/role:Role).",
+    },
+})
+BUDGET_SCHEMA = PolicyConfigSchema(properties={
+    "maxFirstThresholdPercent": {
+        "type": "number", "minimum": 1, "maximum": 1000, "default": DEFAULT_MAX_FIRST_THRESHOLD,
+        "description": "The lowest alert threshold of each budget, in percent of the amount, must be at most this.",
+    },
+})
+WITHIN_BUDGET_SCHEMA = PolicyConfigSchema(properties={
+    "headroomPercent": {
+        "type": "number", "minimum": 0, "maximum": 100, "default": DEFAULT_HEADROOM_PERCENT,
+        "description": "Share of each budget kept free: the estimate must stay within budget x (1 - headroom).",
+    },
+    "assumeFreeTier": {
+        "type": "boolean", "default": False,
+        "description": "Subtract the platform free tier from each function's estimate (off: free tiers are "
+                       "per account, so a per-function estimate does not assume them).",
+    },
+    **COST_MODEL_PROPERTIES,
+})
+PER_1K_SCHEMA = PolicyConfigSchema(properties={
+    "maxUsdPer1kInferences": {
+        "type": "number", "minimum": 0, "default": DEFAULT_MAX_USD_PER_1K,
+        "description": "Ceiling on the estimated cost of 1,000 inferences of any function (no free tier).",
+    },
+    **COST_MODEL_PROPERTIES,
+})
+STACK_CEILING_SCHEMA = PolicyConfigSchema(properties={
+    "maxMonthlyUsd": {
+        "type": "number", "minimum": 0, "default": DEFAULT_STACK_CEILING_USD,
+        "description": "Ceiling on the estimated monthly cost of all functions in the stack.",
+    },
+    "applyFreeTiers": {
+        "type": "boolean", "default": True,
+        "description": "Subtract each platform's free tier once from the stack total.",
+    },
+    **COST_MODEL_PROPERTIES,
+})
+COVERAGE_SCHEMA = PolicyConfigSchema(properties=dict(COST_MODEL_PROPERTIES))
+
+
+# --------------------------------------------------------------------------- cost-allocation keys
+
+def tags_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """Every taggable resource carries the cost-allocation keys."""
+    props = plain(args.props)
+    if args.resource_type in config_value(args, "exemptResourceTypes", []):
+        return
+    if not is_taggable(args.resource_type, props):
+        return
+    meta = read_metadata(args.resource_type, props)
+    who = label(args.resource_type, props, args.name)
+    for key in config_value(args, "requiredKeys", DEFAULT_REQUIRED_KEYS):
+        if metadata_value(meta, key) is MISSING:
+            where = _FIELD_OF.get(key, f"the '{key}' tag/label")
+            report_violation(
+                f"'{who}' ({args.resource_type}) has no '{key}' cost-allocation key: set {where} in the stack "
+                "config, or add the tag/label/annotation to a hand-written resource.", None)
+
+
+# --------------------------------------------------------------------------- the stack's functions
+
+@dataclass
+class StackResource:
+    """A stack resource with plain properties."""
+
+    type: str
+    name: str
+    urn: str
+    props: dict[str, Any]
+
+
+@dataclass
+class Function:
+    """An inference function found in a stack, with what its cost depends on."""
+
+    resource: StackResource
+    platform: str
+    name: Any
+    meta: dict[str, Any]
+    canaries: list[StackResource] = field(default_factory=list)
+    provisioned: list[StackResource] = field(default_factory=list)
+
+    def key(self, name: str) -> Any:
+        """One metadata value (or UNKNOWN/MISSING)."""
+        return metadata_value(self.meta, name)
+
+    @property
+    def label(self) -> str:
+        """A readable name for messages."""
+        return self.resource.name if self.name is UNKNOWN else str(self.name)
+
+
+def stack_resources(args: StackValidationArgs) -> list[StackResource]:
+    """The stack's resources with plain properties (unknowns as UNKNOWN)."""
+    return [StackResource(r.resource_type, r.name, r.urn, plain(r.props)) for r in args.resources]
+
+
+def _lambda_ref_matches(ref: Any, name: Any) -> bool:
+    if not isinstance(ref, str) or not isinstance(name, str):
+        return False
+    return ref == name or ref.endswith(f":function:{name}") or f":function:{name}:" in ref
+
+
+def find_functions(resources: list[StackResource]) -> list[Function]:
+    """The inference functions of a stack, each with its canary slots and provisioned capacity."""
+    functions: list[Function] = []
+    for res in resources:
+        if not is_function(res.type, res.props):
+            continue
+        functions.append(Function(res, PLATFORM_OF[res.type], function_name(res.type, res.props, res.name),
+                                  read_metadata(res.type, res.props)))
+    for res in resources:
+        if res.type == AZURE_SLOT and is_azure_function_app(res.props):
+            site = get(res.props, "name")
+            tagged = metadata_value(read_metadata(res.type, res.props), "function-name")
+            for fn in functions:
+                if fn.resource.type == AZURE_WEBAPP and (
+                        (isinstance(site, str) and site == get(fn.resource.props, "name"))
+                        or (isinstance(tagged, str) and tagged == fn.name)):
+                    fn.canaries.append(res)
+                    break
+        elif res.type == AWS_PROVISIONED:
+            ref = get(res.props, "functionName")
+            for fn in functions:
+                if fn.resource.type == AWS_LAMBDA and (
+                        _lambda_ref_matches(ref, get(fn.resource.props, "name")) or _lambda_ref_matches(ref, fn.name)):
+                    fn.provisioned.append(res)
+                    break
+    return functions
+
+
+# --------------------------------------------------------------------------- cost estimate
+
+class CannotEstimate(Exception):
+    """The estimate needs a value that is missing (a gap to report) or unknown (preview: skip)."""
+
+    def __init__(self, reason: str, unknown: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.unknown = unknown
+
+
+def _need_number(value: Any, what: str, default: float | None = None) -> float:
+    if value is UNKNOWN or contains_unknown(value):
+        raise CannotEstimate(f"{what} is not known yet", unknown=True)
+    number = as_number(value)
+    if number is MISSING:
+        if default is not None:
+            return default
+        raise CannotEstimate(f"{what} is not set")
+    if number is None:
+        raise CannotEstimate(f"{what} is not a number ({value!r})")
+    return number
+
+
+def _need_str(value: Any, what: str, default: str | None) -> str | None:
+    if value is UNKNOWN:
+        raise CannotEstimate(f"{what} is not known yet", unknown=True)
+    return value if isinstance(value, str) and value else default
+
+
+def _serving_revisions(traffic: Any) -> int:
+    if traffic is UNKNOWN:
+        raise CannotEstimate("the traffic split is not known yet", unknown=True)
+    if not isinstance(traffic, list):
+        return 1
+    serving = 0
+    for entry in traffic:
+        percent = as_number(get(entry, "percent"))
+        if percent is UNKNOWN:
+            raise CannotEstimate("the traffic split is not known yet", unknown=True)
+        if isinstance(percent, float) and percent > 0:
+            serving += 1
+    return max(1, serving)
+
+
+def _lambda_region(props: dict[str, Any]) -> str | None:
+    region = _need_str(get(props, "region"), "the region", None)
+    if region:
+        return region
+    arn = get(props, "arn")
+    if isinstance(arn, str) and arn.count(":") >= 4:
+        return arn.split(":")[3] or None
+    return None
+
+
+def estimate(fn: Function, args: Any) -> list[pricing.Usage]:
+    """The usages that make up a function's monthly cost. Raises :class:`CannotEstimate`."""
+    requests = _need_number(fn.key("expected-monthly-requests"), "expected-monthly-requests")
+    duration = _need_number(fn.key("avg-duration-ms"), "avg-duration-ms")
+    props = fn.resource.props
+    if fn.resource.type == AWS_LAMBDA:
+        memory = _need_number(get(props, "memorySize"), "memorySize", 128.0)
+        archs = get(props, "architectures")
+        if archs is UNKNOWN or contains_unknown(archs):
+            raise CannotEstimate("architectures is not known yet", unknown=True)
+        arch = archs[0] if isinstance(archs, list) and archs else "x86_64"
+        provisioned = sum(_need_number(get(p.props, "provisionedConcurrentExecutions"),
+                                       "provisionedConcurrentExecutions", 0.0) for p in fn.provisioned)
+        return [pricing.lambda_usage(requests=requests, duration_ms=duration, memory_mb=memory, architecture=arch,
+                                     region=_lambda_region(props), provisioned_concurrency=provisioned)]
+    if fn.resource.type == AZURE_WEBAPP:
+        sites = [fn.resource, *fn.canaries]
+        shares = _azure_shares(props, len(sites))
+        usages = []
+        for site, share in zip(sites, shares, strict=True):
+            flex_config = get(site.props, "functionAppConfig")
+            if flex_config is UNKNOWN:
+                raise CannotEstimate("functionAppConfig is not known yet", unknown=True)
+            flex = flex_config is not MISSING
+            if flex:
+                memory = _need_number(get(flex_config, "scaleAndConcurrency.instanceMemoryMB"),
+                                      "instanceMemoryMB", DEFAULT_FLEX_MEMORY_MB)
+            else:
+                memory = float(config_value(args, "azureConsumptionMemoryMb", DEFAULT_AZURE_CONSUMPTION_MEMORY_MB))
+            region = _need_str(get(site.props, "location"), "the location", None)
+            usages.append(pricing.azure_functions_usage(requests=requests * share, duration_ms=duration,
+                                                        memory_mb=memory, region=region, flex=flex))
+        return usages
+    if fn.resource.type == GCP_RUN:
+        container = get(props, "template.containers.0")
+        cpu = pricing.parse_cpu(_need_str(get(container, "resources.limits.cpu"), "the CPU limit", "1"))
+        mem = pricing.parse_memory_gib(_need_str(get(container, "resources.limits.memory"), "the memory limit",
+                                                 "512Mi"))
+        if cpu is None or mem is None:
+            raise CannotEstimate("the container's CPU or memory limit is malformed")
+        revision_min = _need_number(get(props, "template.scaling.minInstanceCount"), "minInstanceCount", 0.0)
+        service_min = _need_number(get(props, "scaling.minInstanceCount"), "scaling.minInstanceCount", 0.0)
+        revisions = _serving_revisions(get(props, "traffics"))
+        usage = pricing.cloud_run_usage(requests=requests, duration_ms=duration, vcpu=cpu, memory_gib=mem,
+                                        region=_need_str(get(props, "location"), "the location", None),
+                                        min_instances=revision_min, serving_revisions=revisions)
+        if service_min > revision_min * revisions:
+            # A service-level minimum is shared by the revisions: only the part above theirs adds cost.
+            extra = pricing.cloud_run_usage(requests=0, duration_ms=0, vcpu=cpu, memory_gib=mem,
+                                            region=usage.region, min_instances=service_min - revision_min * revisions)
+            usage.fixed_usd += extra.fixed_usd
+        return [usage]
+    if fn.resource.type == KNATIVE:
+        container = get(props, "spec.template.spec.containers.0")
+        cpu_raw = _need_str(get(container, "resources.requests.cpu"), "the CPU request", None) or _need_str(
+            get(container, "resources.limits.cpu"), "the CPU limit", None)
+        mem_raw = _need_str(get(container, "resources.requests.memory"), "the memory request", None) or _need_str(
+            get(container, "resources.limits.memory"), "the memory limit", None)
+        cpu = pricing.parse_cpu(cpu_raw) if cpu_raw else None
+        mem = pricing.parse_memory_gib(mem_raw) if mem_raw else None
+        if cpu is None or mem is None:
+            raise CannotEstimate("the container declares no CPU/memory requests, so its node share is unknown")
+        annotations = get(props, "spec.template.metadata.annotations")
+        if annotations is UNKNOWN:
+            raise CannotEstimate("the revision annotations are not known yet", unknown=True)
+        min_raw = MISSING
+        if isinstance(annotations, dict):
+            min_raw = annotations.get("autoscaling.knative.dev/min-scale",
+                                      annotations.get("autoscaling.knative.dev/minScale", MISSING))
+        min_scale = _need_number(min_raw, "autoscaling.knative.dev/min-scale", 0.0)
+        concurrency = _need_number(get(props, "spec.template.spec.containerConcurrency"), "containerConcurrency", 0.0)
+        return [pricing.knative_usage(
+            requests=requests, duration_ms=duration, vcpu=cpu, memory_gib=mem,
+            vcpu_hour_usd=float(config_value(args, "kubernetesVcpuHourUsd",
+                                             COST_MODEL_PROPERTIES["kubernetesVcpuHourUsd"]["default"])),
+            gib_hour_usd=float(config_value(args, "kubernetesGibHourUsd",
+                                            COST_MODEL_PROPERTIES["kubernetesGibHourUsd"]["default"])),
+            min_scale=min_scale, serving_revisions=_serving_revisions(get(props, "spec.traffic")),
+            container_concurrency=concurrency)]
+    raise CannotEstimate(f"{fn.resource.type} is not priced")  # pragma: no cover - find_functions filters
+
+
+def _azure_shares(props: dict[str, Any], sites: int) -> list[float]:
+    """Request shares of the production app and its slots from the app's ramp-up rules."""
+    if sites == 1:
+        return [1.0]
+    rules = get(props, "siteConfig.experiments.rampUpRules")
+    if rules is UNKNOWN or contains_unknown(rules):
+        raise CannotEstimate("the slot traffic rules are not known yet", unknown=True)
+    slot_percents = [as_number(get(rule, "reroutePercentage")) for rule in rules] if isinstance(rules, list) else []
+    slot_percents = [p if isinstance(p, float) else 0.0 for p in slot_percents]
+    slot_percents = (slot_percents + [0.0] * sites)[: sites - 1]
+    production = max(0.0, 100.0 - sum(slot_percents))
+    return [production / 100.0, *(p / 100.0 for p in slot_percents)]
+
+
+def _budget(fn: Function) -> Any:
+    value = fn.key("monthly-budget-usd")
+    if value is UNKNOWN or value is MISSING:
+        return value
+    number = as_number(value)
+    return number if isinstance(number, float) and number >= 0 else None
+
+
+def _usage_summary(fn: Function, usages: list[pricing.Usage]) -> str:
+    first = usages[0]
+    parts = [first.product if first.region == "cluster" else f"{first.product} {first.region}"]
+    requests = sum(u.quantities.get("requests", 0.0) for u in usages)
+    parts.append(f"{requests:,.0f} requests x {fmt_num(float(as_number(fn.key('avg-duration-ms'))))} ms")
+    if len(usages) > 1 or fn.provisioned or any(u.fixed_usd for u in usages):
+        parts.append("including canary and always-on capacity")
+    return ", ".join(parts)
+
+
+def _function_costs(args: Any, *, free_tier: bool) -> list[tuple[Function, list[pricing.Usage], float]]:
+    out = []
+    for fn in find_functions(stack_resources(args)):
+        try:
+            usages = estimate(fn, args)
+        except CannotEstimate:
+            continue  # reported (when it is a gap) by the coverage policy
+        cost = pricing.stack_cost(usages, apply_free_tiers=True) if free_tier else sum(u.cost() for u in usages)
+        out.append((fn, usages, cost))
+    return out
+
+
+def cost_within_budget_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Each function's estimated monthly cost stays within its budget minus the headroom."""
+    headroom = float(config_value(args, "headroomPercent", DEFAULT_HEADROOM_PERCENT))
+    free_tier = bool(config_value(args, "assumeFreeTier", False))
+    for fn, usages, cost in _function_costs(args, free_tier=free_tier):
+        budget = _budget(fn)
+        if not isinstance(budget, float):
+            continue  # missing: the tags policy reports it; unknown: cannot judge yet
+        allowed = budget * (1 - headroom / 100.0)
+        if cost > allowed + 0.005:
+            report_violation(
+                f"'{fn.label}' is estimated at {fmt_usd(cost)}/month ({_usage_summary(fn, usages)}, "
+                f"{'free tier assumed' if free_tier else 'no free tier assumed'}), above its budget "
+                f"{fmt_usd(budget)} minus {fmt_num(headroom)}% headroom ({fmt_usd(allowed)}): raise "
+                "finops.monthlyBudgetUsd, or lower memory, duration, minimum instances or expected traffic.",
+                fn.resource.urn)
+
+
+def cost_per_1k_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """No function costs more per 1,000 inferences than the configured ceiling."""
+    ceiling = float(config_value(args, "maxUsdPer1kInferences", DEFAULT_MAX_USD_PER_1K))
+    for fn, usages, cost in _function_costs(args, free_tier=False):
+        requests = sum(u.quantities.get("requests", 0.0) for u in usages)
+        if requests <= 0:
+            continue
+        per_1k = cost / requests * 1000
+        if per_1k > ceiling:
+            report_violation(
+                f"'{fn.label}' costs an estimated ${per_1k:.4f} per 1,000 inferences "
+                f"({_usage_summary(fn, usages)}), above the ceiling ${ceiling:.4f}: reduce memory, duration or "
+                "always-on capacity, or raise maxUsdPer1kInferences in the pack config.", fn.resource.urn)
+
+
+def stack_ceiling_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """The stack's functions together stay under a monthly ceiling (free tiers applied once)."""
+    ceiling = float(config_value(args, "maxMonthlyUsd", DEFAULT_STACK_CEILING_USD))
+    apply_free = bool(config_value(args, "applyFreeTiers", True))
+    costs = _function_costs(args, free_tier=False)
+    usages = [u for _fn, fn_usages, _cost in costs for u in fn_usages]
+    total = pricing.stack_cost(usages, apply_free_tiers=apply_free)
+    if total > ceiling:
+        report_violation(
+            f"the stack's {len(costs)} functions are estimated at {fmt_usd(total)}/month "
+            f"({'free tiers applied once' if apply_free else 'no free tiers'}), above the stack ceiling "
+            f"{fmt_usd(ceiling)}: remove or shrink functions, or raise maxMonthlyUsd in the pack config.", None)
+
+
+def coverage_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Warn where a cost estimate is a fallback (region not in the price table) or impossible."""
+    for fn in find_functions(stack_resources(args)):
+        try:
+            usages = estimate(fn, args)
+        except CannotEstimate as exc:
+            if not exc.unknown:
+                report_violation(f"'{fn.label}' cannot be priced: {exc.reason}; set it so the FinOps policies "
+                                 "can check the function.", fn.resource.urn)
+            continue
+        for warning in dict.fromkeys(w for u in usages for w in u.warnings):
+            report_violation(f"'{fn.label}': {warning}; add the region to prices.json with its source and date.",
+                             fn.resource.urn)
+
+
+# --------------------------------------------------------------------------- budgets
+
+@dataclass
+class Budget:
+    """A budget resource found in the stack."""
+
+    resource: StackResource
+    function: Any  # the function name it filters on, or UNKNOWN
+    amount: Any  # float, UNKNOWN or MISSING
+    thresholds: Any  # list of percents, or UNKNOWN
+
+
+def _aws_budget(res: StackResource) -> Budget | None:
+    filters = get(res.props, "costFilters")
+    function: Any = None
+    if filters is UNKNOWN:
+        function = UNKNOWN
+    entries = filters if isinstance(filters, list) else (
+        [{"name": k, "values": v} for k, v in filters.items()] if isinstance(filters, dict) else [])
+    for entry in entries:
+        if get(entry, "name") != "TagKeyValue":
+            continue
+        values = get(entry, "values")
+        values = values if isinstance(values, list) else [values]
+        for value in values:
+            if value is UNKNOWN:
+                function = UNKNOWN
+            elif isinstance(value, str) and value.startswith("user:function-name$"):
+                function = value.split("$", 1)[1]
+    if function is None:
+        return None
+    amount = as_number(get(res.props, "limitAmount"))
+    notifications = get(res.props, "notifications")
+    thresholds: Any = []
+    if notifications is UNKNOWN or contains_unknown(notifications):
+        thresholds = UNKNOWN
+    elif isinstance(notifications, list):
+        for note in notifications:
+            value = as_number(get(note, "threshold"))
+            if not isinstance(value, float):
+                continue
+            if get(note, "thresholdType") == "ABSOLUTE_VALUE":
+                value = value / amount * 100 if isinstance(amount, float) and amount > 0 else None
+            if value is not None:
+                thresholds.append(value)
+    return Budget(res, function, amount, thresholds)
+
+
+def _azure_tag_filter(expr: Any) -> Any:
+    if not isinstance(expr, dict):
+        return None
+    tags = expr.get("tags")
+    if tags is UNKNOWN:
+        return UNKNOWN
+    if isinstance(tags, dict) and tags.get("name") == "function-name":
+        values = tags.get("values")
+        if values is UNKNOWN or (isinstance(values, list) and UNKNOWN in values):
+            return UNKNOWN
+        if isinstance(values, list) and values:
+            return values[0]
+    for nested in expr.get("and") or []:
+        found = _azure_tag_filter(nested)
+        if found is not None:
+            return found
+    return None
+
+
+def _azure_budget(res: StackResource) -> Budget | None:
+    filt = get(res.props, "filter")
+    function = UNKNOWN if filt is UNKNOWN else _azure_tag_filter(filt)
+    if function is None:
+        return None
+    notifications = get(res.props, "notifications")
+    thresholds: Any = []
+    if notifications is UNKNOWN or contains_unknown(notifications):
+        thresholds = UNKNOWN
+    elif isinstance(notifications, dict):
+        for note in notifications.values():
+            if get(note, "enabled") is False:
+                continue
+            value = as_number(get(note, "threshold"))
+            if isinstance(value, float):
+                thresholds.append(value)
+    return Budget(res, function, as_number(get(res.props, "amount")), thresholds)
+
+
+def _gcp_budget(res: StackResource) -> Budget | None:
+    labels = get(res.props, "budgetFilter.labels")
+    if labels is UNKNOWN:
+        function: Any = UNKNOWN
+    elif isinstance(labels, dict) and "function-name" in labels:
+        function = labels["function-name"]
+        if isinstance(function, list):
+            function = function[0] if function else None
+    else:
+        return None
+    rules = get(res.props, "thresholdRules")
+    thresholds: Any = []
+    if rules is UNKNOWN or contains_unknown(rules):
+        thresholds = UNKNOWN
+    elif isinstance(rules, list):
+        for rule in rules:
+            value = as_number(get(rule, "thresholdPercent"))
+            if isinstance(value, float):
+                thresholds.append(value * 100.0)  # GCP states thresholds as fractions
+    units = as_number(get(res.props, "amount.specifiedAmount.units"))
+    nanos = as_number(get(res.props, "amount.specifiedAmount.nanos"))
+    amount = units
+    if isinstance(units, float) and isinstance(nanos, float):
+        amount = units + nanos / 1e9
+    return Budget(res, function, amount, thresholds)
+
+
+def find_budgets(resources: list[StackResource]) -> list[Budget]:
+    """Budgets of the three clouds that filter on one function's ``function-name``."""
+    readers = {AWS_BUDGET: _aws_budget, AZURE_BUDGET: _azure_budget, GCP_BUDGET: _gcp_budget}
+    found = []
+    for res in resources:
+        reader = readers.get(res.type)
+        if reader is not None:
+            budget = reader(res)
+            if budget is not None:
+                found.append(budget)
+    return found
+
+
+def budget_coverage_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Each cloud function has a budget resource for its amount that alerts at or before 100%."""
+    max_first = float(config_value(args, "maxFirstThresholdPercent", DEFAULT_MAX_FIRST_THRESHOLD))
+    resources = stack_resources(args)
+    budgets = find_budgets(resources)
+    if any(b.function is UNKNOWN for b in budgets):
+        return  # a budget's filter is not known yet: cannot tell which function it covers
+    for fn in find_functions(resources):
+        if fn.platform == "kubernetes":
+            continue  # Kubernetes has no budget resource; the annotation is the budget
+        if fn.name is UNKNOWN:
+            continue
+        expected = _budget(fn)
+        mine = [b for b in budgets if b.function == fn.name]
+        if not mine:
+            report_violation(
+                f"'{fn.label}' has no budget resource filtering on function-name={fn.name}: add a "
+                f"{ {'aws': AWS_BUDGET, 'azure': AZURE_BUDGET, 'gcp': GCP_BUDGET}[fn.platform] } for it "
+                "with the function's monthly-budget-usd as its amount.", fn.resource.urn)
+            continue
+        for budget in mine:
+            amount = budget.amount
+            if isinstance(expected, float) and isinstance(amount, float) and abs(amount - expected) > 0.005:
+                report_violation(
+                    f"budget '{budget.resource.name}' for '{fn.label}' is {fmt_usd(amount)} but the function's "
+                    f"monthly-budget-usd is {fmt_usd(expected)}: make them equal (set finops.monthlyBudgetUsd "
+                    "once and derive both).", budget.resource.urn)
+            if budget.thresholds is UNKNOWN:
+                continue
+            if not budget.thresholds:
+                report_violation(
+                    f"budget '{budget.resource.name}' for '{fn.label}' has no alert threshold: add notifications "
+                    f"(e.g. finops.alertThresholdsPercent [50, 80, 100]).", budget.resource.urn)
+            elif min(budget.thresholds) > max_first:
+                report_violation(
+                    f"budget '{budget.resource.name}' for '{fn.label}' first alerts at "
+                    f"{fmt_num(min(budget.thresholds))}%, after the {fmt_num(max_first)}% limit: add an alert at "
+                    f"or below {fmt_num(max_first)}% so owners hear before the budget is spent.", budget.resource.urn)

@@ -1,0 +1,137 @@
+"""The pack's policies, built as plain objects (no server): ``policies/__main__.py`` wraps them in a
+``PolicyPack`` and tests call the validators directly."""
+
+from __future__ import annotations
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationPolicy,
+)
+
+from . import finops, responsible_ai, security
+
+PACK_NAME = "inferops-guardrails"
+
+
+def build_policies() -> list[Policy]:
+    """Every policy of the pack with its default enforcement level and config schema."""
+    mandatory, advisory = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
+    return [
+        ResourceValidationPolicy(
+            name="responsible-ai-metadata",
+            description="Inference functions declare model-id, model-version, https model-card-url and "
+                        "data-lineage-url, a risk-tier (minimal|limited|high) and a fairness-score in [0, 1].",
+            validate=responsible_ai.rai_metadata_validator, enforcement_level=mandatory,
+            config_schema=responsible_ai.METADATA_SCHEMA, severity=Severity.HIGH,
+            remediation_steps="Fill the function's model block in the stack config (id, version, cardUrl, "
+                              "lineageUrl, riskTier, fairnessScore); hand-written resources add the same keys as "
+                              "tags, labels/annotations or inferops.dev/ annotations.",
+            tags=["responsible-ai"]),
+        ResourceValidationPolicy(
+            name="responsible-ai-fairness-floor",
+            description="An inference function's fairness-score is at or above the floor for its risk tier.",
+            validate=responsible_ai.rai_fairness_floor_validator, enforcement_level=mandatory,
+            config_schema=responsible_ai.FAIRNESS_SCHEMA, severity=Severity.HIGH,
+            remediation_steps="Mitigate or retrain the model and record the new evaluation's score; do not lower "
+                              "the risk tier without a review.",
+            tags=["responsible-ai"]),
+        ResourceValidationPolicy(
+            name="responsible-ai-high-risk-approval",
+            description="A high-risk inference function links its human review in an https approval-ref.",
+            validate=responsible_ai.rai_high_risk_approval_validator, enforcement_level=mandatory,
+            config_schema=responsible_ai.APPROVAL_SCHEMA, severity=Severity.CRITICAL,
+            remediation_steps="Have the model reviewed and set model.approvalRef to the review's link.",
+            tags=["responsible-ai"]),
+        ResourceValidationPolicy(
+            name="finops-cost-allocation-tags",
+            description="Taggable resources carry cost-center, owner, environment and monthly-budget-usd.",
+            validate=finops.tags_validator, enforcement_level=mandatory, config_schema=finops.TAGS_SCHEMA,
+            severity=Severity.MEDIUM,
+            remediation_steps="Set finops (or inferops:defaults) in the stack config; hand-written resources add "
+                              "the keys as tags/labels/annotations.",
+            tags=["finops"]),
+        StackValidationPolicy(
+            name="finops-budget-per-function",
+            description="Each cloud inference function has a budget resource whose amount equals its "
+                        "monthly-budget-usd and whose first alert is at most 100%.",
+            validate=finops.budget_coverage_validator, enforcement_level=mandatory,
+            config_schema=finops.BUDGET_SCHEMA, severity=Severity.MEDIUM,
+            remediation_steps="Declare an AWS/Azure/GCP budget filtered on the function-name key, with the "
+                              "function's monthly-budget-usd and alert thresholds such as 50, 80, 100%.",
+            tags=["finops"]),
+        StackValidationPolicy(
+            name="finops-cost-within-budget",
+            description="Each inference function's estimated monthly cost, canary and always-on capacity "
+                        "included, stays within its budget minus the headroom.",
+            validate=finops.cost_within_budget_validator, enforcement_level=mandatory,
+            config_schema=finops.WITHIN_BUDGET_SCHEMA, severity=Severity.HIGH,
+            remediation_steps="Raise finops.monthlyBudgetUsd after approval, or reduce memory, duration, minimum "
+                              "instances, provisioned concurrency or expected traffic.",
+            tags=["finops"]),
+        StackValidationPolicy(
+            name="finops-cost-per-1k-inferences",
+            description="No inference function costs more per 1,000 inferences than the configured ceiling.",
+            validate=finops.cost_per_1k_validator, enforcement_level=mandatory,
+            config_schema=finops.PER_1K_SCHEMA, severity=Severity.MEDIUM,
+            remediation_steps="Reduce memory, duration or always-on capacity, or raise maxUsdPer1kInferences.",
+            tags=["finops"]),
+        StackValidationPolicy(
+            name="finops-stack-monthly-ceiling",
+            description="The stack's inference functions together stay under a monthly ceiling.",
+            validate=finops.stack_ceiling_validator, enforcement_level=mandatory,
+            config_schema=finops.STACK_CEILING_SCHEMA, severity=Severity.HIGH,
+            remediation_steps="Shrink or remove functions, or raise maxMonthlyUsd after approval.",
+            tags=["finops"]),
+        StackValidationPolicy(
+            name="finops-cost-estimate-coverage",
+            description="Warns when a function's cost can only be estimated from a fallback price (region not "
+                        "in the price table) or not at all (usage keys or sizes missing).",
+            validate=finops.coverage_validator, enforcement_level=advisory,
+            config_schema=finops.COVERAGE_SCHEMA, severity=Severity.LOW,
+            remediation_steps="Add the region to policies/inferops_policy/prices.json with its source and date, "
+                              "or set expected-monthly-requests, avg-duration-ms and resource sizes.",
+            tags=["finops"]),
+        ResourceValidationPolicy(
+            name="security-no-public-endpoint",
+            description="No unauthenticated public endpoint (Lambda URL auth NONE, Cloud Run allUsers invoker, "
+                        "anonymous Azure auth, Knative route not cluster-local) unless the pack config allows it.",
+            validate=security.public_endpoint_validator, enforcement_level=mandatory,
+            config_schema=security.PUBLIC_SCHEMA, severity=Severity.CRITICAL,
+            remediation_steps="Require IAM/function-key auth or an authenticating gateway; if a public endpoint is "
+                              "intended, list the function in allowedPublicFunctions.",
+            tags=["security"]),
+        ResourceValidationPolicy(
+            name="security-no-plaintext-secrets",
+            description="Environment variables and app settings hold no plaintext secret-looking values.",
+            validate=security.plaintext_secrets_validator, enforcement_level=mandatory,
+            config_schema=security.SECRETS_SCHEMA, severity=Severity.CRITICAL,
+            remediation_steps="Move the value to Secrets Manager, Key Vault, Secret Manager or a Kubernetes Secret "
+                              "and reference it, or use a managed identity.",
+            tags=["security"]),
+        ResourceValidationPolicy(
+            name="security-iam-least-privilege",
+            description="IAM policies grant no wildcard actions or resources and roles attach no admin policies.",
+            validate=security.iam_wildcards_validator, enforcement_level=mandatory,
+            config_schema=security.IAM_SCHEMA, severity=Severity.HIGH,
+            remediation_steps="List exact actions and scope Resource to the function's log group, model bucket "
+                              "and key ARNs.",
+            tags=["security"]),
+        ResourceValidationPolicy(
+            name="security-azure-https-tls",
+            description="Azure function apps and storage accounts accept HTTPS only, with TLS 1.2 or later.",
+            validate=security.azure_https_tls_validator, enforcement_level=mandatory,
+            config_schema=security.TLS_SCHEMA, severity=Severity.HIGH,
+            remediation_steps="Set httpsOnly: true and siteConfig.minTlsVersion: '1.2' (storage: "
+                              "enableHttpsTrafficOnly, minimumTlsVersion TLS1_2).",
+            tags=["security"]),
+        ResourceValidationPolicy(
+            name="security-log-retention",
+            description="Log groups, workspaces and log buckets set a retention period.",
+            validate=security.log_retention_validator, enforcement_level=mandatory,
+            config_schema=security.RETENTION_SCHEMA, severity=Severity.MEDIUM,
+            remediation_steps="Set retentionInDays (AWS, Azure) or retentionDays (GCP), e.g. 30.",
+            tags=["security"]),
+    ]
