@@ -99,12 +99,18 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``drift`` argument parser with its subcommands."""
+def build_parser(with_remediate: bool = True) -> argparse.ArgumentParser:
+    """The ``drift`` argument parser with its subcommands.
+
+    ``with_remediate=False`` leaves out ``remediate``, whose Git and YAML imports cost start-up time
+    that ``check`` does not need.
+    """
     parser = _Parser(prog="drift", description="Drift detection and remediation for inferops.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     add_check_parser(subparsers)
+    if not with_remediate:
+        return parser
     try:
         # The remediate subcommand lives in its own module (GitOps write-back).
         from drift.remediate_cli import add_remediate_parser, run_remediate
@@ -159,11 +165,56 @@ def _detect_in_memory(ref_src: Source, cur_src: Source, plan: readers.ColumnPlan
 
 def _detect_chunked(ref_src: Source, cur_src: Source, plan: readers.ColumnPlan, config: Any,
                     args: argparse.Namespace, progress: bool) -> tuple[Any, dict[str, Any]]:
-    from drift import chunked
+    """Stream both files once into binned sketches; memory is bounded by the chunk size.
 
-    return chunked.detect_files(ref_src, cur_src, plan, config=config, batch_rows=args.chunk_rows,
-                                progress=(lambda label, total: _progress(progress, label, total)) if progress
-                                else None)
+    Numeric bin edges are the quantiles of the reference's first chunk (``--chunk-rows`` rows), so a
+    reference whose first rows are unrepresentative gets coarser bins; the error bound of each binned
+    statistic is in the report (``error_bound``). Performance and change points need paired per-record
+    data and are not computed in this mode.
+    """
+    from drift.sketch import CategoricalCounts, NumericSketch, detect_from_sketches
+
+    def stream(src: Source, sketches: dict[str, Any]) -> int:
+        rows = 0
+        total = _parquet_rows(src) if progress else None
+        with _progress(progress, f"reading {os.path.basename(src.path)}", total) as tick:
+            for chunk in readers.iter_chunks(src, plan, batch_rows=args.chunk_rows, on_rows=tick):
+                rows += chunk.rows
+                for name, values in chunk.features.items():
+                    if name not in sketches:
+                        if plan.kinds[name] == "numeric":
+                            if values.size == 0:
+                                continue  # wait for a chunk with values to place the bin edges
+                            sketches[name] = NumericSketch.from_reference(values)
+                        else:
+                            sketches[name] = CategoricalCounts()
+                    sketches[name].update(values)
+        return rows
+
+    ref: dict[str, Any] = {}
+    n_ref = stream(ref_src, ref)
+    readers.check_not_null(ref_src.uri, {name: ref[name].n if name in ref else 0 for name in plan.features}, n_ref)
+    cur: dict[str, Any] = {name: s.empty_like() if isinstance(s, NumericSketch) else CategoricalCounts()
+                           for name, s in ref.items()}
+    n_cur = stream(cur_src, cur)
+    readers.check_not_null(cur_src.uri, {name: cur[name].n for name in plan.features}, n_cur)
+    report = detect_from_sketches(ref, cur, config=config)
+    report.n_reference, report.n_current = n_ref, n_cur
+    return report, {"binned": {name: _plot_bins(ref[name], cur[name]) for name in ref}}
+
+
+def _plot_bins(ref: Any, cur: Any, groups: int = 50) -> tuple[Any, Any, Any]:
+    """Sketch counts merged into about ``groups`` bins for a plot (edges None for categorical)."""
+    import numpy as np
+
+    if not hasattr(ref, "edges"):
+        return None, ref.counts, cur.counts
+    lo, hi = min(ref.min, cur.min), max(ref.max, cur.max)
+    bounds = np.concatenate(([lo], np.clip(ref.edges, lo, hi), [hi]))
+    step = max(1, -(-ref.counts.size // groups))
+    starts = np.arange(0, ref.counts.size, step)
+    edges = np.concatenate((bounds[starts], [bounds[-1]]))
+    return edges, np.add.reduceat(ref.counts, starts), np.add.reduceat(cur.counts, starts)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -184,8 +235,11 @@ def run_check(args: argparse.Namespace) -> int:
 
     ref_src = Source.open(args.reference, args.input_format)
     cur_src = Source.open(args.current, args.input_format)
+    # Kinds forced in the config file decide how the columns are decoded, like --categorical.
+    categorical = list(args.categorical) + [name for name, override in getattr(config, "features", {}).items()
+                                            if override.kind == "categorical"]
     plan = readers.plan_columns(readers.read_schema(ref_src), ref_src.uri, columns=args.columns,
-                                categorical=args.categorical)
+                                categorical=categorical)
     progress = sys.stderr.isatty() if args.progress is None else bool(args.progress)
     budget = (args.memory_budget << 20) if args.memory_budget else default_memory_budget()
     chunked = args.chunked or (ref_src.in_memory_bytes() + cur_src.in_memory_bytes() > budget)
@@ -219,7 +273,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m drift``; returns the process exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(with_remediate=not argv or argv[0] != "check")
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))

@@ -100,10 +100,16 @@ def s3_storage_options() -> dict[str, Any]:
 
 
 def resolve(uri: str, storage_options: Mapping[str, Any] | None = None) -> tuple[Any, str]:
-    """Return ``(fsspec filesystem, path)`` for a local path or an object-store URI."""
+    """Return ``(fsspec filesystem, path)`` for an object-store URI, ``(None, path)`` for a local file.
+
+    Local files bypass fsspec so that pyarrow reads them natively (and start-up skips its import).
+    """
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else "file"
+    if scheme == "file" and not storage_options:
+        return None, uri.split("://", 1)[1] if "://" in uri else uri
+
     import fsspec.core
 
-    scheme = uri.split("://", 1)[0].lower() if "://" in uri else "file"
     if scheme in _OPTIONAL_FS:
         module, pip_name = _OPTIONAL_FS[scheme]
         try:
@@ -122,8 +128,17 @@ def resolve(uri: str, storage_options: Mapping[str, Any] | None = None) -> tuple
 
 
 def _is_local(fs: Any) -> bool:
+    if fs is None:
+        return True
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     return protocol in ("file", "local")
+
+
+def _info(fs: Any, path: str) -> dict[str, Any]:
+    if fs is not None:
+        return dict(fs.info(path))
+    st = os.stat(path)
+    return {"type": "directory" if os.path.isdir(path) else "file", "size": st.st_size}
 
 
 @dataclass
@@ -143,7 +158,7 @@ class Source:
         found = infer_format(uri, fmt)
         fs, path = resolve(uri, storage_options)
         try:
-            info = fs.info(path)
+            info = _info(fs, path)
         except FileNotFoundError:
             raise DataError(uri, "no such file") from None
         except PermissionError as exc:
@@ -159,8 +174,9 @@ class Source:
 
     def _open_binary(self) -> Any:
         compression = _compression(self.path)
-        if _is_local(self.fs) and compression is None:
-            return pa.OSFile(self.path, "rb")
+        if _is_local(self.fs):
+            local = pa.OSFile(self.path, "rb")
+            return local if compression is None else pa.CompressedInputStream(local, compression)
         handle = self.fs.open(self.path, "rb")
         if compression is None:
             return handle

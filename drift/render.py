@@ -152,6 +152,17 @@ def render_markdown(report: Any, *, reference: str | None = None, current: str |
                     lines.append(f"![{_cell(name)}]({plots[name]})")
             lines.append("")
 
+    pred = d.get("prediction")
+    if pred:
+        lines += ["### Model output (prediction)", ""] + _feature_table([{**pred, "feature": "prediction"}]) + [""]
+
+    if d.get("binned"):
+        bounds = [f.get("error_bound") for f in features if f.get("error_bound") is not None]
+        note = "_Inputs were streamed in chunks: statistics come from binned sketches"
+        if bounds:
+            note += f" (largest error bound {_num(max(bounds))})"
+        lines += [note + "._", ""]
+
     perf = d.get("performance")
     if perf:
         lines += ["### Model performance", "",
@@ -194,12 +205,21 @@ def plot_filename(feature: str) -> str:
 
 
 def numeric_bins(reference: np.ndarray, current: np.ndarray, bins: int = PLOT_BINS) -> np.ndarray:
-    """Shared bin edges covering both samples, so the two histograms are comparable."""
-    lo = float(min(reference.min(), current.min()))
-    hi = float(max(reference.max(), current.max()))
+    """Shared bin edges over the central 99% of both samples, so the histograms are comparable.
+
+    Heavy tails would squash everything into a few bins; values outside are counted in the end bins
+    (see :func:`clipped_histogram`).
+    """
+    lo = float(min(np.quantile(reference, 0.005), np.quantile(current, 0.005)))
+    hi = float(max(np.quantile(reference, 0.995), np.quantile(current, 0.995)))
     if hi <= lo:
-        hi = lo + 1.0
+        lo, hi = lo - 0.5, lo + 0.5
     return np.linspace(lo, hi, bins + 1)
+
+
+def clipped_histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts per bin, values beyond the edges counted in the first or last bin."""
+    return np.histogram(np.clip(values, edges[0], edges[-1]), edges)[0]
 
 
 def _figure():
@@ -221,18 +241,21 @@ def _save(fig: Any, path: Path) -> None:
 
 def plot_numeric_binned(feature: str, edges: np.ndarray, ref_counts: np.ndarray, cur_counts: np.ndarray,
                         path: str | os.PathLike[str], *, subtitle: str = "") -> Path:
-    """Plot two binned distributions (shares per bin) over the same ``edges`` as a PNG."""
+    """Plot two binned distributions (as densities) over the same ``edges`` as a PNG."""
     plt = _figure()
     ref = np.asarray(ref_counts, dtype=float)
     cur = np.asarray(cur_counts, dtype=float)
-    ref_share = ref / ref.sum() if ref.sum() else ref
-    cur_share = cur / cur.sum() if cur.sum() else cur
+    # Density (share per unit of x): bins of unequal width (quantile bins) stay comparable.
+    widths = np.diff(np.asarray(edges, dtype=float))
+    widths = np.where(widths > 0, widths, 1.0)
+    ref_share = (ref / ref.sum() if ref.sum() else ref) / widths
+    cur_share = (cur / cur.sum() if cur.sum() else cur) / widths
     fig, ax = plt.subplots(figsize=(7, 4))
     try:
         ax.stairs(ref_share, edges, fill=True, alpha=0.45, label="reference", color="#4c72b0")
         ax.stairs(cur_share, edges, fill=False, linewidth=1.8, label="current", color="#dd8452")
         ax.set_xlabel(feature)
-        ax.set_ylabel("share of rows")
+        ax.set_ylabel("density")
         ax.set_title(f"{feature}: reference vs current" + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
         ax.legend()
         fig.tight_layout()
@@ -323,8 +346,8 @@ def write_plots(report: Any, out_dir: str | os.PathLike[str], *,
         ref, cur = reference[name], current[name]
         if f.get("kind") == "numeric":
             edges = numeric_bins(ref, cur)
-            written[name] = plot_numeric_binned(name, edges, np.histogram(ref, edges)[0],
-                                                np.histogram(cur, edges)[0], path, subtitle=subtitle)
+            written[name] = plot_numeric_binned(name, edges, clipped_histogram(ref, edges),
+                                                clipped_histogram(cur, edges), path, subtitle=subtitle)
         else:
             written[name] = plot_categorical_counts(name, category_counts(ref), category_counts(cur), path,
                                                     subtitle=subtitle)

@@ -38,4 +38,5 @@ def computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         out["urlId"] = short(name)
     elif typ == "aws:budgets/budget:Budget":
         out["arn"] = f"arn:aws:budgets::{ACCOUNT}:budget/{phys}"
+        out["id"] = f"{ACCOUNT}:{phys}"  # the provider's id is accountId:budgetName
     return out

@@ -7,11 +7,13 @@ The logical keys are those of design.md. AWS and Azure carry them as ``tags``; G
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .props import MISSING, UNKNOWN, get
 
 K8S_PREFIX = "inferops.dev/"
+_DESCRIPTION_LINE = re.compile(r"^([a-z][a-z0-9-]*)=(\S.*)$")
 
 AWS_LAMBDA = "aws:lambda/function:Function"
 AWS_FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
@@ -56,6 +58,13 @@ def _string_map(value: Any) -> dict[str, Any]:
     return {}
 
 
+# GCP types whose ``labels`` are not resource labels (a notification channel's ``labels`` are its
+# delivery settings, e.g. the e-mail address); their resource labels live elsewhere.
+_GCP_LABEL_FIELDS = {
+    "gcp:monitoring/notificationChannel:NotificationChannel": ("userLabels",),
+}
+
+
 def read_metadata(resource_type: str, props: dict[str, Any]) -> dict[str, Any]:
     """Return the logical metadata keys of a resource (values may be :data:`UNKNOWN`).
 
@@ -73,11 +82,19 @@ def read_metadata(resource_type: str, props: dict[str, Any]) -> dict[str, Any]:
                     result[key[len(K8S_PREFIX):]] = value
         return result
     if resource_type.startswith("gcp:"):
-        for where in ("labels", "annotations"):
+        for where in _GCP_LABEL_FIELDS.get(resource_type, ("labels", "annotations")):
             raw = get(props, where)
             if raw is UNKNOWN:
                 result["*"] = UNKNOWN
             result.update(_string_map(raw))
+        # Resources without annotations keep the keys that cannot be labels in their description,
+        # one ``key=value`` per line (design.md: "annotations or the resource description").
+        description = get(props, "description")
+        if isinstance(description, str):
+            for line in description.splitlines():
+                match = _DESCRIPTION_LINE.match(line.strip())
+                if match:
+                    result.setdefault(match.group(1), match.group(2))
         return result
     tags = get(props, "tags")
     if tags is UNKNOWN:
@@ -112,6 +129,8 @@ def is_taggable(resource_type: str, props: dict[str, Any]) -> bool:
         return False
     if resource_type.startswith("kubernetes:"):
         return get(props, "metadata") is not MISSING
+    if resource_type in _GCP_LABEL_FIELDS:
+        return any(get(props, f) is not MISSING for f in _GCP_LABEL_FIELDS[resource_type])
     return get(props, "tags") is not MISSING or get(props, "labels") is not MISSING
 
 

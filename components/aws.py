@@ -1,0 +1,494 @@
+"""AWS Lambda inference function: role, log group, function, pinned versions, live alias, URL, budget.
+
+One :class:`AwsInferenceFunction` per function of platform ``aws``. What it declares, and why:
+
+* an execution role trusted only by ``lambda.amazonaws.com`` from this account, with one inline policy
+  of explicit actions: write to its own log group, read the model's artifact prefix in S3;
+* the log group ``/aws/lambda/<function>`` with a retention, created before the function so no log
+  line is lost and the role needs no ``logs:CreateLogGroup``;
+* the Lambda function (``publish=True``): every change of code or configuration publishes a new
+  immutable version that snapshots the model id, version and artifact URI held in its environment;
+* one *pinned* alias per model version in use (``v<version>``). The alias of ``model.version`` follows
+  each new publish; the alias of ``model.stableVersion`` (while it differs) ignores changes to its
+  version, so it keeps the last build published while that model was serving: the rollback target;
+* the ``live`` alias, which every caller uses: it points at the stable pinned build and, while a
+  canary runs, routes ``canaryPercent`` % of requests to the candidate build
+  (``routingConfig.additionalVersionWeights``). Provisioned concurrency (``scaling.minInstances``)
+  sits on this alias; ``scaling.maxInstances`` is the function's reserved concurrency;
+* a function URL on the live alias, ``AWS_IAM`` auth unless ``endpoint.public`` is set explicitly;
+* a monthly AWS Budgets cost budget filtered on the ``function-name`` tag that only this function's
+  resources carry, with a notification per alert threshold (plus a forecast one at 100 %).
+
+Rollback is a config change: ``canaryPercent: 0`` sends every request to the pinned stable build;
+``version: <stableVersion>`` makes the stable pinned alias the only one and removes the split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pulumi
+import pulumi_aws as aws
+from pulumi import ResourceOptions
+
+from components.spec import FunctionSpec, StackSpec
+from components.tags import FUNCTION_KEY, cloud_metadata
+
+TYPE = "inferops:aws:InferenceFunction"
+#: The alias every caller (and the function URL) uses.
+LIVE_ALIAS = "live"
+RUNTIME = "python3.12"
+#: ``functions/`` is the code root on Lambda; ``aws_lambda.py`` then imports ``core`` as a top-level module.
+HANDLER = "aws_lambda.handler"
+LOG_RETENTION_DAYS = 30
+#: The handler's source directory, resolved from this file so the program works from any cwd.
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+
+# Service limits (docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html,
+# API_budgets_Notification.html): function names 64 characters, budget names 100 characters without
+# ':' or '\', at most 10 notifications per budget and 10 e-mail subscribers per notification.
+_LAMBDA_NAME_MAX = 64
+_BUDGET_NAME_MAX = 100
+_MAX_NOTIFICATIONS = 10
+_MAX_EMAIL_SUBSCRIBERS = 10
+_VERSION_SEGMENT = re.compile(r"^v?\d+(\.\d+)+([-+_.][0-9A-Za-z.]+)?$")
+
+
+# --- pure helpers (unit-tested directly) ---------------------------------------------------------
+
+
+def _short_hash(text: str, n: int = 7) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def physical_name(parts: list[str], max_len: int, allowed: str = r"[^A-Za-z0-9_-]") -> str:
+    """``parts`` joined by ``-`` in a cloud's charset, cut to ``max_len`` with a short hash if needed.
+
+    The hash is of the unsanitised joined name, so two names that only differ in dropped characters
+    or in the cut-off tail still get different physical names.
+    """
+    joined = "-".join(parts)
+    clean = re.sub(allowed, "-", joined)
+    if clean == joined and len(clean) <= max_len:
+        return clean
+    suffix = _short_hash(joined, 8)
+    return f"{clean[: max_len - len(suffix) - 1].rstrip('-')}-{suffix}"
+
+
+def alias_name_for(model_version: str) -> str:
+    """Lambda alias name (``[a-zA-Z0-9-_]+``, not all digits, at most 128) of a model version."""
+    slug = re.sub(r"[^A-Za-z0-9-_]", "-", model_version)
+    name = f"v{slug}"
+    if slug != model_version:  # '2.1.0' and '2-1-0' must not share an alias
+        name = f"{name}-{_short_hash(model_version, 6)}"
+    return name[:128]
+
+
+def build_label(model_id: str, model_version: str) -> str:
+    """Description of a pinned alias: which model the Lambda version it points at was built with."""
+    return f"inferops build of model {model_id} {model_version}"
+
+
+def partition_of(region: str) -> str:
+    """The ARN partition of a region name."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("us-iso-"):
+        return "aws-iso"
+    if region.startswith("us-isob-"):
+        return "aws-iso-b"
+    return "aws"
+
+
+def artifact_read_arn(artifact_uri: str, model_version: str, partition: str = "aws") -> str:
+    """The S3 object ARN pattern the role may read: the model's prefix above its version directory.
+
+    The role is shared by every published version of the function, so the stable build (reading
+    ``.../2.1.0/model.json``) and the candidate (``.../2.2.0/model.json``) must both be readable:
+    ``s3://b/fraud-scorer/2.2.0/model.json`` gives ``arn:aws:s3:::b/fraud-scorer/*``. Without a version
+    directory the object's own directory is used; an object at the bucket root gives that object only.
+    """
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
+        raise ValueError(f"model.artifactUri: {artifact_uri!r} is not an s3://bucket/key URI")
+    bucket, segments = parsed.netloc, parsed.path.strip("/").split("/")
+    dirs = segments[:-1]
+    for i, seg in enumerate(dirs):
+        if seg in (model_version, f"v{model_version}") or _VERSION_SEGMENT.match(seg):
+            dirs = dirs[:i]
+            break
+    if not dirs:
+        if len(segments) == 1:
+            return f"arn:{partition}:s3:::{bucket}/{segments[0]}"
+        return f"arn:{partition}:s3:::{bucket}/*"
+    return f"arn:{partition}:s3:::{bucket}/{'/'.join(dirs)}/*"
+
+
+def artifact_names_other_version(artifact_uri: str, model_version: str) -> str | None:
+    """A version-like directory of ``artifact_uri`` that is not ``model_version``, if any.
+
+    The drift loop's rollback sets ``model.version`` back to ``stableVersion`` without touching
+    ``artifactUri``; publishing that config would serve the candidate's artifact under the stable
+    version's name. Such a URI is detected here and the component keeps the pinned stable build.
+    """
+    path = urlparse(artifact_uri).path.strip("/").split("/")[:-1]
+    versions = [s for s in path if _VERSION_SEGMENT.match(s) or s in (model_version, f"v{model_version}")]
+    if not versions or model_version in versions or f"v{model_version}" in versions:
+        return None
+    return versions[0]
+
+
+def alias_routing(
+    stable_build: str, stable_label: str, expected_stable_label: str, candidate_build: str | None, percent: int
+) -> tuple[str, dict[str, float], str | None]:
+    """The live alias's primary version, its additional version weights, and a warning (or None).
+
+    ``stable_build``/``stable_label`` are the stable pinned alias's version and description as the
+    provider reports them; ``candidate_build`` is the version of ``model.version`` (None without a
+    canary). A stable alias whose label is not ``expected_stable_label`` was created on a stack that
+    never served the stable model (its build is the candidate's), so there is nothing to split with.
+    """
+    if candidate_build is None or percent <= 0:
+        return stable_build, {}, None
+    if stable_label != expected_stable_label or stable_build == candidate_build:
+        warning = (
+            f"no published build of the stable model exists on this stack ({stable_label!r} instead of "
+            f"{expected_stable_label!r}); every request goes to the candidate. Deploy the stable version "
+            "alone first (model.version = model.stableVersion), then start the canary"
+        )
+        return candidate_build, {}, warning
+    if percent >= 100:
+        return candidate_build, {}, None
+    return stable_build, {candidate_build: round(percent / 100, 4)}, None
+
+
+def role_policy_document(log_group_arn: str, artifact_arn: str) -> str:
+    """The execution role's inline policy: explicit actions on explicit resources only."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "WriteOwnLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": [f"{log_group_arn}:log-stream:*"],
+                },
+                {
+                    "Sid": "ReadModelArtifacts",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject"],
+                    "Resource": [artifact_arn],
+                },
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def trust_policy_document(account_id: str) -> str:
+    """Only the Lambda service, acting for this account, may assume the role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def budget_notifications(thresholds: list[int], emails: list[str]) -> list[aws.budgets.BudgetNotificationArgs]:
+    """One ACTUAL notification per threshold, and a FORECASTED one at 100 % when room is left."""
+    if not emails:
+        return []
+    notes = [
+        aws.budgets.BudgetNotificationArgs(
+            comparison_operator="GREATER_THAN",
+            notification_type="ACTUAL",
+            threshold=float(t),
+            threshold_type="PERCENTAGE",
+            subscriber_email_addresses=list(emails),
+        )
+        for t in thresholds
+    ]
+    if len(notes) < _MAX_NOTIFICATIONS:
+        notes.append(
+            aws.budgets.BudgetNotificationArgs(
+                comparison_operator="GREATER_THAN",
+                notification_type="FORECASTED",
+                threshold=100.0,
+                threshold_type="PERCENTAGE",
+                subscriber_email_addresses=list(emails),
+            )
+        )
+    return notes
+
+
+def code_archive() -> pulumi.AssetArchive:
+    """The handler package: the Python sources of ``functions/`` at the root of the zip.
+
+    Only top-level ``*.py`` modules: caches, sample models and the container build files stay out.
+    The core needs only the standard library and boto3, which the Lambda runtime provides.
+    """
+    files = sorted(p for p in FUNCTIONS_DIR.glob("*.py") if p.name != "__init__.py") if FUNCTIONS_DIR.is_dir() else []
+    return pulumi.AssetArchive({p.name: pulumi.FileAsset(str(p)) for p in files})
+
+
+def _check_limits(fn: FunctionSpec, stack: StackSpec) -> None:
+    where = f"inferops:functions[{fn.name}]"
+    if len(fn.finops.alert_thresholds_percent) > _MAX_NOTIFICATIONS:
+        raise pulumi.RunError(
+            f"{where}.finops.alertThresholdsPercent: AWS Budgets allows at most {_MAX_NOTIFICATIONS} "
+            f"notifications per budget (got {len(fn.finops.alert_thresholds_percent)})"
+        )
+    if len(stack.budget_alert_emails) > _MAX_EMAIL_SUBSCRIBERS:
+        raise pulumi.RunError(
+            f"inferops:budgetAlertEmails: AWS Budgets allows at most {_MAX_EMAIL_SUBSCRIBERS} e-mail "
+            f"subscribers per notification (got {len(stack.budget_alert_emails)})"
+        )
+    try:
+        artifact_read_arn(fn.model.artifact_uri, fn.model.version)
+    except ValueError as exc:
+        raise pulumi.RunError(f"{where}.{exc}") from None
+
+
+# --- the component -------------------------------------------------------------------------------
+
+
+class AwsInferenceFunction(pulumi.ComponentResource):
+    """An inference function on AWS Lambda with canary routing, least-privilege IAM and a budget.
+
+    Public outputs: ``endpoint`` (the function URL, or the live alias's invoke ARN when the endpoint is
+    disabled), ``budget_id``, ``function_name``, ``live_alias_arn``.
+    """
+
+    endpoint: pulumi.Output[str]
+    budget_id: pulumi.Output[str]
+    function_name: pulumi.Output[str]
+    live_alias_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, fn: FunctionSpec, stack: StackSpec, opts: ResourceOptions | None = None
+    ) -> None:
+        super().__init__(TYPE, name, {}, opts)
+        child = ResourceOptions(parent=self)
+        _check_limits(fn, stack)
+
+        tags = cloud_metadata(fn, "aws").tags
+        region = fn.region
+        partition = partition_of(region)
+        model = fn.model
+        stack_name = pulumi.get_stack()
+        lambda_name = physical_name([name, stack_name], _LAMBDA_NAME_MAX)
+        account_id = aws.get_caller_identity_output().account_id
+
+        # --- identity and logs ---------------------------------------------------------------------
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=account_id.apply(trust_policy_document),
+            description=f"Execution role of the inference function {lambda_name}",
+            tags=tags,
+            opts=child,
+        )
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/lambda/{lambda_name}",
+            retention_in_days=LOG_RETENTION_DAYS,
+            region=region,
+            tags=tags,
+            opts=child,
+        )
+        artifact_arn = artifact_read_arn(model.artifact_uri, model.version, partition)
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=log_group.arn.apply(lambda arn: role_policy_document(arn, artifact_arn)),
+            opts=child,
+        )
+
+        # --- the function: each publish snapshots the model in its environment ---------------------
+        function = aws.lambda_.Function(
+            f"{name}-function",
+            name=lambda_name,
+            role=role.arn,
+            runtime=RUNTIME,
+            handler=HANDLER,
+            code=code_archive(),
+            architectures=[fn.runtime.architecture],
+            memory_size=fn.runtime.memory_mb,
+            timeout=fn.runtime.timeout_seconds,
+            reserved_concurrent_executions=fn.scaling.max_instances,
+            publish=True,
+            description=build_label(model.id, model.version),
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={
+                    "INFEROPS_FUNCTION": fn.name,
+                    "MODEL_ID": model.id,
+                    "MODEL_VERSION": model.version,
+                    "MODEL_URI": model.artifact_uri,
+                }
+            ),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
+            region=region,
+            tags=tags,
+            # The role's policy must exist before the first invocation can log or read the model.
+            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=[policy])),
+        )
+
+        # --- pinned builds: one alias per model version in use -------------------------------------
+        stale = artifact_names_other_version(model.artifact_uri, model.version)
+        if stale is not None:
+            pulumi.log.warn(
+                f"{fn.name}: model.artifactUri names version {stale} but model.version is {model.version}; "
+                f"the live alias keeps the build pinned for {model.version} and does not take the new one. "
+                "Set artifactUri to the artifact of model.version.",
+                resource=self,
+            )
+
+        def pinned(version: str, frozen: bool) -> aws.lambda_.Alias:
+            # A frozen alias keeps the version it already points at (ignore_changes): the build that was
+            # published while that model was serving. On creation it takes the current build.
+            return aws.lambda_.Alias(
+                f"{name}-{alias_name_for(version)}",
+                name=alias_name_for(version),
+                function_name=function.name,
+                function_version=function.version,
+                description=build_label(model.id, model.version),
+                region=region,
+                opts=ResourceOptions.merge(
+                    child,
+                    ResourceOptions(ignore_changes=["functionVersion", "description"] if frozen else None),
+                ),
+            )
+
+        stable = fn.stable_version
+        stable_alias = pinned(stable, frozen=stable != model.version or stale is not None)
+        candidate_alias = pinned(model.version, frozen=stale is not None) if stable != model.version else None
+        percent = fn.canary_percent
+
+        def route(args: list[Any]) -> tuple[str, dict[str, float]]:
+            stable_build, stable_label, candidate_build = args
+            primary, weights, warning = alias_routing(
+                stable_build, stable_label, build_label(model.id, stable), candidate_build, percent
+            )
+            if warning:
+                pulumi.log.warn(f"{fn.name}: {warning}", resource=self)
+            return primary, weights
+
+        routing = pulumi.Output.all(
+            stable_alias.function_version,
+            stable_alias.description,
+            candidate_alias.function_version if candidate_alias is not None else None,
+        ).apply(route)
+
+        live = aws.lambda_.Alias(
+            f"{name}-{LIVE_ALIAS}",
+            name=LIVE_ALIAS,
+            function_name=function.name,
+            function_version=routing.apply(lambda r: r[0]),
+            # No routing block at all when nothing is split: the provider then clears any old weights.
+            routing_config=routing.apply(
+                lambda r: aws.lambda_.AliasRoutingConfigArgs(additional_version_weights=r[1]) if r[1] else None
+            ),
+            description=(
+                f"Serves {model.id} {stable}" + (f", {percent}% on {model.version}" if percent else "")
+            ),
+            region=region,
+            opts=child,
+        )
+
+        if fn.scaling.min_instances > 0:
+            aws.lambda_.ProvisionedConcurrencyConfig(
+                f"{name}-provisioned",
+                function_name=function.name,
+                qualifier=live.name,
+                provisioned_concurrent_executions=fn.scaling.min_instances,
+                region=region,
+                opts=child,
+            )
+
+        # --- endpoint ------------------------------------------------------------------------------
+        if fn.endpoint.enabled:
+            public = fn.endpoint.public
+            url = aws.lambda_.FunctionUrl(
+                f"{name}-url",
+                function_name=function.name,
+                qualifier=live.name,
+                authorization_type="NONE" if public else "AWS_IAM",
+                region=region,
+                opts=child,
+            )
+            if public:
+                # Since October 2025 an unauthenticated URL needs both statements; each is scoped to the
+                # live alias and, for InvokeFunction, to calls that arrive through the function URL.
+                aws.lambda_.Permission(
+                    f"{name}-public-url",
+                    action="lambda:InvokeFunctionUrl",
+                    function=function.name,
+                    qualifier=live.name,
+                    principal="*",
+                    function_url_auth_type="NONE",
+                    region=region,
+                    opts=child,
+                )
+                aws.lambda_.Permission(
+                    f"{name}-public-invoke",
+                    action="lambda:InvokeFunction",
+                    function=function.name,
+                    qualifier=live.name,
+                    principal="*",
+                    invoked_via_function_url=True,
+                    region=region,
+                    opts=child,
+                )
+            endpoint: pulumi.Output[str] = url.function_url
+        else:
+            endpoint = live.invoke_arn
+
+        # --- budget --------------------------------------------------------------------------------
+        if not stack.budget_alert_emails:
+            pulumi.log.warn(
+                f"{fn.name}: inferops:budgetAlertEmails is empty; the budget is created without notifications",
+                resource=self,
+            )
+        budget = aws.budgets.Budget(
+            f"{name}-budget",
+            name=physical_name(["inferops", stack_name, fn.name], _BUDGET_NAME_MAX, r"[^A-Za-z0-9_.-]"),
+            budget_type="COST",
+            limit_amount=tags["monthly-budget-usd"],
+            limit_unit="USD",
+            time_unit="MONTHLY",
+            cost_filters=[
+                aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[f"user:{FUNCTION_KEY}${fn.name}"])
+            ],
+            notifications=budget_notifications(fn.finops.alert_thresholds_percent, stack.budget_alert_emails),
+            tags=tags,
+            opts=child,
+        )
+
+        self.endpoint = endpoint
+        self.budget_id = budget.id
+        self.function_name = function.name
+        self.live_alias_arn = live.arn
+        self.register_outputs(
+            {
+                "endpoint": self.endpoint,
+                "budgetId": self.budget_id,
+                "functionName": self.function_name,
+                "liveAliasArn": self.live_alias_arn,
+            }
+        )

@@ -1,0 +1,354 @@
+"""Azure Functions inference function: resource group, storage, plan, function app, canary slot, budget.
+
+One :class:`AzureInferenceFunction` per function of platform ``azure``. What it declares, and why:
+
+* a resource group of its own, so the Cost Management budget can be scoped to exactly this function;
+* a storage account (TLS 1.2, HTTPS only, no public blobs, no shared keys) that the Functions host
+  reaches through the app's managed identity (``AzureWebJobsStorage__accountName``) and a private
+  ``deployments`` container for the code package: no connection string, no key in app settings;
+* a Linux Consumption (``Y1``) or Flex Consumption (``FC1``) plan;
+* the function app (system-assigned identity, HTTPS only, TLS 1.2, FTP off) with the model in its
+  app settings. Production serves ``fn.stable_version``;
+* while a canary runs, a ``canary`` deployment slot serving ``model.version`` and a ramp-up rule on
+  the production app that reroutes ``canaryPercent`` % of requests to the slot;
+* a monthly Cost Management budget on the resource group, filtered on the ``function-name`` tag,
+  with one notification per alert threshold.
+
+Rollback is a config change: ``canaryPercent: 0`` or ``version == stableVersion`` removes the slot and
+the ramp-up rule, and production keeps serving ``stableVersion``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+
+import pulumi
+import pulumi_azure_native as azure_native
+from pulumi import ResourceOptions
+
+from components.spec import FunctionSpec, StackSpec
+from components.tags import FUNCTION_KEY, cloud_metadata
+
+TYPE = "inferops:azure:InferenceFunction"
+#: Deployment slot that serves the candidate version while a canary runs.
+CANARY_SLOT = "canary"
+#: Private blob container that holds the function app's code package.
+DEPLOYMENT_CONTAINER = "deployments"
+#: HTTP route of the inference handler (``functions/``), under the Functions ``api`` prefix.
+PREDICT_PATH = "/api/predict"
+PYTHON_VERSION = "3.11"
+#: Built-in role "Storage Blob Data Owner": what the Functions host needs on its own storage account
+#: with identity-based connections (leases, blobs), scoped to that one account.
+STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+#: App setting the inference handler reads to pick its HTTP auth level (``function`` or ``anonymous``);
+#: Azure Functions declares the auth level in code, so the infrastructure passes the decision down.
+AUTH_LEVEL_SETTING = "INFEROPS_AUTH_LEVEL"
+#: Settings that belong to a slot, not to the code: a swap must not move a model version between slots.
+SLOT_STICKY_SETTINGS = ("MODEL_URI", "MODEL_VERSION", "INFEROPS_SLOT")
+
+
+def _digest(*parts: str, length: int = 8) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+def storage_account_name(name: str, project: str, stack: str) -> str:
+    """A globally unique storage account name: 3-24 lowercase letters and digits.
+
+    The hash covers project, stack and function so that two stacks of the same project (dev, prod)
+    deploying the same function in one tenant do not collide.
+    """
+    stem = re.sub(r"[^a-z0-9]", "", name.lower())[:16]
+    return f"{stem}{_digest(project, stack, name)}"
+
+
+def function_app_name(name: str, project: str, stack: str) -> str:
+    """A globally unique app name (it becomes ``<app>.azurewebsites.net``): 2-60 of ``[a-z0-9-]``."""
+    return f"{name}-{_digest(project, stack, name)}"
+
+
+def slot_host_name(app_name: str, slot: str = CANARY_SLOT) -> str:
+    """Default host name of a deployment slot, the target of the production app's ramp-up rule."""
+    return f"{app_name}-{slot}.azurewebsites.net"
+
+
+def artifact_uri_for(fn: FunctionSpec, version: str) -> str:
+    """The model artifact of ``version``, derived from ``model.artifactUri`` (the artifact of ``model.version``).
+
+    The spec carries one URI, for the candidate version; the stable version's artifact is found by
+    replacing the path segment equal to ``model.version`` (``.../churn-predictor/1.4.0/model.json``).
+    """
+    uri = fn.model.artifact_uri
+    if version == fn.model.version:
+        return uri
+    scheme, sep, rest = uri.partition("://")
+    segments = rest.split("/")
+    hits = [i for i, s in enumerate(segments) if s == fn.model.version]
+    if not sep or len(hits) != 1 or hits[0] == 0:
+        raise pulumi.RunError(
+            f"inferops:functions[{fn.name}].model.artifactUri: must contain the version {fn.model.version!r} as "
+            f"exactly one path segment so that the artifact of stableVersion {version!r} can be derived"
+        )
+    segments[hits[0]] = version
+    return f"{scheme}://{'/'.join(segments)}"
+
+
+def budget_start_date(today: dt.date | None = None) -> str:
+    """First day of the current UTC month, the start date the Cost Management API accepts on creation.
+
+    The API rejects a start date before the current month ("past start dates should be selected within
+    the timegrain period"), so a fixed date would break the first deploy of a later month. The budget
+    ignores later changes of ``timePeriod`` so the date is set once, when the budget is created.
+    """
+    today = today or dt.datetime.now(dt.UTC).date()
+    return f"{today.year:04d}-{today.month:02d}-01T00:00:00Z"
+
+
+def _timeout(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+class AzureInferenceFunction(pulumi.ComponentResource):
+    """An inference function on Azure Functions (Linux Consumption or Flex Consumption).
+
+    :param name: the function's name; every child is named after it.
+    :param fn: the validated function spec (``fn.platform == "azure"``).
+    :param stack: the stack spec (budget alert recipients).
+
+    Outputs: ``endpoint`` (``https://<app>.azurewebsites.net/api/predict``; empty when
+    ``endpoint.enabled`` is false), ``budget_id`` (the Cost Management budget's resource id).
+    """
+
+    endpoint: pulumi.Output[str]
+    budget_id: pulumi.Output[str]
+
+    def __init__(self, name: str, fn: FunctionSpec, stack: StackSpec, opts: ResourceOptions | None = None) -> None:
+        super().__init__(TYPE, name, {}, opts)
+        child = ResourceOptions(parent=self)
+        flex = fn.runtime.azure_plan == "flexConsumption"
+        if flex and fn.canary_active:
+            # Flex Consumption has no deployment slots; the spec lets it through, so stop here, before
+            # any child is registered.
+            raise pulumi.RunError(
+                f"inferops:functions[{name}].traffic.canaryPercent: Flex Consumption has no deployment slots; "
+                "run canaries on runtime.azurePlan consumption or set canaryPercent to 0"
+            )
+        stable_uri = artifact_uri_for(fn, fn.stable_version)
+        tags = cloud_metadata(fn, "azure").tags
+        project, stack_name = pulumi.get_project(), pulumi.get_stack()
+        app_name = function_app_name(name, project, stack_name)
+
+        rg = azure_native.resources.ResourceGroup(f"{name}-rg", location=fn.region, tags=tags, opts=child)
+
+        storage = azure_native.storage.StorageAccount(
+            f"{name}-storage",
+            account_name=storage_account_name(name, project, stack_name),
+            resource_group_name=rg.name,
+            location=fn.region,
+            kind="StorageV2",
+            sku=azure_native.storage.SkuArgs(name="Standard_LRS"),
+            minimum_tls_version="TLS1_2",
+            enable_https_traffic_only=True,
+            allow_blob_public_access=False,
+            # Every client (Functions host, deployment) authenticates with Entra ID.
+            allow_shared_key_access=False,
+            default_to_o_auth_authentication=True,
+            tags=tags,
+            opts=child,
+        )
+        container = azure_native.storage.BlobContainer(
+            f"{name}-deployments",
+            account_name=storage.name,
+            resource_group_name=rg.name,
+            container_name=DEPLOYMENT_CONTAINER,
+            public_access="None",
+            opts=child,
+        )
+        package_url = pulumi.Output.concat(
+            storage.primary_endpoints.apply(lambda e: e.blob), DEPLOYMENT_CONTAINER, f"/{name}.zip"
+        )
+
+        if flex:
+            sku = azure_native.web.SkuDescriptionArgs(name="FC1", tier="FlexConsumption")
+        else:
+            sku = azure_native.web.SkuDescriptionArgs(name="Y1", tier="Dynamic")
+        plan = azure_native.web.AppServicePlan(
+            f"{name}-plan",
+            resource_group_name=rg.name,
+            location=fn.region,
+            kind="functionapp",
+            reserved=True,  # Linux
+            sku=sku,
+            tags=tags,
+            opts=child,
+        )
+
+        def app_settings(version: str, uri: str, slot: str) -> list[azure_native.web.NameValuePairArgs]:
+            pairs: list[tuple[str, pulumi.Input[str]]] = []
+            if not flex:
+                # Flex Consumption rejects these two; its runtime is in functionAppConfig.
+                pairs += [("FUNCTIONS_EXTENSION_VERSION", "~4"), ("FUNCTIONS_WORKER_RUNTIME", "python")]
+                pairs += [
+                    ("WEBSITE_RUN_FROM_PACKAGE", package_url),
+                    ("WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID", "SystemAssigned"),
+                ]
+            pairs += [
+                ("AzureWebJobsStorage__accountName", storage.name),
+                ("AzureFunctionsJobHost__functionTimeout", _timeout(fn.runtime.timeout_seconds)),
+                ("MODEL_ID", fn.model.id),
+                ("MODEL_VERSION", version),
+                ("MODEL_URI", uri),
+                ("INFEROPS_FUNCTION_NAME", name),
+                ("INFEROPS_SLOT", slot),
+                (AUTH_LEVEL_SETTING, "anonymous" if fn.endpoint.public else "function"),
+            ]
+            return [azure_native.web.NameValuePairArgs(name=k, value=v) for k, v in pairs]
+
+        ramp_up_rules = []
+        if fn.canary_active:
+            ramp_up_rules.append(
+                azure_native.web.RampUpRuleArgs(
+                    name=CANARY_SLOT,
+                    action_host_name=slot_host_name(app_name),
+                    reroute_percentage=float(fn.canary_percent),
+                )
+            )
+
+        def site_config(version: str, uri: str, slot: str, rules: list | None) -> azure_native.web.SiteConfigArgs:
+            return azure_native.web.SiteConfigArgs(
+                app_settings=app_settings(version, uri, slot),
+                min_tls_version="1.2",
+                scm_min_tls_version="1.2",
+                ftps_state="Disabled",
+                remote_debugging_enabled=False,
+                linux_fx_version=None if flex else f"Python|{PYTHON_VERSION}",
+                function_app_scale_limit=None if flex else fn.scaling.max_instances,
+                # An explicit empty list clears a previous canary's rule on rollback.
+                experiments=None if rules is None else azure_native.web.ExperimentsArgs(ramp_up_rules=rules),
+            )
+
+        function_app_config = None
+        if flex:
+            always_ready = (
+                [azure_native.web.FunctionsAlwaysReadyConfigArgs(name="http", instance_count=fn.scaling.min_instances)]
+                if fn.scaling.min_instances
+                else None
+            )
+            function_app_config = azure_native.web.FunctionAppConfigArgs(
+                deployment=azure_native.web.FunctionsDeploymentArgs(
+                    storage=azure_native.web.FunctionsDeploymentStorageArgs(
+                        type="blobContainer",
+                        value=pulumi.Output.concat(storage.primary_endpoints.apply(lambda e: e.blob), container.name),
+                        authentication=azure_native.web.FunctionsDeploymentStorageAuthenticationArgs(
+                            type="SystemAssignedIdentity"
+                        ),
+                    )
+                ),
+                runtime=azure_native.web.FunctionsRuntimeArgs(name="python", version=PYTHON_VERSION),
+                scale_and_concurrency=azure_native.web.FunctionsScaleAndConcurrencyArgs(
+                    maximum_instance_count=fn.scaling.max_instances,
+                    instance_memory_mb=fn.runtime.memory_mb,
+                    always_ready=always_ready,
+                ),
+            )
+
+        identity = azure_native.web.ManagedServiceIdentityArgs(type="SystemAssigned")
+        network = None if fn.endpoint.enabled else "Disabled"
+        app = azure_native.web.WebApp(
+            f"{name}-app",
+            name=app_name,
+            resource_group_name=rg.name,
+            location=fn.region,
+            kind="functionapp,linux",
+            reserved=True,
+            server_farm_id=plan.id,
+            identity=identity,
+            https_only=True,
+            public_network_access=network,
+            site_config=site_config(fn.stable_version, stable_uri, "production", ramp_up_rules),
+            function_app_config=function_app_config,
+            tags=tags,
+            opts=child,
+        )
+
+        subscription_id = azure_native.authorization.get_client_config_output().subscription_id
+        blob_owner = pulumi.Output.concat(
+            "/subscriptions/",
+            subscription_id,
+            "/providers/Microsoft.Authorization/roleDefinitions/",
+            STORAGE_BLOB_DATA_OWNER,
+        )
+
+        def storage_access(resource_name: str, site: azure_native.web.WebApp | azure_native.web.WebAppSlot) -> None:
+            azure_native.authorization.RoleAssignment(
+                resource_name,
+                principal_id=site.identity.apply(lambda i: i.principal_id if i else ""),
+                principal_type="ServicePrincipal",
+                role_definition_id=blob_owner,
+                scope=storage.id,
+                description=f"inferops: {name} reaches its host storage and code package with its identity",
+                opts=child,
+            )
+
+        storage_access(f"{name}-storage-access", app)
+
+        if fn.canary_active:
+            slot = azure_native.web.WebAppSlot(
+                f"{name}-{CANARY_SLOT}",
+                name=app.name,
+                slot=CANARY_SLOT,
+                resource_group_name=rg.name,
+                location=fn.region,
+                kind="functionapp,linux",
+                reserved=True,
+                server_farm_id=plan.id,
+                identity=identity,
+                https_only=True,
+                public_network_access=network,
+                site_config=site_config(fn.model.version, fn.model.artifact_uri, CANARY_SLOT, None),
+                tags=tags,
+                opts=child,
+            )
+            storage_access(f"{name}-{CANARY_SLOT}-storage-access", slot)
+            azure_native.web.WebAppSlotConfigurationNames(
+                f"{name}-slot-settings",
+                name=app.name,
+                resource_group_name=rg.name,
+                app_setting_names=list(SLOT_STICKY_SETTINGS),
+                opts=child,
+            )
+
+        recipients = list(dict.fromkeys([*stack.budget_alert_emails, fn.finops.owner]))
+        budget = azure_native.consumption.Budget(
+            f"{name}-budget",
+            scope=rg.id,
+            amount=fn.finops.monthly_budget_usd,
+            category="Cost",
+            time_grain="Monthly",
+            time_period=azure_native.consumption.BudgetTimePeriodArgs(start_date=budget_start_date()),
+            filter=azure_native.consumption.BudgetFilterArgs(
+                tags=azure_native.consumption.BudgetComparisonExpressionArgs(
+                    name=FUNCTION_KEY, operator="In", values=[name]
+                )
+            ),
+            notifications={
+                f"actual-{pct}-percent": azure_native.consumption.NotificationArgs(
+                    enabled=True,
+                    operator="GreaterThan",
+                    threshold=float(pct),
+                    threshold_type="Actual",
+                    contact_emails=recipients,
+                )
+                for pct in fn.finops.alert_thresholds_percent
+            },
+            opts=ResourceOptions.merge(child, ResourceOptions(ignore_changes=["timePeriod"])),
+        )
+
+        if fn.endpoint.enabled:
+            self.endpoint = pulumi.Output.concat("https://", app.default_host_name, PREDICT_PATH)
+        else:
+            self.endpoint = pulumi.Output.from_input("")
+        self.budget_id = budget.id
+        self.register_outputs({"endpoint": self.endpoint, "budgetId": self.budget_id})

@@ -1,0 +1,328 @@
+"""GCP inference function: a Cloud Run v2 service (the runtime of Cloud Functions 2nd gen).
+
+One :class:`GcpInferenceFunction` per function declares:
+
+* a dedicated service account (the revision's identity) that may only read the model artifact
+  (``roles/storage.objectViewer`` on the artifact bucket, narrowed by an IAM condition to the model's
+  prefix, so both the canary and the stable revision can load their artifacts);
+* the Cloud Run service, with revisions named after the model version, a canary as a traffic split
+  between two named revisions, labels plus annotations, request-based billing and no public invoker
+  unless ``endpoint.public`` is set;
+* an ``roles/run.invoker`` grant to ``allUsers`` only for public endpoints;
+* a billing budget on ``inferops:gcpBillingAccount`` filtered by the ``function-name`` label that only
+  this function's service carries, with one threshold rule per alert threshold and one e-mail
+  notification channel per ``inferops:budgetAlertEmails`` address.
+
+Cloud Run revisions are immutable and a revision name reused with a different configuration is
+rejected (HTTP 409), so a revision is named ``<service>-<version>-<shape hash>``: the hash covers
+everything in the revision template except the version-specific parts (model URI and version), so
+changing the image, CPU, memory or timeout of a version yields a new revision, while the stable
+revision of a canary keeps a name this program can derive from ``model.stableVersion``.
+See docs/components-gcp.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import pulumi
+import pulumi_gcp as gcp
+from pulumi import ResourceOptions
+
+from components.spec import FunctionSpec, StackSpec, default_cpu
+from components.tags import FUNCTION_KEY, MANAGED_BY, cloud_metadata
+
+#: Labels also set on the revision template. Only keys whose value does not change while a model
+#: version is deployed: any template change needs a new revision name (see the module docstring).
+TEMPLATE_LABEL_KEYS = (FUNCTION_KEY, "managed-by", "model-id")
+#: A budget notifies at most this many monitoring channels (Cloud Billing Budget API limit).
+MAX_BUDGET_CHANNELS = 5
+CANARY_TAG = "canary"
+STABLE_TAG = "stable"
+REVISION_TRAFFIC = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+
+_REVISION_MAX = 63
+_ACCOUNT_ID_MAX = 30
+
+
+def _hash(text: str, n: int = 4) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def _slug(text: str) -> str:
+    """Lowercase letters, digits and single hyphens: the charset of Cloud Run resource names."""
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", text.lower())).strip("-")
+
+
+def service_account_id(name: str) -> str:
+    """Service account id (6-30 characters, ``[a-z][-a-z0-9]{4,28}[a-z0-9]``) derived from ``name``."""
+    base = f"{name}-runtime"
+    if len(base) <= _ACCOUNT_ID_MAX:
+        return base
+    return f"{name[: _ACCOUNT_ID_MAX - 5].rstrip('-')}-{_hash(name)}"
+
+
+def revision_name(service: str, version: str, shape: str) -> str:
+    """Revision name ``<service>-<version slug>-<shape>``, at most 63 characters.
+
+    Cloud Run requires revision names to start with the service name. A version whose slug does not
+    fit is shortened and suffixed with a hash of the full version, so distinct versions stay distinct.
+    """
+    room = _REVISION_MAX - len(service) - len(shape) - 2
+    vslug = _slug(version) or "v"
+    if len(vslug) > room:
+        vslug = f"{vslug[: room - 5].rstrip('-')}-{_hash(version)}"
+    return f"{service}-{vslug}-{shape}"
+
+
+def artifact_grant(uri: str, versions: tuple[str, ...]) -> tuple[str, str]:
+    """``(bucket, object prefix)`` the runtime may read for a ``gs://`` artifact URI.
+
+    When a path segment equals one of ``versions`` the prefix stops before it (``models/x/`` for
+    ``gs://b/models/x/2.0.0/model.json``), so the stable and the canary revision can both load their
+    artifacts; otherwise it is the artifact's directory (or the object itself at the bucket root).
+    """
+    if not uri.startswith("gs://"):
+        raise ValueError(f"model.artifactUri: {uri!r} is not a gs:// URI")
+    bucket, _, path = uri.removeprefix("gs://").partition("/")
+    if not bucket:
+        raise ValueError(f"model.artifactUri: {uri!r} has no bucket")
+    parts = path.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part in versions:
+            return bucket, "/".join(parts[:i]) + ("/" if i else "")
+    if len(parts) > 1:
+        return bucket, "/".join(parts[:-1]) + "/"
+    return bucket, path
+
+
+def _describe(summary: str, annotations: dict[str, str], limit: int = 1024) -> str:
+    """A description carrying the metadata that cannot be labels, one ``key=value`` per line."""
+    text = "\n".join([summary, *(f"{k}={v}" for k, v in annotations.items())])
+    if len(text) > limit:
+        raise ValueError(f"metadata of {summary!r} does not fit a {limit}-character description")
+    return text
+
+
+def _cpu_quantity(cpu: float) -> str:
+    return str(int(cpu)) if float(cpu).is_integer() else f"{round(cpu * 1000)}m"
+
+
+class GcpInferenceFunction(pulumi.ComponentResource):
+    """An inference function on Cloud Run with its identity, invoker policy and billing budget.
+
+    Attributes:
+        endpoint: the service URL (authenticated unless ``endpoint.public``).
+        budget_id: the budget's resource name ``billingAccounts/<account>/budgets/<id>``.
+        revision: the revision serving ``model.version``.
+        stable_revision: the revision serving ``model.stableVersion`` (equal to ``revision`` without
+            a stable version).
+    """
+
+    endpoint: pulumi.Output[str]
+    budget_id: pulumi.Output[str]
+
+    def __init__(self, name: str, fn: FunctionSpec, stack: StackSpec, opts: ResourceOptions | None = None):
+        super().__init__("inferops:gcp:InferenceFunction", name, {}, opts)
+        child = ResourceOptions(parent=self)
+        if not stack.gcp_billing_account:
+            raise ValueError(f"inferops:gcpBillingAccount: required by gcp function {fn.name}")
+        if len(stack.budget_alert_emails) > MAX_BUDGET_CHANNELS:
+            raise ValueError(
+                f"inferops:budgetAlertEmails: a GCP budget notifies at most {MAX_BUDGET_CHANNELS} "
+                f"channels ({len(stack.budget_alert_emails)} given, function {fn.name})"
+            )
+
+        meta = cloud_metadata(fn, "gcp")
+        labels = meta.labels
+        template_labels = {k: v for k, v in labels.items() if k in TEMPLATE_LABEL_KEYS}
+        service_name = fn.name  # explicit: revision names must start with it
+        account_id = service_account_id(name)
+        cpu = default_cpu(fn)
+        # Cloud Run requires one request at a time below 1 vCPU; 80 is its default otherwise.
+        concurrency = 1 if cpu < 1 else 80
+
+        self.account = gcp.serviceaccount.Account(
+            f"{name}-sa",
+            account_id=account_id,
+            display_name=f"inferops {fn.name} runtime",
+            description=f"Runtime identity of the inferops inference function {fn.name}",
+            opts=child,
+        )
+
+        bucket, prefix = artifact_grant(fn.model.artifact_uri, (fn.model.version, fn.stable_version))
+        self.artifact_reader = gcp.storage.BucketIAMMember(
+            f"{name}-model-read",
+            bucket=bucket,
+            role="roles/storage.objectViewer",
+            member=self.account.member,
+            condition=gcp.storage.BucketIAMMemberConditionArgs(
+                title=f"inferops-{fn.name}-model-read",
+                description=f"Read of the {fn.model.id} model artifacts only",
+                expression=f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{prefix}")',
+            ),
+            opts=child,
+        )
+
+        limits = {"cpu": _cpu_quantity(cpu), "memory": f"{fn.runtime.memory_mb}Mi"}
+        timeout = f"{fn.runtime.timeout_seconds}s"
+        # Everything in the template but the version-specific parts: the stable revision shares it.
+        shape = _hash(
+            json.dumps(
+                {
+                    "image": fn.runtime.image,
+                    "limits": limits,
+                    "timeout": timeout,
+                    "concurrency": concurrency,
+                    "account": account_id,
+                    "labels": template_labels,
+                },
+                sort_keys=True,
+            )
+        )
+        self.revision = revision_name(service_name, fn.model.version, shape)
+        self.stable_revision = revision_name(service_name, fn.stable_version, shape)
+
+        self.service = gcp.cloudrunv2.Service(
+            f"{name}-service",
+            name=service_name,
+            location=fn.region,
+            description=f"inferops inference function {fn.name} (model {fn.model.id})",
+            # Reachable from anywhere but every request needs an identity with roles/run.invoker
+            # unless the endpoint is public; callers outside the VPC (other clouds, CI) keep working.
+            ingress="INGRESS_TRAFFIC_ALL",
+            invoker_iam_disabled=False,
+            # Stateless: a replacement or `pulumi destroy` must not be blocked.
+            deletion_protection=False,
+            labels=labels,
+            annotations=meta.annotations,
+            # Service-level bounds are shared by all revisions receiving traffic and live outside
+            # the revision template, so a scaling edit never needs a new revision.
+            scaling=gcp.cloudrunv2.ServiceScalingArgs(
+                scaling_mode="AUTOMATIC",
+                min_instance_count=fn.scaling.min_instances,
+                max_instance_count=fn.scaling.max_instances,
+            ),
+            template=gcp.cloudrunv2.ServiceTemplateArgs(
+                revision=self.revision,
+                service_account=self.account.email,
+                timeout=timeout,
+                max_instance_request_concurrency=concurrency,
+                labels=template_labels,
+                containers=[
+                    gcp.cloudrunv2.ServiceTemplateContainerArgs(
+                        image=fn.runtime.image or "",
+                        envs=[
+                            gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v)
+                            for k, v in (
+                                ("MODEL_URI", fn.model.artifact_uri),
+                                ("MODEL_ID", fn.model.id),
+                                ("MODEL_VERSION", fn.model.version),
+                            )
+                        ],
+                        resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
+                            limits=limits,
+                            cpu_idle=True,  # request-based billing: CPU only while serving
+                        ),
+                    )
+                ],
+            ),
+            traffics=self._traffic(fn),
+            opts=ResourceOptions(parent=self, depends_on=[self.artifact_reader]),
+        )
+
+        if fn.endpoint.public:
+            self.public_invoker: gcp.cloudrunv2.ServiceIamMember | None = gcp.cloudrunv2.ServiceIamMember(
+                f"{name}-public-invoker",
+                name=self.service.name,
+                location=self.service.location,
+                project=self.service.project,
+                role="roles/run.invoker",
+                member="allUsers",
+                opts=child,
+            )
+        else:
+            self.public_invoker = None
+
+        self.alert_channels = [
+            gcp.monitoring.NotificationChannel(
+                f"{name}-alert-{_hash(email, 8)}",
+                type="email",
+                display_name=f"inferops {fn.name} budget: {email}"[:512],
+                # User labels cannot hold URLs or e-mail addresses: those keys go to the description.
+                description=_describe(
+                    f"Budget alerts of the {MANAGED_BY} function {fn.name}.", meta.annotations
+                ),
+                labels={"email_address": email},
+                user_labels=labels,
+                opts=child,
+            )
+            for email in stack.budget_alert_emails
+        ]
+
+        budget_usd = fn.finops.monthly_budget_usd
+        units = int(budget_usd)
+        nanos = round((budget_usd - units) * 1e9)
+        self.budget = gcp.billing.Budget(
+            f"{name}-budget",
+            billing_account=stack.gcp_billing_account,
+            display_name=f"inferops {fn.name}",
+            budget_filter=gcp.billing.BudgetBudgetFilterArgs(
+                labels={FUNCTION_KEY: labels[FUNCTION_KEY]},
+                calendar_period="MONTH",
+            ),
+            amount=gcp.billing.BudgetAmountArgs(
+                specified_amount=gcp.billing.BudgetAmountSpecifiedAmountArgs(
+                    currency_code="USD",
+                    units=str(units),
+                    nanos=nanos or None,
+                ),
+            ),
+            threshold_rules=[
+                gcp.billing.BudgetThresholdRuleArgs(threshold_percent=p / 100, spend_basis="CURRENT_SPEND")
+                for p in fn.finops.alert_thresholds_percent
+            ],
+            all_updates_rule=(
+                gcp.billing.BudgetAllUpdatesRuleArgs(
+                    monitoring_notification_channels=[c.name for c in self.alert_channels],
+                    disable_default_iam_recipients=False,
+                )
+                if self.alert_channels
+                else None
+            ),
+            opts=child,
+        )
+
+        self.endpoint = self.service.uri
+        self.budget_id = self.budget.name
+        self.register_outputs(
+            {
+                "endpoint": self.endpoint,
+                "budgetId": self.budget_id,
+                "serviceAccount": self.account.email,
+                "revision": self.revision,
+                "stableRevision": self.stable_revision,
+            }
+        )
+
+    def _traffic(self, fn: FunctionSpec) -> list[gcp.cloudrunv2.ServiceTrafficArgs]:
+        """Traffic by revision name: never LATEST, which would follow whatever revision was created last."""
+        if fn.stable_version == fn.model.version:
+            return [
+                gcp.cloudrunv2.ServiceTrafficArgs(type=REVISION_TRAFFIC, revision=self.revision, percent=100)
+            ]
+        # A stable version differs: the candidate stays reachable at its tag URL even at 0 %
+        # (canary stopped), and the stable revision takes the rest.
+        return [
+            gcp.cloudrunv2.ServiceTrafficArgs(
+                type=REVISION_TRAFFIC,
+                revision=self.stable_revision,
+                percent=100 - fn.canary_percent,
+                tag=STABLE_TAG,
+            ),
+            gcp.cloudrunv2.ServiceTrafficArgs(
+                type=REVISION_TRAFFIC, revision=self.revision, percent=fn.canary_percent, tag=CANARY_TAG
+            ),
+        ]

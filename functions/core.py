@@ -1,0 +1,415 @@
+"""The inference core every platform adapter shares: model format, loading, prediction, logging.
+
+Model format ``inferops-linear/v1`` (JSON)::
+
+    {"format": "inferops-linear/v1", "task": "classification",   # or "regression"
+     "features": ["amount", "age"], "weights": [0.03, -0.01],     # numeric features, one weight each
+     "categorical": {"country": {"US": 0.2, "IN": -0.4}},         # optional; unknown category -> 0
+     "bias": -0.5, "threshold": 0.5}                              # threshold: classification only
+
+A classification model returns ``prediction`` 1 when ``sigmoid(score) >= threshold`` (else 0) and the
+``probability``; a regression model returns the score itself.
+
+Each prediction writes one JSON line to stdout in the drift data format (design.md): ``timestamp``
+(ISO 8601 UTC), ``model_id``, ``model_version``, the feature columns, ``prediction`` and ``label`` when
+the request carried one, so ``python -m drift check`` reads the collected logs as JSON Lines.
+Everything else (errors, access logs) goes to stderr.
+
+Configuration comes from the environment: ``MODEL_URI`` (``file://``, a local path, ``s3://``,
+``gs://``, ``az://<container>/<blob>`` or ``https://``), ``MODEL_ID`` and ``MODEL_VERSION``. The
+model is loaded once per process; cloud SDKs are imported only for their own scheme.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import threading
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+MODEL_FORMAT = "inferops-linear/v1"
+#: Columns of the log record that a feature must not shadow.
+RESERVED_COLUMNS = frozenset({"timestamp", "model_id", "model_version", "prediction", "label", "probability"})
+#: Largest model document accepted (a linear model is small; a huge one is a wrong URI).
+MAX_MODEL_BYTES = 10 * 1024 * 1024
+#: Largest request body and batch the adapters accept.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_INSTANCES = 1000
+HTTP_TIMEOUT_S = 10.0
+
+
+class InputError(ValueError):
+    """A request the client must fix (HTTP 400); the message names the field."""
+
+    status = 400
+
+
+class ModelError(RuntimeError):
+    """The model or its configuration cannot be loaded (HTTP 500); the message names the source."""
+
+    status = 500
+
+
+# --- the model -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """A linear (regression) or logistic (classification) model over numeric and categorical features."""
+
+    task: Literal["classification", "regression"]
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+    categorical: dict[str, dict[str, float]] = field(default_factory=dict)
+    threshold: float = 0.5
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """All input columns, numeric first, in the order the log record lists them."""
+        return self.features + tuple(self.categorical)
+
+    @classmethod
+    def from_dict(cls, doc: Any, source: str = "model") -> LinearModel:
+        """Validate a parsed model document; raises :class:`ModelError` naming ``source`` and the field."""
+
+        def bad(msg: str) -> ModelError:
+            return ModelError(f"{source}: {msg}")
+
+        if not isinstance(doc, Mapping):
+            raise bad("must be a JSON object")
+        known = {"format", "task", "features", "weights", "bias", "categorical", "threshold", "metadata"}
+        unknown = sorted(set(doc) - known)
+        if unknown:
+            raise bad(f"unknown key {unknown[0]!r}")
+        if doc.get("format") != MODEL_FORMAT:
+            raise bad(f"format must be {MODEL_FORMAT!r} (got {doc.get('format')!r})")
+        task = doc.get("task")
+        if task not in ("classification", "regression"):
+            raise bad(f"task must be 'classification' or 'regression' (got {task!r})")
+        features, weights = doc.get("features"), doc.get("weights")
+        if not isinstance(features, list) or not all(isinstance(f, str) and f for f in features):
+            raise bad("features must be a list of names")
+        if not isinstance(weights, list) or len(weights) != len(features):
+            raise bad(f"weights must be a list of {len(features)} numbers, one per feature")
+        for i, w in enumerate(weights):
+            if not _is_number(w):
+                raise bad(f"weights[{i}] must be a finite number")
+        bias = doc.get("bias", 0.0)
+        if not _is_number(bias):
+            raise bad("bias must be a finite number")
+        categorical_raw = doc.get("categorical") or {}
+        if not isinstance(categorical_raw, Mapping):
+            raise bad("categorical must map feature -> {category: weight}")
+        categorical: dict[str, dict[str, float]] = {}
+        for feat, table in categorical_raw.items():
+            if not isinstance(table, Mapping) or not all(_is_number(v) for v in table.values()):
+                raise bad(f"categorical.{feat} must map category -> finite number")
+            categorical[str(feat)] = {str(k): float(v) for k, v in table.items()}
+        columns = list(features) + list(categorical)
+        if len(set(columns)) != len(columns):
+            raise bad("a feature is listed twice (features and categorical share a name)")
+        clash = sorted(set(columns) & RESERVED_COLUMNS)
+        if clash:
+            raise bad(f"feature name {clash[0]!r} is reserved for the log record")
+        if not columns:
+            raise bad("the model has no features")
+        threshold = doc.get("threshold", 0.5)
+        if not _is_number(threshold) or not 0.0 < float(threshold) < 1.0:
+            raise bad("threshold must be a number strictly between 0 and 1")
+        return cls(
+            task=task,
+            features=tuple(features),
+            weights=tuple(float(w) for w in weights),
+            bias=float(bias),
+            categorical=categorical,
+            threshold=float(threshold),
+        )
+
+    def validate(self, row: Any, where: str = "") -> dict[str, Any]:
+        """The model's columns of ``row``, type-checked; raises :class:`InputError` naming the field."""
+        prefix = f"{where}." if where else ""
+        if not isinstance(row, Mapping):
+            raise InputError(f"{where or 'body'}: must be a JSON object of features")
+        unknown = sorted(set(row) - set(self.columns) - {"label"})
+        if unknown:
+            raise InputError(f"{prefix}{unknown[0]}: unknown feature (expected {', '.join(self.columns)})")
+        out: dict[str, Any] = {}
+        for name in self.features:
+            if name not in row or row[name] is None:
+                raise InputError(f"{prefix}{name}: missing numeric feature")
+            if not _is_number(row[name]):
+                raise InputError(f"{prefix}{name}: must be a finite number (got {row[name]!r})")
+            out[name] = row[name]
+        for name in self.categorical:
+            if name not in row or row[name] is None:
+                raise InputError(f"{prefix}{name}: missing categorical feature")
+            if not isinstance(row[name], str):
+                raise InputError(f"{prefix}{name}: must be a string (got {row[name]!r})")
+            out[name] = row[name]
+        return out
+
+    def score(self, row: Mapping[str, Any]) -> float:
+        """The linear term ``bias + w.x + sum of category weights`` of an already validated row."""
+        pairs = zip(self.features, self.weights, strict=True)
+        total = self.bias + math.fsum(w * float(row[f]) for f, w in pairs)
+        return total + math.fsum(table.get(row[f], 0.0) for f, table in self.categorical.items())
+
+    def predict(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """``{"prediction": ...}`` plus ``probability`` for classification, for a validated row."""
+        s = self.score(row)
+        if self.task == "regression":
+            return {"prediction": s}
+        p = _sigmoid(s)
+        return {"prediction": int(p >= self.threshold), "probability": p}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _sigmoid(x: float) -> float:
+    # Split by sign so exp never overflows.
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def read_uri(uri: str) -> bytes:
+    """The bytes at ``uri``; raises :class:`ModelError` naming the URI."""
+    parsed = urllib.parse.urlparse(uri)
+    scheme = parsed.scheme.lower()
+    try:
+        if scheme in ("", "file"):
+            path = Path(urllib.parse.unquote(parsed.path) if scheme == "file" else uri)
+            with path.open("rb") as fh:
+                data = fh.read(MAX_MODEL_BYTES + 1)
+        elif scheme == "s3":
+            data = _read_s3(parsed.netloc, parsed.path.lstrip("/"))
+        elif scheme in ("gs", "gcs"):
+            data = _read_gcs(parsed.netloc, parsed.path.lstrip("/"))
+        elif scheme == "az":
+            data = _read_azure_blob(parsed.netloc, parsed.path.lstrip("/"))
+        elif scheme == "https" or (scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost", "::1")):
+            data = _read_http(uri, parsed)
+        else:
+            raise ModelError(f"{uri}: unsupported scheme (use file, s3, gs, az or https)")
+    except ModelError:
+        raise
+    except ImportError as exc:
+        raise ModelError(f"{uri}: the SDK for {scheme}:// is not installed ({exc.name})") from None
+    except Exception as exc:  # any SDK's error type: the message must name the URI, one line
+        raise ModelError(f"{uri}: cannot read model ({type(exc).__name__}: {_one_line(exc)})") from None
+    if len(data) > MAX_MODEL_BYTES:
+        raise ModelError(f"{uri}: model larger than {MAX_MODEL_BYTES} bytes")
+    return data
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def _read_s3(bucket: str, key: str) -> bytes:
+    import boto3  # in the Lambda runtime; honours AWS_ENDPOINT_URL for MinIO/moto
+
+    body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    return bytes(body.read(MAX_MODEL_BYTES + 1))
+
+
+def _read_gcs(bucket: str, name: str) -> bytes:
+    from google.cloud import storage  # google-cloud-storage; Cloud Run's service account via ADC
+
+    blob = storage.Client().bucket(bucket).blob(name)
+    return bytes(blob.download_as_bytes())
+
+
+def _read_azure_blob(container: str, name: str) -> bytes:
+    from azure.identity import DefaultAzureCredential  # managed identity on Azure
+    from azure.storage.blob import BlobServiceClient
+
+    account = os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
+    if not account:
+        raise ModelError(f"az://{container}/{name}: set AZURE_STORAGE_ACCOUNT_NAME to read az:// URIs")
+    url = f"https://{account}.blob.core.windows.net"
+    client = BlobServiceClient(url, credential=DefaultAzureCredential())
+    return bytes(client.get_blob_client(container, name).download_blob().readall())
+
+
+def _read_http(uri: str, parsed: urllib.parse.ParseResult) -> bytes:
+    headers = {"User-Agent": "inferops-handler/1"}
+    host = parsed.hostname or ""
+    if host.endswith(".blob.core.windows.net") and "sig=" not in parsed.query:
+        # A private Azure blob without a SAS: authenticate with the function's managed identity.
+        from azure.identity import DefaultAzureCredential
+
+        token = DefaultAzureCredential().get_token("https://storage.azure.com/.default").token
+        headers.update({"Authorization": f"Bearer {token}", "x-ms-version": "2023-11-03"})
+    req = urllib.request.Request(uri, headers=headers)
+    with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S) as resp:
+        return bytes(resp.read(MAX_MODEL_BYTES + 1))
+
+
+def load_model(uri: str) -> LinearModel:
+    """Read and validate the model document at ``uri``."""
+    raw = read_uri(uri)
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{uri}: not valid JSON ({_one_line(exc)})") from None
+    return LinearModel.from_dict(doc, source=uri)
+
+
+# --- serving -------------------------------------------------------------------------------------
+
+
+def _stdout_sink(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def log_error(message: str, **fields: Any) -> None:
+    """One JSON line on stderr (never stdout, which carries only prediction records)."""
+    record = {"timestamp": utc_now(), "level": "error", "message": message, **fields}
+    sys.stderr.write(json.dumps(record, default=str) + "\n")
+    sys.stderr.flush()
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC with milliseconds and a ``Z`` suffix."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Predictor:
+    """A loaded model with its identity; turns request bodies into predictions and log records."""
+
+    model: LinearModel
+    model_id: str
+    model_version: str
+    sink: Callable[[str], None] = _stdout_sink
+    clock: Callable[[], str] = utc_now
+
+    def predict_body(self, body: bytes | str | Any) -> dict[str, Any]:
+        """Predict for a request body: one object of features, or ``{"instances": [...]}``.
+
+        Each row may carry ``label`` (the observed outcome), which is logged but not used. Raises
+        :class:`InputError` for bad input; nothing is logged for a request that fails validation.
+        """
+        doc = parse_json_body(body)
+        if isinstance(doc, Mapping) and "instances" in doc:
+            if set(doc) != {"instances"}:
+                raise InputError("body: with 'instances', no other top-level key is allowed")
+            rows = doc["instances"]
+            if not isinstance(rows, list) or not rows:
+                raise InputError("instances: must be a non-empty list of feature objects")
+            if len(rows) > MAX_INSTANCES:
+                raise InputError(f"instances: at most {MAX_INSTANCES} per request (got {len(rows)})")
+            results = self._predict_rows(rows, batch=True)
+            return {"model_id": self.model_id, "model_version": self.model_version, "predictions": results}
+        (result,) = self._predict_rows([doc], batch=False)
+        return {"model_id": self.model_id, "model_version": self.model_version, **result}
+
+    def _predict_rows(self, rows: list[Any], batch: bool) -> list[dict[str, Any]]:
+        validated = []
+        for i, row in enumerate(rows):
+            where = f"instances[{i}]" if batch else ""
+            features = self.model.validate(row, where)
+            label = row.get("label")
+            if label is not None and not (_is_number(label) or isinstance(label, str)):
+                raise InputError(f"{where + '.' if where else ''}label: must be a number or a string")
+            validated.append((features, label))
+        results = []
+        stamp = self.clock()
+        for features, label in validated:
+            result = self.model.predict(features)
+            record: dict[str, Any] = {
+                "timestamp": stamp,
+                "model_id": self.model_id,
+                "model_version": self.model_version,
+                **features,
+                "prediction": result["prediction"],
+            }
+            if label is not None:
+                record["label"] = label
+            self.sink(json.dumps(record, separators=(",", ":"), allow_nan=False))
+            results.append(result)
+        return results
+
+
+def parse_json_body(body: bytes | str | Any) -> Any:
+    """A request body as JSON; already-parsed values pass through. Raises :class:`InputError`."""
+    if isinstance(body, bytes | bytearray):
+        if len(body) > MAX_BODY_BYTES:
+            raise InputError(f"body: larger than {MAX_BODY_BYTES} bytes")
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError("body: must be UTF-8 JSON") from None
+    if isinstance(body, str):
+        if not body.strip():
+            raise InputError("body: empty; send a JSON object of features")
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno} column {exc.colno}"
+            raise InputError(f"body: invalid JSON ({exc.msg} at {where})") from None
+    return body
+
+
+_cache: dict[tuple[str, str, str], Predictor] = {}
+_cache_lock = threading.Lock()
+
+
+def get_predictor(env: Mapping[str, str] | None = None) -> Predictor:
+    """The process-wide predictor for ``MODEL_URI``/``MODEL_ID``/``MODEL_VERSION`` (loaded once)."""
+    env = os.environ if env is None else env
+    missing = [k for k in ("MODEL_URI", "MODEL_ID", "MODEL_VERSION") if not env.get(k)]
+    if missing:
+        raise ModelError(f"environment: {missing[0]} is not set")
+    key = (env["MODEL_URI"], env["MODEL_ID"], env["MODEL_VERSION"])
+    with _cache_lock:  # threads of one server share a single load
+        predictor = _cache.get(key)
+        if predictor is None:
+            predictor = Predictor(load_model(key[0]), model_id=key[1], model_version=key[2])
+            _cache[key] = predictor
+    return predictor
+
+
+def clear_cache() -> None:
+    """Forget loaded models (tests; a process normally keeps its model for life)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def handle(body: bytes | str | Any, predictor: Predictor | None = None) -> tuple[int, dict[str, Any]]:
+    """Status code and JSON response for a prediction request; the adapters' single entry point."""
+    try:
+        p = predictor or get_predictor()
+        return 200, p.predict_body(body)
+    except InputError as exc:
+        return 400, {"error": str(exc)}
+    except ModelError as exc:
+        log_error("model unavailable", detail=str(exc))
+        return 500, {"error": "model unavailable"}
+
+
+def health(predictor: Predictor | None = None) -> tuple[int, dict[str, Any]]:
+    """Readiness: 200 once the model is loaded, 503 when it cannot be."""
+    try:
+        p = predictor or get_predictor()
+    except ModelError as exc:
+        log_error("model unavailable", detail=str(exc))
+        return 503, {"status": "unavailable"}
+    return 200, {"status": "ok", "model_id": p.model_id, "model_version": p.model_version}

@@ -1,0 +1,429 @@
+"""The Azure component, through the whole program under Pulumi's mocks (dev stack and edited copies)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pulumi_azure_native as azure_native
+import pytest
+
+from components.azure import (
+    STORAGE_BLOB_DATA_OWNER,
+    artifact_uri_for,
+    budget_start_date,
+    function_app_name,
+    storage_account_name,
+)
+from components.spec import FunctionSpec, parse_stack_config
+from inferops.harness import ProgramError, ProgramRun, RegisteredResource
+from tests.conftest import function_config
+
+NAME = "churn-predictor"
+COMPONENT = "inferops:azure:InferenceFunction"
+RG = "azure-native:resources:ResourceGroup"
+STORAGE = "azure-native:storage:StorageAccount"
+CONTAINER = "azure-native:storage:BlobContainer"
+PLAN = "azure-native:web:AppServicePlan"
+APP = "azure-native:web:WebApp"
+SLOT = "azure-native:web:WebAppSlot"
+STICKY = "azure-native:web:WebAppSlotConfigurationNames"
+ROLE = "azure-native:authorization:RoleAssignment"
+BUDGET = "azure-native:consumption:Budget"
+
+#: The design contract's keys (plus function-name), written out here so a regression in tags.py shows.
+REQUIRED_KEYS = {
+    "cost-center", "owner", "environment", "model-id", "model-version", "model-card-url", "data-lineage-url",
+    "fairness-score", "risk-tier", "monthly-budget-usd", "expected-monthly-requests", "avg-duration-ms",
+    "managed-by", "function-name",
+}
+#: Built-in roles far broader than a function needs.
+BROAD_ROLES = {
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",  # Owner
+    "b24988ac-6180-42a0-ab88-20f7382dd24c",  # Contributor
+    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",  # User Access Administrator
+}
+RunEdited = Callable[[Callable[[dict[str, Any]], None]], ProgramRun]
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def component(run: ProgramRun, name: str = NAME) -> RegisteredResource:
+    found = [r for r in run.resources if r.type == COMPONENT and r.name == name]
+    assert len(found) == 1, f"expected one {COMPONENT} named {name}"
+    return found[0]
+
+
+def children(run: ProgramRun, name: str = NAME) -> list[RegisteredResource]:
+    return run.children_of(component(run, name).urn)
+
+
+def one(run: ProgramRun, typ: str, name: str = NAME) -> RegisteredResource:
+    found = [r for r in children(run, name) if r.type == typ]
+    assert len(found) == 1, f"expected one {typ}, got {[r.name for r in found]}"
+    return found[0]
+
+
+def settings(site: RegisteredResource) -> dict[str, str]:
+    pairs = site.inputs["siteConfig"]["appSettings"]
+    out = {p["name"]: p["value"] for p in pairs}
+    assert len(out) == len(pairs), "duplicate app setting names"
+    return out
+
+
+def only_azure(config: dict[str, Any]) -> None:
+    """Keep the azure functions only: edited runs stay fast and independent of other platforms."""
+    config["inferops:functions"] = [f for f in config["inferops:functions"] if f["platform"] == "azure"]
+
+
+def start_canary(percent: int) -> Callable[[dict[str, Any]], None]:
+    def edit(config: dict[str, Any]) -> None:
+        only_azure(config)
+        model = function_config(config, NAME)["model"]
+        model["version"] = "1.5.0"
+        model["artifactUri"] = model["artifactUri"].replace("/1.4.0/", "/1.5.0/")
+        function_config(config, NAME)["traffic"] = {"canaryPercent": percent}
+
+    return edit
+
+
+def spec_of(config: dict[str, Any], name: str = NAME) -> FunctionSpec:
+    return next(f for f in parse_stack_config(config).functions if f.name == name)
+
+
+@pytest.fixture(scope="module")
+def canary_run(dev_config: dict[str, Any]) -> ProgramRun:
+    import copy
+
+    from inferops.harness import run_program
+    from tests.conftest import DEV_STACK
+
+    config = copy.deepcopy(dev_config)
+    start_canary(25)(config)
+    return run_program(DEV_STACK, config=config, stack="dev")
+
+
+# --- resources and key inputs ----------------------------------------------------------------------
+
+
+def test_dev_stack_registers_the_azure_resources(dev_run: ProgramRun) -> None:
+    types = sorted(r.type for r in children(dev_run))
+    # No canary in the dev stack (version == stableVersion): no slot, no sticky settings.
+    assert types == sorted([RG, STORAGE, CONTAINER, PLAN, APP, ROLE, BUDGET])
+    comp = component(dev_run)
+    assert all(r.parent == comp.urn for r in children(dev_run)), "every child is parented to the component"
+    assert all(r.name.startswith(f"{NAME}-") for r in children(dev_run)), "child names derive from the name"
+
+
+def test_dev_stack_consumption_plan_and_app(dev_run: ProgramRun, dev_config: dict[str, Any]) -> None:
+    fn = spec_of(dev_config)
+    plan = one(dev_run, PLAN)
+    assert plan.inputs["sku"] == {"name": "Y1", "tier": "Dynamic"}
+    assert plan.inputs["reserved"] is True and plan.inputs["kind"] == "functionapp"
+    app = one(dev_run, APP)
+    assert app.inputs["kind"] == "functionapp,linux"
+    assert app.inputs["serverFarmId"] == plan.outputs["id"]
+    assert app.inputs["identity"] == {"type": "SystemAssigned"}
+    assert app.inputs["httpsOnly"] is True
+    site = app.inputs["siteConfig"]
+    assert site["minTlsVersion"] == "1.2" and site["ftpsState"] == "Disabled"
+    assert site["linuxFxVersion"] == "Python|3.11"
+    assert site["functionAppScaleLimit"] == fn.scaling.max_instances
+    assert "functionAppConfig" not in app.inputs
+    s = settings(app)
+    assert s["FUNCTIONS_EXTENSION_VERSION"] == "~4" and s["FUNCTIONS_WORKER_RUNTIME"] == "python"
+    assert s["MODEL_ID"] == fn.model.id
+    assert s["MODEL_VERSION"] == fn.model.version == "1.4.0"
+    assert s["MODEL_URI"] == fn.model.artifact_uri
+    assert s["AzureFunctionsJobHost__functionTimeout"] == "00:01:00"  # timeoutSeconds: 60
+
+
+def test_every_resource_is_in_the_functions_region(dev_run: ProgramRun) -> None:
+    located = [r for r in children(dev_run) if "location" in r.inputs]
+    assert {r.type for r in located} >= {RG, STORAGE, PLAN, APP}
+    assert {r.inputs["location"] for r in located} == {"eastus"}
+
+
+def test_storage_is_private_and_reached_by_identity(dev_run: ProgramRun) -> None:
+    storage = one(dev_run, STORAGE)
+    i = storage.inputs
+    assert re.fullmatch(r"[a-z0-9]{3,24}", i["accountName"])
+    assert i["minimumTlsVersion"] == "TLS1_2"
+    assert i["enableHttpsTrafficOnly"] is True
+    assert i["allowBlobPublicAccess"] is False
+    assert i["allowSharedKeyAccess"] is False
+    container = one(dev_run, CONTAINER)
+    assert container.inputs["publicAccess"] == "None"
+    assert container.inputs["accountName"] == i["accountName"]
+    s = settings(one(dev_run, APP))
+    assert s["AzureWebJobsStorage__accountName"] == i["accountName"]
+    assert "AzureWebJobsStorage" not in s, "no connection string with an account key"
+    assert s["WEBSITE_RUN_FROM_PACKAGE"].startswith(f"https://{i['accountName']}.blob.core.windows.net/deployments/")
+    for name, value in s.items():
+        assert not re.search(r"AccountKey=|SharedAccessSignature=|[?&]sig=", value), f"{name} holds a secret"
+
+
+def test_metadata_on_every_taggable_resource(dev_run: ProgramRun, dev_config: dict[str, Any]) -> None:
+    fn = spec_of(dev_config)
+    tagged = 0
+    for r in children(dev_run):
+        module, cls = r.type.split(":")[1:]
+        args_cls = getattr(getattr(azure_native, module), f"{cls}Args")
+        if "tags" not in inspect.signature(args_cls.__init__).parameters:
+            assert "tags" not in r.inputs
+            continue
+        tagged += 1
+        tags = r.inputs.get("tags")
+        assert isinstance(tags, dict), f"{r.type} {r.name} carries no tags"
+        assert set(tags) == REQUIRED_KEYS, f"{r.type} {r.name}: {set(tags) ^ REQUIRED_KEYS}"
+        for key, value in tags.items():
+            assert not re.search(r"[<>%&\\?/]", key) and len(key) <= 512
+            assert isinstance(value, str) and len(value) <= 256
+        assert tags["function-name"] == NAME
+        assert tags["managed-by"] == "inferops"
+        assert tags["model-version"] == fn.model.version
+        assert tags["fairness-score"] == "0.88"
+        assert tags["monthly-budget-usd"] == "150"
+        assert tags["expected-monthly-requests"] == "1000000"
+        assert tags["avg-duration-ms"] == "200"
+        assert tags["cost-center"] == "ml-platform" and tags["risk-tier"] == "limited"
+        assert tags["model-card-url"] == fn.model.card_url
+    assert tagged == 4  # resource group, storage account, plan, app
+
+
+def test_approval_ref_is_tagged_when_set(run_edited: RunEdited) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        only_azure(config)
+        function_config(config, NAME)["model"]["approvalRef"] = "https://github.com/example/models/pull/7"
+
+    run = run_edited(edit)
+    for typ in (RG, STORAGE, PLAN, APP):
+        assert one(run, typ).inputs["tags"]["approval-ref"] == "https://github.com/example/models/pull/7"
+
+
+# --- budget ----------------------------------------------------------------------------------------
+
+
+def test_budget_equals_the_spec(dev_run: ProgramRun, dev_config: dict[str, Any]) -> None:
+    fn = spec_of(dev_config)
+    budget = one(dev_run, BUDGET)
+    i = budget.inputs
+    assert i["amount"] == fn.finops.monthly_budget_usd == 150
+    assert i["scope"] == one(dev_run, RG).outputs["id"]
+    assert i["category"] == "Cost" and i["timeGrain"] == "Monthly"
+    assert re.fullmatch(r"\d{4}-\d{2}-01T00:00:00Z", i["timePeriod"]["startDate"])
+    assert i["filter"] == {"tags": {"name": "function-name", "operator": "In", "values": [NAME]}}
+    notes = i["notifications"]
+    assert sorted(n["threshold"] for n in notes.values()) == fn.finops.alert_thresholds_percent == [50, 80, 100]
+    for n in notes.values():
+        assert n["enabled"] is True and n["operator"] == "GreaterThan" and n["thresholdType"] == "Actual"
+        assert n["contactEmails"] == ["ml-platform-alerts@example.com", "ml-platform@example.com"]
+    assert dev_run.exports[NAME]["budgetId"] == budget.outputs["id"]
+
+
+def test_budget_follows_edited_amount_and_thresholds(run_edited: RunEdited) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        only_azure(config)
+        config["inferops:budgetAlertEmails"] = []
+        function_config(config, NAME)["finops"].update(monthlyBudgetUsd=275.5, alertThresholdsPercent=[75, 120])
+
+    budget = one(run_edited(edit), BUDGET)
+    assert budget.inputs["amount"] == 275.5
+    notes = budget.inputs["notifications"].values()
+    assert sorted(n["threshold"] for n in notes) == [75, 120]
+    # With no stack-wide subscribers, the owner still hears about the budget.
+    assert all(n["contactEmails"] == ["ml-platform@example.com"] for n in notes)
+
+
+def test_budget_start_date_is_first_of_the_current_month() -> None:
+    assert budget_start_date(dt.date(2027, 3, 17)) == "2027-03-01T00:00:00Z"
+    assert budget_start_date(dt.date(2026, 12, 1)) == "2026-12-01T00:00:00Z"
+    today = dt.datetime.now(dt.UTC).date()
+    assert budget_start_date() == f"{today:%Y-%m}-01T00:00:00Z"
+
+
+# --- canary and rollback ---------------------------------------------------------------------------
+
+
+def test_canary_slot_and_routing_equal_the_spec(canary_run: ProgramRun) -> None:
+    app = one(canary_run, APP)
+    slot = one(canary_run, SLOT)
+    assert slot.inputs["slot"] == "canary"
+    assert slot.inputs["name"] == app.inputs["name"]
+    assert slot.inputs["serverFarmId"] == app.inputs["serverFarmId"]
+    assert slot.inputs["httpsOnly"] is True and slot.inputs["siteConfig"]["minTlsVersion"] == "1.2"
+    assert slot.inputs["identity"] == {"type": "SystemAssigned"}
+    canary, production = settings(slot), settings(app)
+    assert canary["MODEL_VERSION"] == "1.5.0" and "/1.5.0/" in canary["MODEL_URI"]
+    assert production["MODEL_VERSION"] == "1.4.0" and "/1.4.0/" in production["MODEL_URI"]
+    assert canary["MODEL_ID"] == production["MODEL_ID"]
+    rules = app.inputs["siteConfig"]["experiments"]["rampUpRules"]
+    assert rules == [{"name": "canary", "actionHostName": slot.outputs["defaultHostName"], "reroutePercentage": 25}]
+    sticky = one(canary_run, STICKY)
+    assert sticky.inputs["name"] == app.inputs["name"]
+    assert {"MODEL_VERSION", "MODEL_URI"} <= set(sticky.inputs["appSettingNames"])
+    # The slot reaches the host storage with its own identity.
+    roles = [r for r in children(canary_run) if r.type == ROLE]
+    assert sorted(r.inputs["principalId"] for r in roles) == sorted(
+        [app.outputs["identity"]["principalId"], slot.outputs["identity"]["principalId"]]
+    )
+    assert canary_run.exports[NAME]["canaryPercent"] == 25
+
+
+def test_canary_slot_is_tagged(canary_run: ProgramRun) -> None:
+    tags = one(canary_run, SLOT).inputs["tags"]
+    assert set(tags) == REQUIRED_KEYS and tags["model-version"] == "1.5.0"
+
+
+def assert_serves_stable_only(run: ProgramRun) -> None:
+    assert [r for r in children(run) if r.type in (SLOT, STICKY)] == []
+    app = one(run, APP)
+    s = settings(app)
+    assert s["MODEL_VERSION"] == "1.4.0" and "/1.4.0/" in s["MODEL_URI"]
+    # An explicit empty list, so the update clears the canary's rule on Azure.
+    assert app.inputs["siteConfig"]["experiments"] == {"rampUpRules": []}
+    assert len([r for r in children(run) if r.type == ROLE]) == 1
+
+
+def test_rollback_by_setting_canary_percent_to_zero(run_edited: RunEdited) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        start_canary(25)(config)
+        function_config(config, NAME)["traffic"]["canaryPercent"] = 0
+
+    assert_serves_stable_only(run_edited(edit))
+
+
+def test_rollback_by_setting_version_to_stable_version(run_edited: RunEdited) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        start_canary(25)(config)
+        model = function_config(config, NAME)["model"]
+        model["version"] = model["stableVersion"]
+        model["artifactUri"] = model["artifactUri"].replace("/1.5.0/", "/1.4.0/")
+
+    assert_serves_stable_only(run_edited(edit))
+
+
+def test_stable_artifact_must_be_derivable(run_edited: RunEdited) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        start_canary(10)(config)
+        function_config(config, NAME)["model"]["artifactUri"] = "https://m.blob.core.windows.net/models/latest.json"
+
+    with pytest.raises(ProgramError, match=r"functions\[churn-predictor\]\.model\.artifactUri"):
+        run_edited(edit)
+
+
+def test_artifact_uri_for_replaces_the_version_segment(dev_config: dict[str, Any]) -> None:
+    import copy
+
+    config = copy.deepcopy(dev_config)
+    start_canary(10)(config)
+    fn = spec_of(config)
+    assert artifact_uri_for(fn, "1.5.0") == fn.model.artifact_uri
+    assert artifact_uri_for(fn, "1.4.0") == (
+        "https://examplemodels.blob.core.windows.net/models/churn-predictor/1.4.0/model.json"
+    )
+
+
+# --- access ----------------------------------------------------------------------------------------
+
+
+def test_endpoint_requires_a_function_key_by_default(dev_run: ProgramRun) -> None:
+    app = one(dev_run, APP)
+    assert settings(app)["INFEROPS_AUTH_LEVEL"] == "function"
+    assert not [r for r in dev_run.resources if r.type.startswith("azure-native:web:WebAppAuthSettings")]
+    assert dev_run.exports[NAME]["endpoint"] == f"https://{app.outputs['defaultHostName']}/api/predict"
+    assert app.outputs["defaultHostName"] == f"{app.inputs['name']}.azurewebsites.net"
+
+
+def test_canary_slot_requires_a_function_key_too(canary_run: ProgramRun) -> None:
+    assert settings(one(canary_run, SLOT))["INFEROPS_AUTH_LEVEL"] == "function"
+
+
+def test_public_endpoint_when_the_spec_says_so(run_edited: RunEdited) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        start_canary(10)(config)
+        function_config(config, NAME)["endpoint"] = {"public": True}
+
+    run = run_edited(edit)
+    assert settings(one(run, APP))["INFEROPS_AUTH_LEVEL"] == "anonymous"
+    assert settings(one(run, SLOT))["INFEROPS_AUTH_LEVEL"] == "anonymous"
+
+
+def test_disabled_endpoint_closes_public_network_access(run_edited: RunEdited) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        only_azure(config)
+        function_config(config, NAME)["endpoint"] = {"enabled": False}
+
+    run = run_edited(edit)
+    assert one(run, APP).inputs["publicNetworkAccess"] == "Disabled"
+    assert run.exports[NAME]["endpoint"] == ""
+
+
+def test_role_assignments_are_narrow(canary_run: ProgramRun) -> None:
+    storage = one(canary_run, STORAGE)
+    roles = [r for r in children(canary_run) if r.type == ROLE]
+    assert roles
+    for role in roles:
+        guid = role.inputs["roleDefinitionId"].rsplit("/", 1)[-1]
+        assert guid == STORAGE_BLOB_DATA_OWNER and guid not in BROAD_ROLES
+        assert role.inputs["scope"] == storage.outputs["id"], "scoped to the storage account only"
+        assert role.inputs["principalType"] == "ServicePrincipal"
+    # No custom role definitions (and so no wildcard actions) anywhere in the component.
+    assert not [r for r in children(canary_run) if r.type == "azure-native:authorization:RoleDefinition"]
+
+
+# --- Flex Consumption ------------------------------------------------------------------------------
+
+
+def flex(config: dict[str, Any]) -> None:
+    only_azure(config)
+    fn = function_config(config, NAME)
+    fn["runtime"] = {"memoryMb": 2048, "timeoutSeconds": 900, "azurePlan": "flexConsumption"}
+    fn["scaling"] = {"minInstances": 2, "maxInstances": 150}
+
+
+def test_flex_consumption_plan_and_function_app_config(run_edited: RunEdited) -> None:
+    run = run_edited(flex)
+    assert one(run, PLAN).inputs["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    app = one(run, APP)
+    config = app.inputs["functionAppConfig"]
+    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    scale = config["scaleAndConcurrency"]
+    assert scale["instanceMemoryMB"] == 2048 and scale["maximumInstanceCount"] == 150
+    assert scale["alwaysReady"] == [{"name": "http", "instanceCount": 2}]
+    storage = config["deployment"]["storage"]
+    account = one(run, STORAGE).inputs["accountName"]
+    assert storage["type"] == "blobContainer"
+    assert storage["value"] == f"https://{account}.blob.core.windows.net/deployments"
+    assert storage["authentication"] == {"type": "SystemAssignedIdentity"}
+    s = settings(app)
+    # Flex Consumption rejects these settings; its runtime lives in functionAppConfig.
+    assert not {"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE"} & set(s)
+    assert "linuxFxVersion" not in app.inputs["siteConfig"]
+    assert s["AzureFunctionsJobHost__functionTimeout"] == "00:15:00"
+
+
+def test_flex_consumption_refuses_a_canary(run_edited: RunEdited) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        start_canary(10)(config)
+        flex(config)
+
+    with pytest.raises(ProgramError, match=r"functions\[churn-predictor\]\.traffic\.canaryPercent"):
+        run_edited(edit)
+
+
+# --- physical names --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a", "churn-predictor", "a-very-long-function-name-x30c"])
+def test_physical_names_fit_azure_limits(name: str) -> None:
+    account = storage_account_name(name, "inferops", "dev")
+    assert re.fullmatch(r"[a-z0-9]{3,24}", account)
+    assert storage_account_name(name, "inferops", "prod") != account, "stacks must not collide"
+    app = function_app_name(name, "inferops", "dev")
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{0,58}[a-z0-9]", app)
+    assert len(f"{app}-canary") <= 59

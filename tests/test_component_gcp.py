@@ -1,0 +1,466 @@
+"""The GCP component under Pulumi's mocks: Cloud Run service, identity, invoker policy, budget.
+
+The whole program runs for Pulumi.dev.yaml (``dev_run``) and for edited copies of its config
+(``run_edited``); assertions read the inputs the program registered, as the engine would see them.
+Expected values come from the stack config and the metadata contract, not from the component.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from components.gcp import artifact_grant, revision_name, service_account_id
+from inferops.harness import ProgramRun, RegisteredResource, run_program
+from tests.conftest import DEV_STACK, function_config
+
+FN = "doc-classifier"
+COMPONENT = "inferops:gcp:InferenceFunction"
+SERVICE = "gcp:cloudrunv2/service:Service"
+ACCOUNT = "gcp:serviceaccount/account:Account"
+BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
+CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
+BUDGET = "gcp:billing/budget:Budget"
+REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+
+#: The design contract's keys (design.md + metadata contract), written out independently of tags.py.
+CONTRACT_KEYS = {
+    "cost-center",
+    "owner",
+    "environment",
+    "model-id",
+    "model-version",
+    "model-card-url",
+    "data-lineage-url",
+    "fairness-score",
+    "risk-tier",
+    "approval-ref",
+    "monthly-budget-usd",
+    "expected-monthly-requests",
+    "avg-duration-ms",
+    "managed-by",
+    "function-name",
+}
+LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+# Kubernetes-style annotation name (Cloud Run v2 follows its rules), without a reserved namespace.
+ANNOTATION_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+RESERVED_NS = ("run.googleapis.com", "cloud.googleapis.com", "serving.knative.dev", "autoscaling.knative.dev")
+#: Every resource type the component may create; taggable ones are checked for metadata.
+GCP_TYPES = {SERVICE, ACCOUNT, BUCKET_MEMBER, INVOKER, CHANNEL, BUDGET}
+
+Edit = Callable[[dict[str, Any]], None]
+RunEdited = Callable[[Edit], ProgramRun]
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def component(run: ProgramRun, name: str = FN) -> RegisteredResource:
+    (comp,) = [r for r in run.of_type(COMPONENT) if r.name == name]
+    return comp
+
+
+def children(run: ProgramRun, typ: str, name: str = FN) -> list[RegisteredResource]:
+    return [r for r in run.children_of(component(run, name).urn) if r.type == typ]
+
+
+def one(run: ProgramRun, typ: str, name: str = FN) -> RegisteredResource:
+    found = children(run, typ, name)
+    assert len(found) == 1, f"expected one {typ} under {name}, got {[r.name for r in found]}"
+    return found[0]
+
+
+def traffic(run: ProgramRun) -> dict[str, tuple[float, str | None]]:
+    """revision -> (percent, tag); every target must be by revision name."""
+    out: dict[str, tuple[float, str | None]] = {}
+    for t in one(run, SERVICE).inputs["traffics"]:
+        assert t["type"] == REVISION, t
+        out[t["revision"]] = (t.get("percent", 0), t.get("tag"))
+    return out
+
+
+def expected_metadata(config: dict[str, Any]) -> dict[str, str]:
+    """Contract values for the dev gcp function, from its config and the stack defaults."""
+    fn = function_config(config, FN)
+    defaults = config["inferops:defaults"]
+    finops = {**defaults, **fn["finops"]}
+    model = fn["model"]
+    meta = {
+        "cost-center": finops["costCenter"],
+        "owner": finops["owner"],
+        "environment": finops["environment"],
+        "model-id": model["id"],
+        "model-version": model["version"],
+        "model-card-url": model["cardUrl"],
+        "data-lineage-url": model["lineageUrl"],
+        "fairness-score": str(model["fairnessScore"]),
+        "risk-tier": model["riskTier"],
+        "monthly-budget-usd": str(finops["monthlyBudgetUsd"]),
+        "expected-monthly-requests": str(finops["expectedMonthlyRequests"]),
+        "avg-duration-ms": str(finops["avgDurationMs"]),
+        "managed-by": "inferops",
+        "function-name": fn["name"],
+    }
+    if model.get("approvalRef"):
+        meta["approval-ref"] = model["approvalRef"]
+    return meta
+
+
+def metadata_of(res: RegisteredResource) -> dict[str, str]:
+    """Union of labels and annotations (or the description's key=value lines) of a GCP resource."""
+    inputs = res.inputs
+    if res.type == SERVICE:
+        labels, extra = inputs.get("labels") or {}, inputs.get("annotations") or {}
+    else:
+        labels = inputs.get("userLabels") or {}
+        extra = dict(
+            line.split("=", 1) for line in (inputs.get("description") or "").splitlines() if "=" in line
+        )
+    for k, v in labels.items():
+        assert LABEL_KEY.match(k) and LABEL_VALUE.match(v), (
+            f"{res.name}: label {k}={v!r} not in GCP's charset"
+        )
+    for k in extra:
+        assert ANNOTATION_KEY.match(k) and not k.startswith(RESERVED_NS), (
+            f"{res.name}: bad annotation key {k}"
+        )
+    overlap = set(labels) & set(extra)
+    assert not overlap, f"{res.name}: keys both label and annotation: {overlap}"
+    return {**extra, **labels}
+
+
+def set_fn(path: str, value: Any) -> Edit:
+    """Edit setting ``a.b.c`` of the gcp function's config."""
+
+    def edit(config: dict[str, Any]) -> None:
+        node = function_config(config, FN)
+        *parents, leaf = path.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+
+    return edit
+
+
+def chain(*edits: Edit) -> Edit:
+    def edit(config: dict[str, Any]) -> None:
+        for e in edits:
+            e(config)
+
+    return edit
+
+
+CANARY_25 = set_fn("traffic.canaryPercent", 25)
+
+
+@pytest.fixture(scope="module")
+def canary_run(dev_config: dict[str, Any]) -> ProgramRun:
+    """The dev stack with a 25 % canary of 3.0.1 against 3.0.0."""
+    config = copy.deepcopy(dev_config)
+    CANARY_25(config)
+    return run_program(DEV_STACK, config=config, stack="dev")
+
+
+# --- resources and key inputs --------------------------------------------------------------------
+
+
+def test_component_registers_the_expected_resources(dev_run: ProgramRun, dev_config: dict[str, Any]) -> None:
+    types = sorted(r.type for r in dev_run.children_of(component(dev_run).urn))
+    emails = dev_config["inferops:budgetAlertEmails"]
+    assert types == sorted([ACCOUNT, BUCKET_MEMBER, SERVICE, BUDGET] + [CHANNEL] * len(emails))
+    assert not [r for r in dev_run.resources if r.type.startswith("gcp:") and r.type not in GCP_TYPES]
+    assert all(r.parent == component(dev_run).urn for r in dev_run.children_of(component(dev_run).urn))
+
+
+def test_service_inputs_follow_the_spec(dev_run: ProgramRun, dev_config: dict[str, Any]) -> None:
+    fn = function_config(dev_config, FN)
+    svc = one(dev_run, SERVICE).inputs
+    assert svc["name"] == FN and svc["location"] == fn["region"]
+    assert svc["deletionProtection"] is False
+    assert svc["scaling"]["minInstanceCount"] == fn["scaling"]["minInstances"]
+    assert svc["scaling"]["maxInstanceCount"] == fn["scaling"]["maxInstances"]
+    tpl = svc["template"]
+    assert tpl["timeout"] == f"{fn['runtime']['timeoutSeconds']}s"
+    assert tpl["revision"].startswith(f"{FN}-") and len(tpl["revision"]) <= 63
+    assert (
+        tpl["serviceAccount"]
+        == f"{one(dev_run, ACCOUNT).inputs['accountId']}@example-project.iam.gserviceaccount.com"
+    )
+    assert tpl["maxInstanceRequestConcurrency"] == 80
+    (container,) = tpl["containers"]
+    assert container["image"] == fn["runtime"]["image"]
+    assert container["resources"] == {"cpuIdle": True, "limits": {"cpu": "1", "memory": "1024Mi"}}
+    env = {e["name"]: e["value"] for e in container["envs"]}
+    assert env == {
+        "MODEL_URI": fn["model"]["artifactUri"],
+        "MODEL_ID": fn["model"]["id"],
+        "MODEL_VERSION": fn["model"]["version"],
+    }
+    assert dev_run.exports[FN]["endpoint"] == one(dev_run, SERVICE).outputs["uri"]
+    assert dev_run.exports[FN]["endpoint"].startswith("https://")
+
+
+def test_fractional_cpu_serves_one_request_at_a_time(run_edited: RunEdited) -> None:
+    run = run_edited(chain(set_fn("runtime.cpu", 0.5), set_fn("runtime.memoryMb", 512)))
+    tpl = one(run, SERVICE).inputs["template"]
+    assert tpl["containers"][0]["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
+    assert tpl["maxInstanceRequestConcurrency"] == 1
+
+
+# --- metadata ------------------------------------------------------------------------------------
+
+
+def test_every_taggable_resource_carries_every_key(dev_run: ProgramRun, dev_config: dict[str, Any]) -> None:
+    expected = expected_metadata(dev_config)
+    assert set(expected) <= CONTRACT_KEYS
+    taggable = children(dev_run, SERVICE) + children(dev_run, CHANNEL)
+    assert len(taggable) == 1 + len(dev_config["inferops:budgetAlertEmails"])
+    for res in taggable:
+        assert metadata_of(res) == expected, res.name
+
+
+def test_urls_and_dotted_values_are_annotations_not_labels(dev_run: ProgramRun) -> None:
+    svc = one(dev_run, SERVICE).inputs
+    for key in ("model-card-url", "data-lineage-url", "owner", "model-version", "fairness-score"):
+        assert key in svc["annotations"] and key not in svc["labels"], key
+    assert svc["labels"]["function-name"] == FN
+
+
+def test_revision_template_carries_only_version_stable_labels(dev_run: ProgramRun) -> None:
+    svc = one(dev_run, SERVICE).inputs
+    tpl_labels = svc["template"]["labels"]
+    assert tpl_labels["function-name"] == FN and tpl_labels["managed-by"] == "inferops"
+    assert "monthly-budget-usd" not in tpl_labels  # a budget edit must not need a new revision
+    assert all(svc["labels"][k] == v for k, v in tpl_labels.items())
+
+
+def test_budget_edit_keeps_the_revision(dev_run: ProgramRun, run_edited: RunEdited) -> None:
+    run = run_edited(set_fn("finops.monthlyBudgetUsd", 999))
+    assert one(run, SERVICE).inputs["labels"]["monthly-budget-usd"] == "999"
+    assert (
+        one(run, SERVICE).inputs["template"]["revision"]
+        == one(dev_run, SERVICE).inputs["template"]["revision"]
+    )
+
+
+def test_runtime_edit_names_a_new_revision(dev_run: ProgramRun, run_edited: RunEdited) -> None:
+    run = run_edited(set_fn("runtime.memoryMb", 2048))
+    assert (
+        one(run, SERVICE).inputs["template"]["revision"]
+        != one(dev_run, SERVICE).inputs["template"]["revision"]
+    )
+
+
+def test_retraining_request_is_recorded(run_edited: RunEdited) -> None:
+    digest = "sha256:" + "ab" * 32
+    run = run_edited(
+        set_fn("retraining", {"reason": "minor drift", "reportDigest": digest, "requestedAt": "2026-11-02"})
+    )
+    meta = metadata_of(one(run, SERVICE))
+    assert meta["retraining-requested-at"] == "2026-11-02"
+    assert digest.removeprefix("sha256:").startswith(meta["retraining-report-digest"])
+
+
+# --- budget --------------------------------------------------------------------------------------
+
+
+def test_budget_matches_the_spec(dev_run: ProgramRun, dev_config: dict[str, Any]) -> None:
+    fn = function_config(dev_config, FN)
+    budget = one(dev_run, BUDGET).inputs
+    assert budget["billingAccount"] == dev_config["inferops:gcpBillingAccount"]
+    assert budget["amount"]["specifiedAmount"] == {
+        "currencyCode": "USD",
+        "units": str(fn["finops"]["monthlyBudgetUsd"]),
+    }
+    thresholds = (
+        fn["finops"].get("alertThresholdsPercent")
+        or dev_config["inferops:defaults"]["alertThresholdsPercent"]
+    )
+    assert [r["thresholdPercent"] for r in budget["thresholdRules"]] == pytest.approx(
+        [p / 100 for p in thresholds]
+    )
+    assert budget["budgetFilter"] == {"calendarPeriod": "MONTH", "labels": {"function-name": FN}}
+    assert len(budget["displayName"]) <= 60
+    channels = {c.outputs["name"] for c in children(dev_run, CHANNEL)}
+    assert set(budget["allUpdatesRule"]["monitoringNotificationChannels"]) == channels
+    emails = {c.inputs["labels"]["email_address"] for c in children(dev_run, CHANNEL)}
+    assert emails == set(dev_config["inferops:budgetAlertEmails"])
+    assert all(c.inputs["type"] == "email" for c in children(dev_run, CHANNEL))
+    assert dev_run.exports[FN]["budgetId"] == one(dev_run, BUDGET).outputs["name"]
+
+
+def test_budget_filter_label_is_carried_only_by_this_function(dev_run: ProgramRun) -> None:
+    ((key, value),) = one(dev_run, BUDGET).inputs["budgetFilter"]["labels"].items()
+    carriers = {
+        r.urn
+        for r in dev_run.resources
+        if r.type.startswith("gcp:")
+        and {**(r.inputs.get("labels") or {}), **(r.inputs.get("userLabels") or {})}.get(key) == value
+    }
+    mine = {r.urn for r in dev_run.children_of(component(dev_run).urn)}
+    assert one(dev_run, SERVICE).urn in carriers and carriers <= mine
+
+
+def test_fractional_budget_and_other_thresholds(run_edited: RunEdited) -> None:
+    run = run_edited(
+        chain(
+            set_fn("finops.monthlyBudgetUsd", 400.5), set_fn("finops.alertThresholdsPercent", [25, 90, 120])
+        )
+    )
+    budget = one(run, BUDGET).inputs
+    assert budget["amount"]["specifiedAmount"] == {
+        "currencyCode": "USD",
+        "units": "400",
+        "nanos": 500_000_000,
+    }
+    assert [r["thresholdPercent"] for r in budget["thresholdRules"]] == pytest.approx([0.25, 0.9, 1.2])
+
+
+def test_no_alert_emails_means_no_channels(run_edited: RunEdited) -> None:
+    run = run_edited(lambda c: c.update({"inferops:budgetAlertEmails": []}))
+    assert children(run, CHANNEL) == []
+    assert "allUpdatesRule" not in one(run, BUDGET).inputs
+
+
+def test_too_many_alert_emails_fail_with_a_clear_message(run_edited: RunEdited) -> None:
+    emails = [f"a{i}@example.com" for i in range(6)]
+    with pytest.raises(Exception, match=r"budgetAlertEmails.*at most 5"):
+        run_edited(lambda c: c.update({"inferops:budgetAlertEmails": emails}))
+
+
+# --- canary and rollback -------------------------------------------------------------------------
+
+
+def test_canary_splits_traffic_between_named_revisions(canary_run: ProgramRun) -> None:
+    new = one(canary_run, SERVICE).inputs["template"]["revision"]
+    assert new.startswith(f"{FN}-3-0-1-")
+    stable = new.replace("-3-0-1-", "-3-0-0-")
+    assert traffic(canary_run) == {stable: (75, "stable"), new: (25, "canary")}
+    assert canary_run.exports[FN]["canaryPercent"] == 25
+
+
+def test_dev_stack_canary_at_zero_sends_everything_to_stable(
+    dev_run: ProgramRun, canary_run: ProgramRun
+) -> None:
+    # Pulumi.dev.yaml runs doc-classifier at canaryPercent 0: rollback edit 1 already applied.
+    assert one(dev_run, SERVICE).inputs["template"] == one(canary_run, SERVICE).inputs["template"]
+    split = traffic(canary_run)
+    assert traffic(dev_run) == {rev: (0 if tag == "canary" else 100, tag) for rev, (_, tag) in split.items()}
+
+
+def test_rollback_by_percent_sends_everything_to_stable(
+    run_edited: RunEdited, canary_run: ProgramRun
+) -> None:
+    run = run_edited(chain(CANARY_25, set_fn("traffic.canaryPercent", 0)))
+    split = traffic(run)
+    (stable,) = [rev for rev, (_, tag) in traffic(canary_run).items() if tag == "stable"]
+    assert split[stable] == (100, "stable")
+    assert sum(p for p, _ in split.values()) == 100
+    assert one(run, SERVICE).inputs["template"] == one(canary_run, SERVICE).inputs["template"]
+
+
+def test_rollback_by_version_serves_the_stable_revision(
+    run_edited: RunEdited, canary_run: ProgramRun
+) -> None:
+    run = run_edited(chain(CANARY_25, set_fn("model.version", "3.0.0")))
+    (stable,) = [rev for rev, (_, tag) in traffic(canary_run).items() if tag == "stable"]
+    # The template now names the revision that served as stable: Cloud Run reuses it, no canary left.
+    assert one(run, SERVICE).inputs["template"]["revision"] == stable
+    assert traffic(run) == {stable: (100, None)}
+    assert run.exports[FN]["canaryPercent"] == 0
+
+
+def test_no_stable_version_serves_the_version(run_edited: RunEdited) -> None:
+    run = run_edited(lambda c: function_config(c, FN)["model"].pop("stableVersion"))
+    rev = one(run, SERVICE).inputs["template"]["revision"]
+    assert traffic(run) == {rev: (100, None)}
+
+
+# --- access --------------------------------------------------------------------------------------
+
+
+def test_not_public_by_default(dev_run: ProgramRun) -> None:
+    assert children(dev_run, INVOKER) == []
+    svc = one(dev_run, SERVICE).inputs
+    assert svc["invokerIamDisabled"] is False
+    assert svc["ingress"] == "INGRESS_TRAFFIC_ALL"  # reachability; IAM does the authentication
+    for r in dev_run.children_of(component(dev_run).urn):
+        assert r.inputs.get("member") not in ("allUsers", "allAuthenticatedUsers"), r.name
+
+
+def test_public_endpoint_grants_invoker_to_all_users(run_edited: RunEdited) -> None:
+    run = run_edited(set_fn("endpoint", {"public": True}))
+    inv = one(run, INVOKER).inputs
+    assert inv["role"] == "roles/run.invoker" and inv["member"] == "allUsers"
+    assert inv["name"] == FN and inv["location"] == one(run, SERVICE).inputs["location"]
+
+
+def test_no_wildcard_or_broad_iam(dev_run: ProgramRun, dev_config: dict[str, Any]) -> None:
+    grants = [r for r in dev_run.children_of(component(dev_run).urn) if "role" in r.inputs]
+    assert grants
+    for g in grants:
+        assert "*" not in g.inputs["role"] and g.inputs["role"] in {
+            "roles/storage.objectViewer",
+            "roles/run.invoker",
+        }
+    (read,) = children(dev_run, BUCKET_MEMBER)
+    assert read.inputs["bucket"] == "example-models"
+    assert read.inputs["member"] == one(dev_run, ACCOUNT).outputs["member"]
+    expr = read.inputs["condition"]["expression"]
+    assert expr == 'resource.name.startsWith("projects/_/buckets/example-models/objects/doc-classifier/")'
+    artifact = function_config(dev_config, FN)["model"]["artifactUri"].removeprefix("gs://example-models/")
+    assert artifact.startswith("doc-classifier/")
+
+
+# --- naming helpers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["a", "doc-classifier", "x" * 22, "abcdefghij-abcdefghij-abcdefgh", "a" * 30]
+)
+def test_service_account_id_is_valid(name: str) -> None:
+    acct = service_account_id(name)
+    assert re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", acct), acct
+    assert acct.startswith(name[:20])
+
+
+def test_long_names_get_distinct_account_ids() -> None:
+    a, b = service_account_id("a" * 29 + "b"), service_account_id("a" * 29 + "c")
+    assert a != b and len(a) == len(b) == 30
+
+
+def test_revision_names_fit_and_stay_distinct() -> None:
+    svc = "s" * 30
+    long_a, long_b = "1.0.0-rc.1+build." + "7" * 40, "1.0.0-rc.1+build." + "7" * 39 + "8"
+    ra, rb = revision_name(svc, long_a, "abcd"), revision_name(svc, long_b, "abcd")
+    for r in (ra, rb):
+        assert len(r) <= 63 and r.startswith(f"{svc}-") and re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", r)
+    assert ra != rb
+    assert revision_name("svc", "2.1.0", "abcd") == "svc-2-1-0-abcd"
+    assert revision_name("svc", "2.1.0", "abcd") != revision_name("svc", "2.1.1", "abcd")
+
+
+@pytest.mark.parametrize(
+    ("uri", "versions", "expected"),
+    [
+        ("gs://b/models/x/2.0.0/model.json", ("2.0.0", "1.0.0"), ("b", "models/x/")),
+        ("gs://b/models/x/1.0.0/model.json", ("2.0.0", "1.0.0"), ("b", "models/x/")),
+        ("gs://b/2.0.0/model.json", ("2.0.0",), ("b", "")),
+        ("gs://b/models/x/model.json", ("2.0.0",), ("b", "models/x/")),
+        ("gs://b/model.json", ("2.0.0",), ("b", "model.json")),
+    ],
+)
+def test_artifact_grant_prefix(uri: str, versions: tuple[str, ...], expected: tuple[str, str]) -> None:
+    assert artifact_grant(uri, versions) == expected
+
+
+@pytest.mark.parametrize("uri", ["s3://b/model.json", "gs:///model.json"])
+def test_artifact_grant_rejects_bad_uris(uri: str) -> None:
+    with pytest.raises(ValueError, match="artifactUri"):
+        artifact_grant(uri, ("1",))
