@@ -281,9 +281,7 @@ class AwsInferenceFunction(pulumi.ComponentResource):
     function_name: pulumi.Output[str]
     live_alias_arn: pulumi.Output[str]
 
-    def __init__(
-        self, name: str, fn: FunctionSpec, stack: StackSpec, opts: ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, fn: FunctionSpec, stack: StackSpec, opts: ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, {}, opts)
         child = ResourceOptions(parent=self)
         _check_limits(fn, stack)
@@ -404,9 +402,7 @@ class AwsInferenceFunction(pulumi.ComponentResource):
             routing_config=routing.apply(
                 lambda r: aws.lambda_.AliasRoutingConfigArgs(additional_version_weights=r[1]) if r[1] else None
             ),
-            description=(
-                f"Serves {model.id} {stable}" + (f", {percent}% on {model.version}" if percent else "")
-            ),
+            description=(f"Serves {model.id} {stable}" + (f", {percent}% on {model.version}" if percent else "")),
             region=region,
             opts=child,
         )

@@ -74,7 +74,7 @@ def slot_host_name(app_name: str, slot: str = CANARY_SLOT) -> str:
 
 
 def artifact_uri_for(fn: FunctionSpec, version: str) -> str:
-    """The model artifact of ``version``, derived from ``model.artifactUri`` (the artifact of ``model.version``).
+    """The model artifact of ``version``, derived from ``model.artifactUri`` (that of ``model.version``).
 
     The spec carries one URI, for the candidate version; the stable version's artifact is found by
     replacing the path segment equal to ``model.version`` (``.../churn-predictor/1.4.0/model.json``).
@@ -87,8 +87,9 @@ def artifact_uri_for(fn: FunctionSpec, version: str) -> str:
     hits = [i for i, s in enumerate(segments) if s == fn.model.version]
     if not sep or len(hits) != 1 or hits[0] == 0:
         raise pulumi.RunError(
-            f"inferops:functions[{fn.name}].model.artifactUri: must contain the version {fn.model.version!r} as "
-            f"exactly one path segment so that the artifact of stableVersion {version!r} can be derived"
+            f"inferops:functions[{fn.name}].model.artifactUri: must contain the version "
+            f"{fn.model.version!r} as exactly one path segment, so that the artifact of stableVersion "
+            f"{version!r} can be derived"
         )
     segments[hits[0]] = version
     return f"{scheme}://{'/'.join(segments)}"
@@ -124,7 +125,9 @@ class AzureInferenceFunction(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     budget_id: pulumi.Output[str]
 
-    def __init__(self, name: str, fn: FunctionSpec, stack: StackSpec, opts: ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, fn: FunctionSpec, stack: StackSpec, opts: ResourceOptions | None = None
+    ) -> None:
         super().__init__(TYPE, name, {}, opts)
         child = ResourceOptions(parent=self)
         flex = fn.runtime.azure_plan == "flexConsumption"
@@ -132,8 +135,8 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             # Flex Consumption has no deployment slots; the spec lets it through, so stop here, before
             # any child is registered.
             raise pulumi.RunError(
-                f"inferops:functions[{name}].traffic.canaryPercent: Flex Consumption has no deployment slots; "
-                "run canaries on runtime.azurePlan consumption or set canaryPercent to 0"
+                f"inferops:functions[{name}].traffic.canaryPercent: Flex Consumption has no deployment "
+                "slots; run canaries on runtime.azurePlan consumption or set canaryPercent to 0"
             )
         stable_uri = artifact_uri_for(fn, fn.stable_version)
         tags = cloud_metadata(fn, "azure").tags
@@ -163,12 +166,11 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             account_name=storage.name,
             resource_group_name=rg.name,
             container_name=DEPLOYMENT_CONTAINER,
-            public_access="None",
+            public_access=azure_native.storage.PublicAccess.NONE,
             opts=child,
         )
-        package_url = pulumi.Output.concat(
-            storage.primary_endpoints.apply(lambda e: e.blob), DEPLOYMENT_CONTAINER, f"/{name}.zip"
-        )
+        blob_endpoint = storage.primary_endpoints.apply(lambda e: e.blob)
+        package_url = pulumi.Output.concat(blob_endpoint, DEPLOYMENT_CONTAINER, f"/{name}.zip")
 
         if flex:
             sku = azure_native.web.SkuDescriptionArgs(name="FC1", tier="FlexConsumption")
@@ -216,7 +218,9 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 )
             )
 
-        def site_config(version: str, uri: str, slot: str, rules: list | None) -> azure_native.web.SiteConfigArgs:
+        def site_config(
+            version: str, uri: str, slot: str, rules: list[azure_native.web.RampUpRuleArgs] | None
+        ) -> azure_native.web.SiteConfigArgs:
             return azure_native.web.SiteConfigArgs(
                 app_settings=app_settings(version, uri, slot),
                 min_tls_version="1.2",
@@ -231,16 +235,19 @@ class AzureInferenceFunction(pulumi.ComponentResource):
 
         function_app_config = None
         if flex:
-            always_ready = (
-                [azure_native.web.FunctionsAlwaysReadyConfigArgs(name="http", instance_count=fn.scaling.min_instances)]
-                if fn.scaling.min_instances
-                else None
-            )
+            # Always-ready instances for the HTTP trigger group: the spec's minInstances.
+            always_ready = None
+            if fn.scaling.min_instances:
+                always_ready = [
+                    azure_native.web.FunctionsAlwaysReadyConfigArgs(
+                        name="http", instance_count=fn.scaling.min_instances
+                    )
+                ]
             function_app_config = azure_native.web.FunctionAppConfigArgs(
                 deployment=azure_native.web.FunctionsDeploymentArgs(
                     storage=azure_native.web.FunctionsDeploymentStorageArgs(
                         type="blobContainer",
-                        value=pulumi.Output.concat(storage.primary_endpoints.apply(lambda e: e.blob), container.name),
+                        value=pulumi.Output.concat(blob_endpoint, container.name),
                         authentication=azure_native.web.FunctionsDeploymentStorageAuthenticationArgs(
                             type="SystemAssignedIdentity"
                         ),
@@ -254,7 +261,9 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 ),
             )
 
-        identity = azure_native.web.ManagedServiceIdentityArgs(type="SystemAssigned")
+        identity = azure_native.web.ManagedServiceIdentityArgs(
+            type=azure_native.web.ManagedServiceIdentityType.SYSTEM_ASSIGNED
+        )
         network = None if fn.endpoint.enabled else "Disabled"
         app = azure_native.web.WebApp(
             f"{name}-app",
@@ -281,7 +290,9 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             STORAGE_BLOB_DATA_OWNER,
         )
 
-        def storage_access(resource_name: str, site: azure_native.web.WebApp | azure_native.web.WebAppSlot) -> None:
+        def storage_access(
+            resource_name: str, site: azure_native.web.WebApp | azure_native.web.WebAppSlot
+        ) -> None:
             azure_native.authorization.RoleAssignment(
                 resource_name,
                 principal_id=site.identity.apply(lambda i: i.principal_id if i else ""),

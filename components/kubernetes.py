@@ -101,7 +101,7 @@ def quota_pods(fn: FunctionSpec) -> int:
     revision needs room for its first pod while the old one still runs at full scale, hence the one
     extra pod; without it a rollout at peak load would wait for the old revision to scale down.
     """
-    revisions = 1
+    revisions = 2 if fn.canary_active else 1
     return fn.scaling.max_instances * revisions + 1
 
 

@@ -137,6 +137,21 @@ class ModelSpec(_Model):
     def _approval(cls, v: str | None) -> str | None:
         return None if v is None else _https(v, "approvalRef")
 
+    @field_validator("artifact_uri")
+    @classmethod
+    def _artifact(cls, v: str) -> str:
+        if re.search(r"\{(?!version\})[^}]*\}", v) or re.search(r"\s", v):
+            raise ValueError("the only placeholder allowed is {version}, and no spaces")
+        return v
+
+    def artifact_for(self, version: str) -> str:
+        """The artifact URI of ``version``: ``{version}`` in ``artifactUri`` is replaced by it.
+
+        Templated URIs let the stable side of a canary (and a rollback) load the stable model
+        without a second config key.
+        """
+        return self.artifact_uri.replace("{version}", version)
+
     @model_validator(mode="after")
     def _high_risk_needs_review(self) -> ModelSpec:
         if self.risk_tier == "high" and not self.approval_ref:
@@ -508,6 +523,9 @@ def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
         )
     except ValidationError as exc:
         raise SpecError(f"inferops:{_first_error(exc)}") from None
-    if any(f.platform == "gcp" for f in stack.functions) and not stack.gcp_billing_account:
-        raise SpecError("inferops:gcpBillingAccount: required when a function runs on gcp (its budget needs it)")
+    if any(f.platform == "gcp" for f in stack.functions):
+        if not stack.gcp_billing_account:
+            raise SpecError("inferops:gcpBillingAccount: required when a function runs on gcp (its budget needs it)")
+        if len(stack.budget_alert_emails) > 5:
+            raise SpecError("inferops:budgetAlertEmails: a GCP budget notifies at most 5 channels; list at most 5")
     return stack

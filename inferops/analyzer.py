@@ -215,7 +215,11 @@ class PolicyPackProcess:
             self.close()
             raise PolicyPackError(f"{self.pack_dir}: analyzer on port {port} did not become ready") from exc
         self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
-        self._configure()
+        try:
+            self._configure()
+        except BaseException:
+            self.close()  # a context manager's __exit__ does not run when __enter__ fails
+            raise
 
     def _read_port(self) -> int:
         assert self._proc is not None and self._proc.stdout is not None

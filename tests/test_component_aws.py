@@ -180,7 +180,9 @@ def test_code_package_holds_the_handler_module(dev_run: ProgramRun) -> None:
 
 def test_every_taggable_resource_carries_every_metadata_key(dev_run: ProgramRun, dev_config: dict[str, Any]) -> None:
     expected = logical_metadata(function_config_spec(dev_config))
-    taggable = [r for r in children(dev_run) if "tags" in inspect.signature(SDK_CLASSES[r.type]._internal_init).parameters]
+    taggable = [
+        r for r in children(dev_run) if "tags" in inspect.signature(SDK_CLASSES[r.type]._internal_init).parameters
+    ]
     assert {r.type for r in taggable} == {ROLE, LOGS, FUNCTION, BUDGET}
     for r in taggable:
         tags = r.inputs["tags"]

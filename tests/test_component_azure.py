@@ -36,9 +36,20 @@ BUDGET = "azure-native:consumption:Budget"
 
 #: The design contract's keys (plus function-name), written out here so a regression in tags.py shows.
 REQUIRED_KEYS = {
-    "cost-center", "owner", "environment", "model-id", "model-version", "model-card-url", "data-lineage-url",
-    "fairness-score", "risk-tier", "monthly-budget-usd", "expected-monthly-requests", "avg-duration-ms",
-    "managed-by", "function-name",
+    "cost-center",
+    "owner",
+    "environment",
+    "model-id",
+    "model-version",
+    "model-card-url",
+    "data-lineage-url",
+    "fairness-score",
+    "risk-tier",
+    "monthly-budget-usd",
+    "expected-monthly-requests",
+    "avg-duration-ms",
+    "managed-by",
+    "function-name",
 }
 #: Built-in roles far broader than a function needs.
 BROAD_ROLES = {
@@ -162,7 +173,9 @@ def test_storage_is_private_and_reached_by_identity(dev_run: ProgramRun) -> None
     s = settings(one(dev_run, APP))
     assert s["AzureWebJobsStorage__accountName"] == i["accountName"]
     assert "AzureWebJobsStorage" not in s, "no connection string with an account key"
-    assert s["WEBSITE_RUN_FROM_PACKAGE"].startswith(f"https://{i['accountName']}.blob.core.windows.net/deployments/")
+    assert s["WEBSITE_RUN_FROM_PACKAGE"].startswith(
+        f"https://{i['accountName']}.blob.core.windows.net/deployments/"
+    )
     for name, value in s.items():
         assert not re.search(r"AccountKey=|SharedAccessSignature=|[?&]sig=", value), f"{name} holds a secret"
 
@@ -218,7 +231,8 @@ def test_budget_equals_the_spec(dev_run: ProgramRun, dev_config: dict[str, Any])
     assert re.fullmatch(r"\d{4}-\d{2}-01T00:00:00Z", i["timePeriod"]["startDate"])
     assert i["filter"] == {"tags": {"name": "function-name", "operator": "In", "values": [NAME]}}
     notes = i["notifications"]
-    assert sorted(n["threshold"] for n in notes.values()) == fn.finops.alert_thresholds_percent == [50, 80, 100]
+    thresholds = sorted(n["threshold"] for n in notes.values())
+    assert thresholds == fn.finops.alert_thresholds_percent == [50, 80, 100]
     for n in notes.values():
         assert n["enabled"] is True and n["operator"] == "GreaterThan" and n["thresholdType"] == "Actual"
         assert n["contactEmails"] == ["ml-platform-alerts@example.com", "ml-platform@example.com"]
@@ -229,7 +243,8 @@ def test_budget_follows_edited_amount_and_thresholds(run_edited: RunEdited) -> N
     def edit(config: dict[str, Any]) -> None:
         only_azure(config)
         config["inferops:budgetAlertEmails"] = []
-        function_config(config, NAME)["finops"].update(monthlyBudgetUsd=275.5, alertThresholdsPercent=[75, 120])
+        finops = function_config(config, NAME)["finops"]
+        finops.update(monthlyBudgetUsd=275.5, alertThresholdsPercent=[75, 120])
 
     budget = one(run_edited(edit), BUDGET)
     assert budget.inputs["amount"] == 275.5
@@ -262,7 +277,8 @@ def test_canary_slot_and_routing_equal_the_spec(canary_run: ProgramRun) -> None:
     assert production["MODEL_VERSION"] == "1.4.0" and "/1.4.0/" in production["MODEL_URI"]
     assert canary["MODEL_ID"] == production["MODEL_ID"]
     rules = app.inputs["siteConfig"]["experiments"]["rampUpRules"]
-    assert rules == [{"name": "canary", "actionHostName": slot.outputs["defaultHostName"], "reroutePercentage": 25}]
+    host = slot.outputs["defaultHostName"]
+    assert rules == [{"name": "canary", "actionHostName": host, "reroutePercentage": 25}]
     sticky = one(canary_run, STICKY)
     assert sticky.inputs["name"] == app.inputs["name"]
     assert {"MODEL_VERSION", "MODEL_URI"} <= set(sticky.inputs["appSettingNames"])
@@ -310,7 +326,9 @@ def test_rollback_by_setting_version_to_stable_version(run_edited: RunEdited) ->
 def test_stable_artifact_must_be_derivable(run_edited: RunEdited) -> None:
     def edit(config: dict[str, Any]) -> None:
         start_canary(10)(config)
-        function_config(config, NAME)["model"]["artifactUri"] = "https://m.blob.core.windows.net/models/latest.json"
+        function_config(config, NAME)["model"]["artifactUri"] = (
+            "https://m.blob.core.windows.net/models/latest.json"
+        )
 
     with pytest.raises(ProgramError, match=r"functions\[churn-predictor\]\.model\.artifactUri"):
         run_edited(edit)
@@ -402,7 +420,8 @@ def test_flex_consumption_plan_and_function_app_config(run_edited: RunEdited) ->
     assert storage["authentication"] == {"type": "SystemAssignedIdentity"}
     s = settings(app)
     # Flex Consumption rejects these settings; its runtime lives in functionAppConfig.
-    assert not {"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE"} & set(s)
+    rejected = {"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE"}
+    assert not rejected & set(s)
     assert "linuxFxVersion" not in app.inputs["siteConfig"]
     assert s["AzureFunctionsJobHost__functionTimeout"] == "00:15:00"
 

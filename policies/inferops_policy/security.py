@@ -148,8 +148,8 @@ def public_endpoint_validator(args: ResourceValidationArgs, report_violation: Re
         return
     allowed = _allowed_public(args, props, names)
     if allowed is False:
-        report_violation(f"'{label(rtype, props, args.name)}' {finding} (or list it in allowedPublicFunctions).",
-                         None)
+        who = next((n for n in names if isinstance(n, str) and n), None) or label(rtype, props, args.name)
+        report_violation(f"'{who}' {finding} (or list it in allowedPublicFunctions).", None)
 
 
 def _azure_anonymous(props: dict[str, Any]) -> str | None:
