@@ -112,8 +112,9 @@ def artifact_read_arn(artifact_uri: str, model_version: str, partition: str = "a
 
     The role is shared by every published version of the function, so the stable build (reading
     ``.../2.1.0/model.json``) and the candidate (``.../2.2.0/model.json``) must both be readable:
-    ``s3://b/fraud-scorer/2.2.0/model.json`` gives ``arn:aws:s3:::b/fraud-scorer/*``. Without a version
-    directory the object's own directory is used; an object at the bucket root gives that object only.
+    ``s3://b/fraud-scorer/2.2.0/model.json`` (or ``s3://b/fraud-scorer/{version}/model.json``) gives
+    ``arn:aws:s3:::b/fraud-scorer/*``. Without a version directory the object's own directory is used;
+    an object at the bucket root gives that object only.
     """
     parsed = urlparse(artifact_uri)
     if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
@@ -121,11 +122,11 @@ def artifact_read_arn(artifact_uri: str, model_version: str, partition: str = "a
     bucket, segments = parsed.netloc, parsed.path.strip("/").split("/")
     dirs = segments[:-1]
     for i, seg in enumerate(dirs):
-        if seg in (model_version, f"v{model_version}") or _VERSION_SEGMENT.match(seg):
+        if "{version}" in seg or seg in (model_version, f"v{model_version}") or _VERSION_SEGMENT.match(seg):
             dirs = dirs[:i]
             break
     if not dirs:
-        if len(segments) == 1:
+        if len(segments) == 1 and "{version}" not in segments[0]:
             return f"arn:{partition}:s3:::{bucket}/{segments[0]}"
         return f"arn:{partition}:s3:::{bucket}/*"
     return f"arn:{partition}:s3:::{bucket}/{'/'.join(dirs)}/*"
@@ -290,6 +291,8 @@ class AwsInferenceFunction(pulumi.ComponentResource):
         region = fn.region
         partition = partition_of(region)
         model = fn.model
+        # ``{version}`` in artifactUri resolves to the serving version: the URI this build loads.
+        artifact_uri = model.artifact_for(model.version)
         stack_name = pulumi.get_stack()
         lambda_name = physical_name([name, stack_name], _LAMBDA_NAME_MAX)
         account_id = aws.get_caller_identity_output().account_id
@@ -337,7 +340,7 @@ class AwsInferenceFunction(pulumi.ComponentResource):
                     "INFEROPS_FUNCTION": fn.name,
                     "MODEL_ID": model.id,
                     "MODEL_VERSION": model.version,
-                    "MODEL_URI": model.artifact_uri,
+                    "MODEL_URI": artifact_uri,
                 }
             ),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
@@ -348,7 +351,7 @@ class AwsInferenceFunction(pulumi.ComponentResource):
         )
 
         # --- pinned builds: one alias per model version in use -------------------------------------
-        stale = artifact_names_other_version(model.artifact_uri, model.version)
+        stale = artifact_names_other_version(artifact_uri, model.version)
         if stale is not None:
             pulumi.log.warn(
                 f"{fn.name}: model.artifactUri names version {stale} but model.version is {model.version}; "

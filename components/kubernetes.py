@@ -251,7 +251,7 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
                             "image": fn.runtime.image,
                             "ports": [{"name": "http1", "containerPort": CONTAINER_PORT}],
                             "env": [
-                                {"name": "MODEL_URI", "value": fn.model.artifact_uri},
+                                {"name": "MODEL_URI", "value": fn.model.artifact_for(fn.model.version)},
                                 {"name": "MODEL_ID", "value": fn.model.id},
                                 {"name": "MODEL_VERSION", "value": fn.model.version},
                             ],

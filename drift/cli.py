@@ -36,7 +36,7 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``drift: error: <message>`` and exit 2."""
 
-    def error(self, message: str) -> NoReturn:  # noqa: D102 - argparse API
+    def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"drift: error: {' '.join(message.split())} (see --help)\n")
         raise SystemExit(EXIT_USAGE)
 

@@ -61,7 +61,7 @@ class DataError(ValueError):
         self.message = message
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 

@@ -7,6 +7,7 @@ atomically: a temporary file in the target directory, then ``os.replace``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -37,10 +38,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 
@@ -121,10 +120,7 @@ def render_markdown(report: Any, *, reference: str | None = None, current: str |
     drifted = [f for f in features if f.get("drifted")]
     steady = [f for f in features if not f.get("drifted")]
     severity = d.get("severity", "none")
-    if d.get("drifted"):
-        heading = f"## Drift check: {severity} drift"
-    else:
-        heading = "## Drift check: no drift"
+    heading = f"## Drift check: {severity} drift" if d.get("drifted") else "## Drift check: no drift"
     lines = [heading, ""]
     sources = []
     if reference:
@@ -144,7 +140,7 @@ def render_markdown(report: Any, *, reference: str | None = None, current: str |
     lines += [summary, ""]
 
     if drifted:
-        lines += ["### Drifted features", ""] + _feature_table(drifted) + [""]
+        lines += ["### Drifted features", "", *_feature_table(drifted), ""]
         if plots:
             for f in drifted:
                 name = f.get("feature")
@@ -154,7 +150,7 @@ def render_markdown(report: Any, *, reference: str | None = None, current: str |
 
     pred = d.get("prediction")
     if pred:
-        lines += ["### Model output (prediction)", ""] + _feature_table([{**pred, "feature": "prediction"}]) + [""]
+        lines += ["### Model output (prediction)", "", *_feature_table([{**pred, "feature": "prediction"}]), ""]
 
     if d.get("binned"):
         bounds = [f.get("error_bound") for f in features if f.get("error_bound") is not None]
@@ -182,7 +178,7 @@ def render_markdown(report: Any, *, reference: str | None = None, current: str |
 
     if steady:
         lines += [f"<details><summary>{len(steady)} features without drift</summary>", ""]
-        lines += _feature_table(steady) + ["", "</details>", ""]
+        lines += [*_feature_table(steady), "", "</details>", ""]
 
     text = "\n".join(lines).rstrip("\n") + "\n"
     if len(text) > limit:

@@ -42,7 +42,7 @@ URL, PERMISSION = "aws:lambda/functionUrl:FunctionUrl", "aws:lambda/permission:P
 PROVISIONED = "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"
 BUDGET = "aws:budgets/budget:Budget"
 #: Engine type -> SDK class, to ask the SDK (not this test) which resources take tags.
-SDK_CLASSES = {
+SDK_CLASSES: dict[str, Any] = {
     ROLE: aws.iam.Role,
     POLICY: aws.iam.RolePolicy,
     LOGS: aws.cloudwatch.LogGroup,
@@ -224,7 +224,8 @@ def component_export(run: ProgramRun) -> dict[str, Any]:
 def test_budget_filter_tag_is_carried_by_this_function_only(dev_run: ProgramRun) -> None:
     mine = {r.urn for r in children(dev_run)}
     for r in dev_run.resources:
-        tags = r.inputs.get("tags") if isinstance(r.inputs.get("tags"), dict) else {}
+        raw = r.inputs.get("tags")
+        tags: dict[str, Any] = raw if isinstance(raw, dict) else {}
         if r.urn not in mine:
             assert tags.get("function-name") != FN, f"{r.name} would be counted in {FN}'s budget"
 
@@ -374,6 +375,23 @@ def test_rollback_by_version_with_matching_artifact_follows_new_builds(
     assert weights(live_alias(run)) == {}
 
 
+def test_templated_artifact_resolves_per_version_and_lets_rollback_follow_new_builds(
+    ignore_changes: dict[str, list[str]], run_edited: Callable[..., ProgramRun]
+) -> None:
+    # With {version} in artifactUri the drift loop's rollback (version := stableVersion) stays consistent.
+    def edit(fn: dict[str, Any]) -> None:
+        fn["model"]["artifactUri"] = "s3://example-models/fraud-scorer/{version}/model.json"
+        fn["model"]["version"] = "2.1.0"
+        fn["traffic"]["canaryPercent"] = 0
+
+    run = run_edited(aws_only(edit))
+    env = one(run, FUNCTION).inputs["environment"]["variables"]
+    assert env["MODEL_URI"] == "s3://example-models/fraud-scorer/2.1.0/model.json"
+    assert ignore_changes[f"{FN}-{alias_name_for('2.1.0')}"] == []
+    policy = json.loads(one(run, POLICY).inputs["policy"])
+    assert ["arn:aws:s3:::example-models/fraud-scorer/*"] in [st["Resource"] for st in policy["Statement"]]
+
+
 def test_min_instances_become_provisioned_concurrency_on_the_live_alias(
     run_edited: Callable[..., ProgramRun],
 ) -> None:
@@ -429,6 +447,9 @@ def test_physical_names_fit_the_limit_and_stay_distinct() -> None:
         ("s3://b/fraud/model.json", "1.0.0", "arn:aws:s3:::b/fraud/*"),
         ("s3://b/model.json", "1.0.0", "arn:aws:s3:::b/model.json"),
         ("s3://b/2.0.0/model.json", "2.0.0", "arn:aws:s3:::b/*"),
+        ("s3://b/fraud-scorer/{version}/model.json", "2.2.0", "arn:aws:s3:::b/fraud-scorer/*"),
+        ("s3://b/fraud-scorer/model-{version}.json", "2.2.0", "arn:aws:s3:::b/fraud-scorer/*"),
+        ("s3://b/model-{version}.json", "2.2.0", "arn:aws:s3:::b/*"),
     ],
 )
 def test_artifact_read_arn(uri: str, version: str, expected: str) -> None:

@@ -83,7 +83,7 @@ def _canary(percent: int, version: str = "1.0.0", stable: str = "0.9.0") -> Call
         fn = function_config(config, FN)
         fn["model"]["version"] = version
         fn["model"]["stableVersion"] = stable
-        fn["model"]["artifactUri"] = f"https://models.example.com/sentiment/{version}/model.json"
+        fn["model"]["artifactUri"] = "https://models.example.com/sentiment/{version}/model.json"
         fn["traffic"] = {"canaryPercent": percent}
 
     return _only_kubernetes(edit)
@@ -260,6 +260,7 @@ def test_canary_splits_traffic_between_named_revisions(canary_run: ProgramRun) -
     assert svc["spec"]["template"]["metadata"]["name"] == "sentiment-1-0-0"
     env = {e["name"]: e["value"] for e in svc["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MODEL_VERSION"] == "1.0.0"
+    assert env["MODEL_URI"] == "https://models.example.com/sentiment/1.0.0/model.json"
     assert svc["spec"]["traffic"] == [
         {"revisionName": "sentiment-0-9-0", "percent": 75},
         {"revisionName": "sentiment-1-0-0", "percent": 25, "tag": "canary"},
@@ -280,6 +281,9 @@ def test_rollback_version_to_stable_removes_canary(run_edited: RunEdited) -> Non
     run = run_edited(_canary(25, version="0.9.0", stable="0.9.0"))
     svc = _ksvc(run)
     assert svc["spec"]["template"]["metadata"]["name"] == "sentiment-0-9-0"
+    # A {version} artifact template follows the version back to the stable model.
+    env = {e["name"]: e["value"] for e in svc["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MODEL_URI"] == "https://models.example.com/sentiment/0.9.0/model.json"
     assert svc["spec"]["traffic"] == [{"latestRevision": True, "percent": 100}]
     assert run.exports[FN]["canaryPercent"] == 0
 

@@ -83,7 +83,7 @@ def test_analyzer_info_lists_every_policy_with_its_schema(pack):
 def test_pack_config_file_reaches_the_policies(pack):
     effective = pack.effective_config()
     assert effective["finops-cost-per-1k-inferences"] == ("advisory", {
-        "maxUsdPer1kInferences": 0.02, "kubernetesVcpuHourUsd": 0.0316, "kubernetesGibHourUsd": 0.0042,
+        "maxUsdPer1kInferences": 0.1, "kubernetesVcpuHourUsd": 0.0316, "kubernetesGibHourUsd": 0.0042,
         "azureConsumptionMemoryMb": 1536.0})
     assert effective["security-log-retention"] == ("mandatory", {"maxRetentionDays": 400})
     log_group = SimpleNamespace(type="aws:cloudwatch/logGroup:LogGroup", name="lg",
@@ -170,18 +170,18 @@ NONCOMPLIANT = sorted([
     ("security-no-public-endpoint", "mandatory", "pricey-scorer-public-url",
      "'pricey-scorer-noncompliant' grants lambda:InvokeFunctionUrl to everyone (principal '*', auth NONE): restrict "
      "the principal and use AWS_IAM auth (or list it in allowedPublicFunctions)."),
-    # 20M x 0.8 s x 2.9375 GB = 47M GB-s x $0.0000166667 + 20M x $0.20/M = $787.33
+    # 20M x 0.8 s x 10 GB = 160M GB-s x $0.0000166667 + 20M x $0.20/M = $2,670.67
     ("finops-cost-within-budget", "mandatory", "pricey-scorer-function",
-     "'pricey-scorer' is estimated at $787.33/month (aws-lambda us-east-1, 20,000,000 requests x 800 ms, no free "
+     "'pricey-scorer' is estimated at $2,670.67/month (aws-lambda us-east-1, 20,000,000 requests x 800 ms, no free "
      "tier assumed), above its budget $100.00 minus 10% headroom ($90.00): raise finops.monthlyBudgetUsd, or lower "
      "memory, duration, minimum instances or expected traffic."),
     ("finops-cost-per-1k-inferences", "advisory", "pricey-scorer-function",
-     "'pricey-scorer' costs an estimated $0.0394 per 1,000 inferences (aws-lambda us-east-1, 20,000,000 requests x "
-     "800 ms), above the ceiling $0.0200: reduce memory, duration or always-on capacity, or raise "
+     "'pricey-scorer' costs an estimated $0.1335 per 1,000 inferences (aws-lambda us-east-1, 20,000,000 requests x "
+     "800 ms), above the ceiling $0.1000: reduce memory, duration or always-on capacity, or raise "
      "maxUsdPer1kInferences in the pack config."),
     ("finops-stack-monthly-ceiling", "mandatory", "",
-     "the stack's 3 functions are estimated at $780.48/month (free tiers applied once), above the stack ceiling "
-     "$500.00: remove or shrink functions, or raise maxMonthlyUsd in the pack config."),
+     "the stack's 3 functions are estimated at $2,663.82/month (free tiers applied once), above the stack ceiling "
+     "$1,000.00: remove or shrink functions, or raise maxMonthlyUsd in the pack config."),
 ])
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +71,7 @@ def main(out_dir: str | None = None) -> None:
     """Write the three sample files into ``out_dir`` (default: this script's folder)."""
     out = Path(out_dir) if out_dir else Path(__file__).resolve().parent
     out.mkdir(parents=True, exist_ok=True)
-    t0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 5, tzinfo=UTC)
     write_csv(out / "reference.csv", make_window(20260105, t0, drifted=False))
     write_jsonl(out / "current.jsonl", make_window(20260112, t0 + timedelta(days=7), drifted=True))
     stable = make_window(20260119, t0 + timedelta(days=14), drifted=False)

@@ -90,6 +90,8 @@ def read_metadata(resource_type: str, props: dict[str, Any]) -> dict[str, Any]:
         # Resources without annotations keep the keys that cannot be labels in their description,
         # one ``key=value`` per line (design.md: "annotations or the resource description").
         description = get(props, "description")
+        if description is UNKNOWN:
+            result["*"] = UNKNOWN
         if isinstance(description, str):
             for line in description.splitlines():
                 match = _DESCRIPTION_LINE.match(line.strip())
