@@ -471,8 +471,8 @@ class Budget:
 def _aws_budget(res: StackResource) -> Budget | None:
     filters = get(res.props, "costFilters")
     function: Any = None
-    if filters is UNKNOWN:
-        function = UNKNOWN
+    if contains_unknown(filters):
+        return Budget(res, UNKNOWN, MISSING, UNKNOWN)
     entries = filters if isinstance(filters, list) else (
         [{"name": k, "values": v} for k, v in filters.items()] if isinstance(filters, dict) else [])
     for entry in entries:
@@ -525,7 +525,7 @@ def _azure_tag_filter(expr: Any) -> Any:
 
 def _azure_budget(res: StackResource) -> Budget | None:
     filt = get(res.props, "filter")
-    function = UNKNOWN if filt is UNKNOWN else _azure_tag_filter(filt)
+    function = UNKNOWN if contains_unknown(filt) else _azure_tag_filter(filt)
     if function is None:
         return None
     notifications = get(res.props, "notifications")
@@ -544,7 +544,7 @@ def _azure_budget(res: StackResource) -> Budget | None:
 
 def _gcp_budget(res: StackResource) -> Budget | None:
     labels = get(res.props, "budgetFilter.labels")
-    if labels is UNKNOWN:
+    if contains_unknown(get(res.props, "budgetFilter")):
         function: Any = UNKNOWN
     elif isinstance(labels, dict) and "function-name" in labels:
         function = labels["function-name"]
