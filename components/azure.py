@@ -74,12 +74,15 @@ def slot_host_name(app_name: str, slot: str = CANARY_SLOT) -> str:
 
 
 def artifact_uri_for(fn: FunctionSpec, version: str) -> str:
-    """The model artifact of ``version``, derived from ``model.artifactUri`` (that of ``model.version``).
+    """The model artifact of ``version``.
 
-    The spec carries one URI, for the candidate version; the stable version's artifact is found by
-    replacing the path segment equal to ``model.version`` (``.../churn-predictor/1.4.0/model.json``).
+    A templated ``model.artifactUri`` (``.../{version}/model.json``) is filled in by the spec. A literal
+    URI is the artifact of ``model.version``; the stable version's artifact is then found by replacing
+    the one path segment equal to ``model.version`` (``.../churn-predictor/1.4.0/model.json``).
     """
     uri = fn.model.artifact_uri
+    if "{version}" in uri:
+        return fn.model.artifact_for(version)
     if version == fn.model.version:
         return uri
     scheme, sep, rest = uri.partition("://")
@@ -87,7 +90,7 @@ def artifact_uri_for(fn: FunctionSpec, version: str) -> str:
     hits = [i for i, s in enumerate(segments) if s == fn.model.version]
     if not sep or len(hits) != 1 or hits[0] == 0:
         raise pulumi.RunError(
-            f"inferops:functions[{fn.name}].model.artifactUri: must contain the version "
+            f"inferops:functions[{fn.name}].model.artifactUri: use a {{version}} placeholder or the version "
             f"{fn.model.version!r} as exactly one path segment, so that the artifact of stableVersion "
             f"{version!r} can be derived"
         )
@@ -126,7 +129,11 @@ class AzureInferenceFunction(pulumi.ComponentResource):
     budget_id: pulumi.Output[str]
 
     def __init__(
-        self, name: str, fn: FunctionSpec, stack: StackSpec, opts: ResourceOptions | None = None
+        self,
+        name: str,
+        fn: FunctionSpec,
+        stack: StackSpec,
+        opts: ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, {}, opts)
         child = ResourceOptions(parent=self)
@@ -139,6 +146,7 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 "slots; run canaries on runtime.azurePlan consumption or set canaryPercent to 0"
             )
         stable_uri = artifact_uri_for(fn, fn.stable_version)
+        candidate_uri = artifact_uri_for(fn, fn.model.version)
         tags = cloud_metadata(fn, "azure").tags
         project, stack_name = pulumi.get_project(), pulumi.get_stack()
         app_name = function_app_name(name, project, stack_name)
@@ -291,7 +299,8 @@ class AzureInferenceFunction(pulumi.ComponentResource):
         )
 
         def storage_access(
-            resource_name: str, site: azure_native.web.WebApp | azure_native.web.WebAppSlot
+            resource_name: str,
+            site: azure_native.web.WebApp | azure_native.web.WebAppSlot,
         ) -> None:
             azure_native.authorization.RoleAssignment(
                 resource_name,
@@ -318,7 +327,7 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 identity=identity,
                 https_only=True,
                 public_network_access=network,
-                site_config=site_config(fn.model.version, fn.model.artifact_uri, CANARY_SLOT, None),
+                site_config=site_config(fn.model.version, candidate_uri, CANARY_SLOT, None),
                 tags=tags,
                 opts=child,
             )

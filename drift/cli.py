@@ -137,12 +137,7 @@ def _progress(enabled: bool, label: str, total: int | None):
 
 
 def _parquet_rows(src: Source) -> int | None:
-    if src.fmt != "parquet":
-        return None
-    import pyarrow.parquet as pq
-
-    with src._open_binary() as handle:
-        return pq.ParquetFile(handle).metadata.num_rows
+    return readers.parquet_rows(src) if src.fmt == "parquet" else None
 
 
 def _read(src: Source, plan: readers.ColumnPlan, args: argparse.Namespace, progress: bool) -> readers.Dataset:

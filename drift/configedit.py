@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 import re
 import tempfile
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import ScalarString
 
@@ -274,7 +275,7 @@ def apply_edits(
             # A new key goes after the parent's last key, before any comments and blank lines that follow.
             last_key = list(parent.keys())[-1]
             _, e, _ = _span(data, (*full[:-1], last_key), old_lines)
-            col = _key_pos(parent, list(parent.keys())[0])[1]
+            col = _key_pos(parent, next(iter(parent.keys())))[1]
             before.append((e, e, col, full, True))
         else:
             raise ConfigEditError(f"{where}: cannot set {edit.describe()} in function {function!r}")
@@ -298,7 +299,7 @@ def apply_edits(
             block = [ln[:-1] + newline if ln.endswith("\n") and not ln.endswith("\r\n") else ln for ln in block]
         pieces.append((start, end, block))
     pieces.sort(key=lambda p: (p[0], p[1]))
-    for (s1, e1, _), (s2, _, _) in zip(pieces, pieces[1:], strict=False):
+    for (s1, e1, _), (s2, _, _) in itertools.pairwise(pieces):
         if s2 < e1 or (s2 == e1 == s1):
             raise ConfigEditError(f"{where}: edited keys of {function!r} share lines; edit the file by hand")
 
@@ -333,9 +334,9 @@ def apply_edits(
 def _exists(root: Any, path: Sequence[Any]) -> bool:
     node = root
     for p in path:
-        if isinstance(node, Mapping) and p in node:
-            node = node[p]
-        elif isinstance(node, list) and isinstance(p, int) and 0 <= p < len(node):
+        if (isinstance(node, Mapping) and p in node) or (
+            isinstance(node, list) and isinstance(p, int) and 0 <= p < len(node)
+        ):
             node = node[p]
         else:
             return False

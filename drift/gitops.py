@@ -66,7 +66,7 @@ class GitOpsError(RuntimeError):
     exit_code = EXIT_FAILED
 
 
-class Refused(GitOpsError):
+class RefusedError(GitOpsError):
     """Bad input or a repository state we must not work on (dirty tree, detached HEAD, missing file)."""
 
     exit_code = EXIT_REFUSED
@@ -181,13 +181,13 @@ def _plan_on(ctx: _Ctx, commit: str) -> tuple[bytes, bytes, list[str]]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise Refused(f"{ctx.path}: not UTF-8") from None
+        raise RefusedError(f"{ctx.path}: not UTF-8") from None
     try:
         fn = read_function(text, ctx.function, ctx.path)
         edits = plan_edits(ctx.action, fn, ctx.report, ctx.today)
         new = apply_edits(text, ctx.function, edits, where=ctx.path, validate=ctx.validate)
     except (ConfigEditError, RemediationError) as exc:
-        raise Refused(str(exc)) from None
+        raise RefusedError(str(exc)) from None
     return raw, new.encode("utf-8"), describe_edits(edits, fn)
 
 
@@ -265,7 +265,7 @@ def remediate(
 ) -> Outcome:
     """Apply the remediation policy to ``Pulumi.<stack>.yaml`` and commit the change on its own branch.
 
-    Raises :class:`Refused` (exit 2) for bad input or repository state, :class:`GitOpsError` (exit 1) when
+    Raises :class:`RefusedError` (exit 2) for bad input or repository state, :class:`GitOpsError` (exit 1) when
     Git fails (lock timeout, push rejected ``retries + 1`` times, unreachable remote).
     """
     say = log or (lambda msg: print(msg, file=sys.stderr))
@@ -273,17 +273,17 @@ def remediate(
     try:
         file_name = stack_file_name(stack)
     except ConfigEditError as exc:
-        raise Refused(str(exc)) from None
+        raise RefusedError(str(exc)) from None
     try:
         report = load_report(report_path)
     except RemediationError as exc:
-        raise Refused(str(exc)) from None
+        raise RefusedError(str(exc)) from None
     repo_dir = Path(repo).resolve()
     if not repo_dir.is_dir():
-        raise Refused(f"--repo: {repo} is not a directory")
+        raise RefusedError(f"--repo: {repo} is not a directory")
     top = git(repo_dir, "rev-parse", "--show-toplevel", check=False)
     if top.returncode != 0:
-        raise Refused(f"--repo: {repo} is not inside a Git repository")
+        raise RefusedError(f"--repo: {repo} is not inside a Git repository")
     git_dir = (repo_dir / _out(git(repo_dir, "rev-parse", "--git-common-dir"))).resolve()
     prefix = _out(git(repo_dir, "rev-parse", "--show-prefix"))
     path = f"{prefix}{file_name}"
@@ -319,18 +319,18 @@ def _remediate_locked(
     head = git(repo, "symbolic-ref", "-q", "--short", "HEAD", check=False)
     if base is None:
         if head.returncode != 0:
-            raise Refused("HEAD is detached: check out the base branch or pass --base")
+            raise RefusedError("HEAD is detached: check out the base branch or pass --base")
         base = _out(head)
     dirty = _out(git(repo, "status", "--porcelain", "--untracked-files=no"))
     if dirty:
         n = len(dirty.splitlines())
-        raise Refused(f"working tree has uncommitted changes to {n} tracked file(s): commit or stash them first")
+        raise RefusedError(f"working tree has uncommitted changes to {n} tracked file(s): commit or stash them first")
     base_commit = _rev(repo, base)
     if base_commit is None:
-        raise Refused(f"--base: {base!r} is not a commit in this repository")
+        raise RefusedError(f"--base: {base!r} is not a commit in this repository")
     raw = _show(repo, base_commit, path)
     if raw is None:
-        raise Refused(f"stack file {path} not found in {base}")
+        raise RefusedError(f"stack file {path} not found in {base}")
     try:
         text = raw.decode("utf-8")
         fn = read_function(text, function, path)
@@ -338,9 +338,9 @@ def _remediate_locked(
         policy = Policy.from_config(fn.get("remediation"), f"{where} remediation")
         state = FunctionState.from_config(fn, where)
     except UnicodeDecodeError:
-        raise Refused(f"{path}: not UTF-8") from None
+        raise RefusedError(f"{path}: not UTF-8") from None
     except (ConfigEditError, RemediationError) as exc:
-        raise Refused(str(exc)) from None
+        raise RefusedError(str(exc)) from None
     decision = decide(report, state, policy)
     ctx = _Ctx(repo, git_dir, path, stack, function, report, decision.action, decision, today, validate)
     outcome = Outcome(stack, function, decision, report, base)
@@ -360,7 +360,7 @@ def _remediate_locked(
 
     branch = branch_name(stack, function, path, decision.action, old, new, today)
     if git(repo, "check-ref-format", "--branch", branch, check=False).returncode != 0:
-        raise Refused(f"cannot build a valid branch name from stack {stack!r} and function {function!r}")
+        raise RefusedError(f"cannot build a valid branch name from stack {stack!r} and function {function!r}")
     title = f"chore(drift): {decision.action.value} {function} on {stack}"
     message = commit_message(decision.action, function, stack, report, decision, changes)
     outcome.branch, outcome.changes, outcome.title = branch, changes, title

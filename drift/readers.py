@@ -229,7 +229,8 @@ def _parquet_batches(src: Source, columns: Sequence[str] | None,
     import pyarrow.parquet as pq
 
     with src._open_binary() as handle:
-        pfile = pq.ParquetFile(handle)
+        # A read buffer streams each column chunk instead of loading it whole: less memory, same speed.
+        pfile = pq.ParquetFile(handle, buffer_size=1 << 20)
         wanted = None
         if columns is not None:
             names = set(pfile.schema_arrow.names)
@@ -510,25 +511,57 @@ def check_not_null(source: str, counts: Mapping[str, int], n_rows: int) -> None:
             raise DataError(source, f"column {name!r}: all values are null")
 
 
+#: Rows per batch when reading Parquet into memory: decode buffers stay small next to the data.
+PARQUET_MEMORY_BATCH_ROWS = 1 << 16
+
+
+def parquet_rows(src: Source) -> int:
+    """Number of rows of a Parquet file, from its footer."""
+    import pyarrow.parquet as pq
+
+    try:
+        with src._open_binary() as handle:
+            return int(pq.ParquetFile(handle).metadata.num_rows)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(src.uri, f"cannot read as parquet: {_one_line(exc)}") from None
+
+
 def read_dataset(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BATCH_ROWS,
                  on_rows: Callable[[int], None] | None = None) -> Dataset:
     """Read the planned columns of ``src`` into memory, validated.
 
-    Columns are concatenated one at a time from per-batch chunks so the peak stays near the data
-    size plus one column, not twice the data.
+    Parquet knows its row count, so numeric columns are filled into preallocated arrays from small
+    batches: the peak is the data plus one batch. Other formats collect per-batch chunks and
+    concatenate one column at a time: the peak is the data plus one column.
     """
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in plan.features}
+    filled: dict[str, np.ndarray] = {}
+    if src.fmt == "parquet":
+        capacity = parquet_rows(src)
+        batch_rows = min(batch_rows, PARQUET_MEMORY_BATCH_ROWS)
+        filled = {name: np.empty(capacity, dtype=np.float64) for name, kind in plan.kinds.items()
+                  if kind == "numeric"}
+    used = dict.fromkeys(filled, 0)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in plan.features if name not in filled}
     stamps: list[np.ndarray] = []
     n_rows = 0
     for chunk in iter_chunks(src, plan, batch_rows=batch_rows, on_rows=on_rows):
         n_rows += chunk.rows
         for name, values in chunk.features.items():
-            parts[name].append(values)
+            if name in filled:
+                start = used[name]
+                filled[name][start:start + values.size] = values
+                used[name] = start + values.size
+            else:
+                parts[name].append(values)
         if chunk.timestamps is not None:
             stamps.append(chunk.timestamps)
-    check_not_null(src.uri, {name: sum(p.size for p in chunks) for name, chunks in parts.items()}, n_rows)
+    counts = {name: used[name] if name in filled else sum(p.size for p in parts[name]) for name in plan.features}
+    check_not_null(src.uri, counts, n_rows)
     features: dict[str, np.ndarray] = {}
     for name in plan.features:
+        if name in filled:
+            features[name] = filled.pop(name)[: used[name]]
+            continue
         chunks = parts.pop(name)
         features[name] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         del chunks

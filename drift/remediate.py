@@ -116,7 +116,9 @@ def _num(x: Any) -> str:
     return str(x)
 
 
-def _field(d: Mapping[str, Any], key: str, types: type | tuple[type, ...], where: str, *, nullable: bool = False) -> Any:
+def _field(
+    d: Mapping[str, Any], key: str, types: type | tuple[type, ...], where: str, *, nullable: bool = False
+) -> Any:
     if key not in d:
         raise RemediationError(f"{where}: missing field '{key}'")
     v = d[key]
@@ -327,9 +329,9 @@ def plan_edits(action: Action, fn: Mapping[str, Any], report: Report, today: dat
     edits: list[Edit] = []
     model = fn.get("model") or {}
     traffic = fn.get("traffic")
-    if action in (Action.STOP_CANARY, Action.ROLLBACK):
-        if isinstance(traffic, Mapping) and traffic.get("canaryPercent", 0) != 0:
-            edits.append(Edit(("traffic", "canaryPercent"), 0))
+    canary_on = isinstance(traffic, Mapping) and traffic.get("canaryPercent", 0) != 0
+    if action in (Action.STOP_CANARY, Action.ROLLBACK) and canary_on:
+        edits.append(Edit(("traffic", "canaryPercent"), 0))
     if action is Action.ROLLBACK:
         stable = model.get("stableVersion")
         if stable is not None and stable != model.get("version"):

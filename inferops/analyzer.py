@@ -24,7 +24,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc, plugin_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
 #: What the engine sends for a value it does not know yet (preview).
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -87,6 +87,8 @@ def load_policy_pack_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _split_entry(name: str, value: Any) -> tuple[str | None, dict[str, Any]]:
     """(enforcement level or None, properties) of one config entry."""
+    level: str | None
+    props: dict[str, Any]
     if isinstance(value, str):
         level, props = value, {}
     elif isinstance(value, dict):
@@ -223,8 +225,10 @@ class PolicyPackProcess:
 
     def _read_port(self) -> int:
         assert self._proc is not None and self._proc.stdout is not None
+        stdout = self._proc.stdout
         result: list[bytes] = []
-        reader = threading.Thread(target=lambda: result.append(self._proc.stdout.readline()), daemon=True)
+        # The pack prints its port and then blocks; read that one line with a deadline.
+        reader = threading.Thread(target=lambda: result.append(stdout.readline()), daemon=True)
         reader.start()
         reader.join(_STARTUP_TIMEOUT_S)
         line = result[0].strip() if result else b""
@@ -370,5 +374,37 @@ def _validate(policy: str, props: Mapping[str, Any], schema: Mapping[str, Any]) 
         raise PolicyConfigError(f"policy '{policy}': {where}: {error.message}")
 
 
-__all__ = ["UNKNOWN", "Diagnostic", "PolicyConfigError", "PolicyPackError", "PolicyPackProcess",
-           "load_policy_pack_config", "to_struct", "plugin_pb2"]
+def estimate_costs(resources: Iterable[Any], *, pack_dir: str | os.PathLike[str] | None = None,
+                   config: Mapping[str, Any] | None = None) -> list[Any]:
+    """Per-function monthly cost estimates with the pack's own price table and cost model.
+
+    ``resources`` are ``RegisteredResource``-like objects (inputs merged with outputs, as
+    ``AnalyzeStack`` sends them); ``config`` is a ``--policy-pack-config`` mapping, whose
+    ``finops-cost-within-budget`` entry supplies the cost-model keys (Kubernetes node price...).
+    Returns the pack's ``FunctionCost`` records (function, platform, urn, monthly_usd, budget_usd,
+    usd_per_1k, warnings, reason).
+    """
+    pack = str(Path(pack_dir or Path(__file__).resolve().parent.parent / "policies").resolve())
+    if pack not in sys.path:
+        sys.path.insert(0, pack)
+    from inferops_policy import finops
+    from inferops_policy.props import plain
+
+    entry = (config or {}).get("finops-cost-within-budget")
+    cost_config = {k: v for k, v in entry.items() if k != "enforcementLevel"} if isinstance(entry, dict) else {}
+    stack = [finops.StackResource(r.type, r.name, r.urn,
+                                  plain({**(r.inputs or {}), **(getattr(r, "outputs", None) or {})}))
+             for r in resources if getattr(r, "custom", True)]
+    return finops.function_costs(stack, cost_config)
+
+
+__all__ = [
+    "UNKNOWN",
+    "Diagnostic",
+    "PolicyConfigError",
+    "PolicyPackError",
+    "PolicyPackProcess",
+    "estimate_costs",
+    "load_policy_pack_config",
+    "to_struct",
+]

@@ -173,9 +173,7 @@ def test_storage_is_private_and_reached_by_identity(dev_run: ProgramRun) -> None
     s = settings(one(dev_run, APP))
     assert s["AzureWebJobsStorage__accountName"] == i["accountName"]
     assert "AzureWebJobsStorage" not in s, "no connection string with an account key"
-    assert s["WEBSITE_RUN_FROM_PACKAGE"].startswith(
-        f"https://{i['accountName']}.blob.core.windows.net/deployments/"
-    )
+    assert s["WEBSITE_RUN_FROM_PACKAGE"].startswith(f"https://{i['accountName']}.blob.core.windows.net/deployments/")
     for name, value in s.items():
         assert not re.search(r"AccountKey=|SharedAccessSignature=|[?&]sig=", value), f"{name} holds a secret"
 
@@ -326,9 +324,7 @@ def test_rollback_by_setting_version_to_stable_version(run_edited: RunEdited) ->
 def test_stable_artifact_must_be_derivable(run_edited: RunEdited) -> None:
     def edit(config: dict[str, Any]) -> None:
         start_canary(10)(config)
-        function_config(config, NAME)["model"]["artifactUri"] = (
-            "https://m.blob.core.windows.net/models/latest.json"
-        )
+        function_config(config, NAME)["model"]["artifactUri"] = "https://m.blob.core.windows.net/models/latest.json"
 
     with pytest.raises(ProgramError, match=r"functions\[churn-predictor\]\.model\.artifactUri"):
         run_edited(edit)
@@ -344,6 +340,28 @@ def test_artifact_uri_for_replaces_the_version_segment(dev_config: dict[str, Any
     assert artifact_uri_for(fn, "1.4.0") == (
         "https://examplemodels.blob.core.windows.net/models/churn-predictor/1.4.0/model.json"
     )
+
+
+def test_templated_artifact_uri_serves_each_version_its_artifact(run_edited: RunEdited) -> None:
+    template = "https://examplemodels.blob.core.windows.net/models/churn-predictor/{version}/model.json"
+
+    def edit(config: dict[str, Any]) -> None:
+        start_canary(30)(config)
+        function_config(config, NAME)["model"]["artifactUri"] = template
+
+    run = run_edited(edit)
+    assert settings(one(run, SLOT))["MODEL_URI"] == template.format(version="1.5.0")
+    assert settings(one(run, APP))["MODEL_URI"] == template.format(version="1.4.0")
+
+
+def test_templated_artifact_uri_without_canary(run_edited: RunEdited) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        only_azure(config)
+        model = function_config(config, NAME)["model"]
+        model["artifactUri"] = model["artifactUri"].replace("/1.4.0/", "/{version}/")
+
+    uri = settings(one(run_edited(edit), APP))["MODEL_URI"]
+    assert uri == "https://examplemodels.blob.core.windows.net/models/churn-predictor/1.4.0/model.json"
 
 
 # --- access ----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from drift.gitops import EXIT_FAILED, EXIT_REFUSED, Refused, remediate
+from drift.gitops import EXIT_FAILED, EXIT_REFUSED, RefusedError, remediate
 
 ROOT = Path(__file__).resolve().parents[1]
 SECURE = "AAABAGZha2Utc2VjdXJlLXZhbHVlLWZvci10ZXN0cy1vbmx5LWl0LWlzLW5vdC1hLXJlYWwtc2VjcmV0LTAxMjM0NTY3ODk="
@@ -229,7 +229,7 @@ def test_detached_head_missing_stack_and_bad_inputs_are_refused(tmp_path: Path, 
     work = clone(remote, tmp_path / "work")
     rep = report(tmp_path)
     sh(work, "checkout", "-q", "--detach")
-    with pytest.raises(Refused, match="HEAD is detached"):
+    with pytest.raises(RefusedError, match="HEAD is detached"):
         remediate(work, "dev", "fraud-scorer", rep)
     assert remediate(work, "dev", "fraud-scorer", rep, base="main").branch  # explicit base is fine
     sh(work, "checkout", "-q", "main")
@@ -240,9 +240,9 @@ def test_detached_head_missing_stack_and_bad_inputs_are_refused(tmp_path: Path, 
         (("../x", "fraud-scorer", rep), "--stack"),
     ]
     for args, needle in cases:
-        with pytest.raises(Refused, match=re.escape(needle)):
+        with pytest.raises(RefusedError, match=re.escape(needle)):
             remediate(work, *args)
-    with pytest.raises(Refused, match="--base"):
+    with pytest.raises(RefusedError, match="--base"):
         remediate(work, "dev", "fraud-scorer", rep, base="no-such-branch")
     proc = cli("--stack", "staging", "--function", "x", "--report", str(rep), "--repo", str(work))
     assert proc.returncode == EXIT_REFUSED and len(proc.stderr.strip().splitlines()) == 1
@@ -253,7 +253,7 @@ def test_invalid_edited_config_writes_nothing(tmp_path: Path, remote: Path) -> N
     work = clone(remote, tmp_path / "work")
     (work / "Pulumi.dev.yaml").write_text(STACK.replace("memoryMb: 512,", "memoryMb: 99999,"))
     sh(work, "commit", "-q", "-am", "oversized churn")
-    with pytest.raises(Refused, match=r"edited config is invalid: .*memoryMb"):
+    with pytest.raises(RefusedError, match=r"edited config is invalid: .*memoryMb"):
         remediate(work, "dev", "fraud-scorer", report(tmp_path))
     assert drift_branches(work) == [] and sh(work, "status", "--porcelain") == ""
 
@@ -301,7 +301,7 @@ def test_two_runs_racing_on_one_repository(tmp_path: Path, remote: Path) -> None
     env = {**os.environ, **GIT_ENV, "PYTHONPATH": str(ROOT)}
     procs = [
         subprocess.Popen([sys.executable, "-m", "drift", "remediate", "--function", fn, *args], cwd=ROOT,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for fn in ("fraud-scorer", "fraud-scorer", "churn")
     ]
     outs = [p.communicate(timeout=120) for p in procs]
@@ -322,7 +322,7 @@ def test_two_pushes_racing_on_one_remote(tmp_path: Path, remote: Path) -> None:
     procs = [
         subprocess.Popen([sys.executable, "-m", "drift", "remediate", "--stack", "dev", "--function", "fraud-scorer",
                           "--report", str(rep), "--repo", str(c), "--push", "origin"], cwd=ROOT, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for c in clones
     ]
     outs = [p.communicate(timeout=120) for p in procs]
@@ -440,3 +440,15 @@ def test_open_pr_without_gh_says_how(tmp_path: Path, remote: Path) -> None:
 
     url = _compare_url(work, "gh", "main", "drift/dev/x-1")
     assert url == "https://github.com/example/inferops/compare/main...drift/dev/x-1?expand=1"
+
+
+def test_a_held_lock_stops_a_second_run(tmp_path: Path, remote: Path) -> None:
+    from filelock import FileLock
+
+    from drift.gitops import LOCK_NAME, GitOpsError
+
+    work = clone(remote, tmp_path / "work")
+    with FileLock(str(work / ".git" / LOCK_NAME)), pytest.raises(GitOpsError, match="holds") as exc:
+        remediate(work, "dev", "fraud-scorer", report(tmp_path), lock_timeout=0.2)
+    assert exc.value.exit_code == EXIT_FAILED and drift_branches(work) == []
+    assert remediate(work, "dev", "fraud-scorer", report(tmp_path)).branch  # released: runs again

@@ -9,6 +9,7 @@ from tests.test_policy_support import (
     azure_budget,
     cloud_run,
     compliant_stack,
+    finops,
     gcp_budget,
     knative,
     lambda_fn,
@@ -16,7 +17,6 @@ from tests.test_policy_support import (
     run_stack,
     urn,
 )
-from inferops_policy import finops  # noqa: E402
 
 LAMBDA = "aws:lambda/function:Function"
 RUN = "gcp:cloudrunv2/service:Service"
@@ -31,8 +31,9 @@ def replace(stack, name, props):
 def costs_by_name(stack, **config):
     """Per-function estimates (no free tier), as the cost policies compute them."""
     found = {}
-    from tests.test_policy_support import PolicyResource, StackValidationArgs, _opts
     from pulumi_policy.proxy import unknown_checking_proxy
+
+    from tests.test_policy_support import PolicyResource, StackValidationArgs, _opts
     args = StackValidationArgs([PolicyResource(t, unknown_checking_proxy(p), urn(t, n), n, _opts(), None, None, [],
                                                {}) for t, n, p in stack], config)
     for fn, _usages, cost in finops._function_costs(args, free_tier=False):
@@ -161,7 +162,7 @@ def test_canary_keeps_a_second_revision_warm():
 
 
 def test_lambda_provisioned_concurrency_counts():
-    stack = compliant_stack() + [("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig", "pc",
+    stack = [*compliant_stack(), ("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig", "pc",
                                   {"functionName": "fraud-scorer", "qualifier": "live",
                                    "provisionedConcurrentExecutions": 20})]
     # 20 x 1 GB x 730 h at $0.0000033334/GB-s (arm64) = $175.20 on top of $5.40.
@@ -180,8 +181,7 @@ def test_azure_canary_slot_shares_requests():
     flex_slot = webapp()
     flex_slot["functionAppConfig"] = {"scaleAndConcurrency": {"instanceMemoryMB": 2048}}
     flex_slot["slot"] = "canary"
-    stack = replace(compliant_stack(), "churn-predictor", app) + [("azure-native:web:WebAppSlot", "canary",
-                                                                   flex_slot)]
+    stack = [*replace(compliant_stack(), "churn-predictor", app), ("azure-native:web:WebAppSlot", "canary", flex_slot)]
     # 90% on Consumption (1,536 MB): 486,000 GB-s x $0.000016 + 2.7M x $0.20/M = $8.32; 10% on Flex 2 GB:
     # 72,000 GB-s x $0.000026 + 0.3M x $0.40/M = $1.99.
     assert costs_by_name(stack)["churn-predictor"] == round(486000 * 0.000016 + 0.54 + 72000 * 0.000026 + 0.12, 2)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_policy_support import PACK_DIR  # noqa: F401  (puts policies/ on sys.path)
-from inferops_policy import pricing  # noqa: E402
+from tests.test_policy_support import pricing
 
 
 def cents(amount: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.test_policy_support import cloud_run, knative, lambda_fn, run_resource, webapp
-from inferops_policy import responsible_ai as rai  # noqa: E402
+from tests.test_policy_support import responsible_ai as rai
 
 LAMBDA = "aws:lambda/function:Function"
 PLATFORMS = [

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from tests.test_policy_support import cloud_run, knative, lambda_fn, run_resource, webapp
-from inferops_policy import security  # noqa: E402
+from tests.test_policy_support import cloud_run, knative, lambda_fn, run_resource, security, webapp
 
 LAMBDA = "aws:lambda/function:Function"
 URL = "aws:lambda/functionUrl:FunctionUrl"
@@ -115,7 +114,8 @@ def test_secret_names_and_values_are_reported():
         SECRET_MESSAGE.format(who="fraud-scorer", name="NOTE")]
     app = webapp()
     app["siteConfig"]["appSettings"].append(
-        {"name": "AzureWebJobsStorage", "value": "DefaultEndpointsProtocol=https;AccountName=st;AccountKey=c2VjcmV0a2V5"})
+        {"name": "AzureWebJobsStorage",
+         "value": "DefaultEndpointsProtocol=https;AccountName=st;AccountKey=c2VjcmV0a2V5"})
     app["siteConfig"]["appSettings"].append(
         {"name": "MODEL_TOKEN", "value": "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/t)"})
     assert run_resource(security.plaintext_secrets_validator, WEBAPP, app) == [

@@ -15,6 +15,8 @@ PACK_DIR = Path(__file__).resolve().parent.parent / "policies"
 if str(PACK_DIR) not in sys.path:
     sys.path.insert(0, str(PACK_DIR))
 
+# The rule modules, imported after policies/ is on sys.path (as the engine's runpy puts it there).
+from inferops_policy import finops, pack, pricing, responsible_ai, security  # noqa: E402
 from pulumi_policy import (  # noqa: E402
     PolicyCustomTimeouts,
     PolicyResource,
@@ -23,6 +25,8 @@ from pulumi_policy import (  # noqa: E402
     StackValidationArgs,
 )
 from pulumi_policy.proxy import unknown_checking_proxy  # noqa: E402
+
+__all__ = ["finops", "pack", "pricing", "responsible_ai", "security"]
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 

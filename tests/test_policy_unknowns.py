@@ -7,8 +7,15 @@ import copy
 
 import pytest
 
-from tests.test_policy_support import UNKNOWN, compliant_stack, run_resource, run_stack
-from inferops_policy import finops, responsible_ai, security  # noqa: E402
+from tests.test_policy_support import (
+    UNKNOWN,
+    compliant_stack,
+    finops,
+    responsible_ai,
+    run_resource,
+    run_stack,
+    security,
+)
 
 RESOURCE_VALIDATORS = [
     responsible_ai.rai_metadata_validator, responsible_ai.rai_fairness_floor_validator,

@@ -107,7 +107,7 @@ def test_function_state_from_config() -> None:
     st = FunctionState.from_config(fn)
     assert st.canary_running and st.can_roll_back
     assert not FunctionState.from_config({"name": "f", "model": {"version": "1"}}).canary_running
-    with pytest.raises(RemediationError, match="model.version"):
+    with pytest.raises(RemediationError, match=r"model\.version"):
         FunctionState.from_config({"name": "f", "model": {"version": 2}}, "fn")
 
 

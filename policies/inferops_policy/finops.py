@@ -215,7 +215,7 @@ def find_functions(resources: list[StackResource]) -> list[Function]:
 
 # --------------------------------------------------------------------------- cost estimate
 
-class CannotEstimate(Exception):
+class CannotEstimateError(Exception):
     """The estimate needs a value that is missing (a gap to report) or unknown (preview: skip)."""
 
     def __init__(self, reason: str, unknown: bool = False) -> None:
@@ -226,33 +226,33 @@ class CannotEstimate(Exception):
 
 def _need_number(value: Any, what: str, default: float | None = None) -> float:
     if value is UNKNOWN or contains_unknown(value):
-        raise CannotEstimate(f"{what} is not known yet", unknown=True)
+        raise CannotEstimateError(f"{what} is not known yet", unknown=True)
     number = as_number(value)
     if number is MISSING:
         if default is not None:
             return default
-        raise CannotEstimate(f"{what} is not set")
+        raise CannotEstimateError(f"{what} is not set")
     if number is None:
-        raise CannotEstimate(f"{what} is not a number ({value!r})")
+        raise CannotEstimateError(f"{what} is not a number ({value!r})")
     return number
 
 
 def _need_str(value: Any, what: str, default: str | None) -> str | None:
     if value is UNKNOWN:
-        raise CannotEstimate(f"{what} is not known yet", unknown=True)
+        raise CannotEstimateError(f"{what} is not known yet", unknown=True)
     return value if isinstance(value, str) and value else default
 
 
 def _serving_revisions(traffic: Any) -> int:
     if traffic is UNKNOWN:
-        raise CannotEstimate("the traffic split is not known yet", unknown=True)
+        raise CannotEstimateError("the traffic split is not known yet", unknown=True)
     if not isinstance(traffic, list):
         return 1
     serving = 0
     for entry in traffic:
         percent = as_number(get(entry, "percent"))
         if percent is UNKNOWN:
-            raise CannotEstimate("the traffic split is not known yet", unknown=True)
+            raise CannotEstimateError("the traffic split is not known yet", unknown=True)
         if isinstance(percent, float) and percent > 0:
             serving += 1
     return max(1, serving)
@@ -269,7 +269,7 @@ def _lambda_region(props: dict[str, Any]) -> str | None:
 
 
 def estimate(fn: Function, args: Any) -> list[pricing.Usage]:
-    """The usages that make up a function's monthly cost. Raises :class:`CannotEstimate`."""
+    """The usages that make up a function's monthly cost. Raises :class:`CannotEstimateError`."""
     requests = _need_number(fn.key("expected-monthly-requests"), "expected-monthly-requests")
     duration = _need_number(fn.key("avg-duration-ms"), "avg-duration-ms")
     props = fn.resource.props
@@ -277,7 +277,7 @@ def estimate(fn: Function, args: Any) -> list[pricing.Usage]:
         memory = _need_number(get(props, "memorySize"), "memorySize", 128.0)
         archs = get(props, "architectures")
         if archs is UNKNOWN or contains_unknown(archs):
-            raise CannotEstimate("architectures is not known yet", unknown=True)
+            raise CannotEstimateError("architectures is not known yet", unknown=True)
         arch = archs[0] if isinstance(archs, list) and archs else "x86_64"
         provisioned = sum(_need_number(get(p.props, "provisionedConcurrentExecutions"),
                                        "provisionedConcurrentExecutions", 0.0) for p in fn.provisioned)
@@ -290,7 +290,7 @@ def estimate(fn: Function, args: Any) -> list[pricing.Usage]:
         for site, share in zip(sites, shares, strict=True):
             flex_config = get(site.props, "functionAppConfig")
             if flex_config is UNKNOWN:
-                raise CannotEstimate("functionAppConfig is not known yet", unknown=True)
+                raise CannotEstimateError("functionAppConfig is not known yet", unknown=True)
             flex = flex_config is not MISSING
             if flex:
                 memory = _need_number(get(flex_config, "scaleAndConcurrency.instanceMemoryMB"),
@@ -307,7 +307,7 @@ def estimate(fn: Function, args: Any) -> list[pricing.Usage]:
         mem = pricing.parse_memory_gib(_need_str(get(container, "resources.limits.memory"), "the memory limit",
                                                  "512Mi"))
         if cpu is None or mem is None:
-            raise CannotEstimate("the container's CPU or memory limit is malformed")
+            raise CannotEstimateError("the container's CPU or memory limit is malformed")
         revision_min = _need_number(get(props, "template.scaling.minInstanceCount"), "minInstanceCount", 0.0)
         service_min = _need_number(get(props, "scaling.minInstanceCount"), "scaling.minInstanceCount", 0.0)
         revisions = _serving_revisions(get(props, "traffics"))
@@ -329,10 +329,10 @@ def estimate(fn: Function, args: Any) -> list[pricing.Usage]:
         cpu = pricing.parse_cpu(cpu_raw) if cpu_raw else None
         mem = pricing.parse_memory_gib(mem_raw) if mem_raw else None
         if cpu is None or mem is None:
-            raise CannotEstimate("the container declares no CPU/memory requests, so its node share is unknown")
+            raise CannotEstimateError("the container declares no CPU/memory requests, so its node share is unknown")
         annotations = get(props, "spec.template.metadata.annotations")
         if annotations is UNKNOWN:
-            raise CannotEstimate("the revision annotations are not known yet", unknown=True)
+            raise CannotEstimateError("the revision annotations are not known yet", unknown=True)
         min_raw = MISSING
         if isinstance(annotations, dict):
             min_raw = annotations.get("autoscaling.knative.dev/min-scale",
@@ -347,7 +347,7 @@ def estimate(fn: Function, args: Any) -> list[pricing.Usage]:
                                             COST_MODEL_PROPERTIES["kubernetesGibHourUsd"]["default"])),
             min_scale=min_scale, serving_revisions=_serving_revisions(get(props, "spec.traffic")),
             container_concurrency=concurrency)]
-    raise CannotEstimate(f"{fn.resource.type} is not priced")  # pragma: no cover - find_functions filters
+    raise CannotEstimateError(f"{fn.resource.type} is not priced")  # pragma: no cover - find_functions filters
 
 
 def _azure_shares(props: dict[str, Any], sites: int) -> list[float]:
@@ -356,7 +356,7 @@ def _azure_shares(props: dict[str, Any], sites: int) -> list[float]:
         return [1.0]
     rules = get(props, "siteConfig.experiments.rampUpRules")
     if rules is UNKNOWN or contains_unknown(rules):
-        raise CannotEstimate("the slot traffic rules are not known yet", unknown=True)
+        raise CannotEstimateError("the slot traffic rules are not known yet", unknown=True)
     slot_percents = [as_number(get(rule, "reroutePercentage")) for rule in rules] if isinstance(rules, list) else []
     slot_percents = [p if isinstance(p, float) else 0.0 for p in slot_percents]
     slot_percents = (slot_percents + [0.0] * sites)[: sites - 1]
@@ -387,7 +387,7 @@ def _function_costs(args: Any, *, free_tier: bool) -> list[tuple[Function, list[
     for fn in find_functions(stack_resources(args)):
         try:
             usages = estimate(fn, args)
-        except CannotEstimate:
+        except CannotEstimateError:
             continue  # reported (when it is a gap) by the coverage policy
         cost = pricing.stack_cost(usages, apply_free_tiers=True) if free_tier else sum(u.cost() for u in usages)
         out.append((fn, usages, cost))
@@ -446,7 +446,7 @@ def coverage_validator(args: StackValidationArgs, report_violation: ReportViolat
     for fn in find_functions(stack_resources(args)):
         try:
             usages = estimate(fn, args)
-        except CannotEstimate as exc:
+        except CannotEstimateError as exc:
             if not exc.unknown:
                 report_violation(f"'{fn.label}' cannot be priced: {exc.reason}; set it so the FinOps policies "
                                  "can check the function.", fn.resource.urn)
@@ -620,3 +620,50 @@ def budget_coverage_validator(args: StackValidationArgs, report_violation: Repor
                     f"budget '{budget.resource.name}' for '{fn.label}' first alerts at "
                     f"{fmt_num(min(budget.thresholds))}%, after the {fmt_num(max_first)}% limit: add an alert at "
                     f"or below {fmt_num(max_first)}% so owners hear before the budget is spent.", budget.resource.urn)
+
+
+# --------------------------------------------------------------------------- reporting API
+
+class _Config:
+    """Adapts a plain mapping to the ``get_config()`` interface the validators read."""
+
+    def __init__(self, config: dict[str, Any] | None) -> None:
+        self._config = dict(config or {})
+
+    def get_config(self) -> dict[str, Any]:
+        return self._config
+
+
+@dataclass
+class FunctionCost:
+    """One function's estimate for reports (e.g. an offline plan): no free tier assumed."""
+
+    function: str
+    platform: str
+    urn: str
+    monthly_usd: float | None
+    budget_usd: float | None
+    usd_per_1k: float | None
+    warnings: list[str]
+    reason: str | None = None  # why no estimate could be made
+
+
+def function_costs(resources: list[StackResource], config: dict[str, Any] | None = None) -> list[FunctionCost]:
+    """Per-function monthly estimates of a stack, with the cost-model keys of ``config``
+    (``kubernetesVcpuHourUsd``, ``kubernetesGibHourUsd``, ``azureConsumptionMemoryMb``)."""
+    args = _Config(config)
+    out = []
+    for fn in find_functions(resources):
+        budget = _budget(fn)
+        budget_usd = budget if isinstance(budget, float) else None
+        try:
+            usages = estimate(fn, args)
+        except CannotEstimateError as exc:
+            out.append(FunctionCost(fn.label, fn.platform, fn.resource.urn, None, budget_usd, None, [], exc.reason))
+            continue
+        cost = sum(u.cost() for u in usages)
+        requests = sum(u.quantities.get("requests", 0.0) for u in usages)
+        out.append(FunctionCost(fn.label, fn.platform, fn.resource.urn, cost, budget_usd,
+                                cost / requests * 1000 if requests else None,
+                                list(dict.fromkeys(w for u in usages for w in u.warnings))))
+    return out

@@ -153,10 +153,7 @@ def function_name(resource_type: str, props: dict[str, Any], logical_name: str) 
     name = metadata_value(meta, "function-name")
     if name is not MISSING:
         return name
-    if resource_type.startswith("kubernetes:"):
-        own = get(props, "metadata.name")
-    else:
-        own = get(props, "name")
+    own = get(props, "metadata.name" if resource_type.startswith("kubernetes:") else "name")
     if own is UNKNOWN:
         return UNKNOWN
     return own if isinstance(own, str) and own else logical_name

@@ -175,10 +175,10 @@ def _variables(rtype: str, props: dict[str, Any]) -> list[tuple[str, Any]]:
         if isinstance(variables, dict):
             pairs.extend(variables.items())
     elif rtype in (AZURE_WEBAPP, AZURE_SLOT):
-        for item in get(props, "siteConfig.appSettings") if isinstance(get(props, "siteConfig.appSettings"),
-                                                                        list) else []:
+        settings = get(props, "siteConfig.appSettings")
+        for item in settings if isinstance(settings, list) else []:
             pairs.append((get(item, "name"), get(item, "value")))
-    elif rtype == "azure-native:web:WebAppApplicationSettings" or rtype == "azure-native:web:WebAppApplicationSettingsSlot":
+    elif rtype in ("azure-native:web:WebAppApplicationSettings", "azure-native:web:WebAppApplicationSettingsSlot"):
         props_map = get(props, "properties")
         if isinstance(props_map, dict):
             pairs.extend(props_map.items())
