@@ -152,7 +152,7 @@ class GcpInferenceFunction(pulumi.ComponentResource):
             opts=child,
         )
 
-        bucket, prefix = artifact_grant(fn.model.artifact_uri, (fn.model.version, fn.stable_version))
+        bucket, prefix = artifact_grant(fn.model.artifact_for(fn.model.version), (fn.model.version, fn.stable_version))
         self.artifact_reader = gcp.storage.BucketIAMMember(
             f"{name}-model-read",
             bucket=bucket,
@@ -217,7 +217,7 @@ class GcpInferenceFunction(pulumi.ComponentResource):
                         envs=[
                             gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v)
                             for k, v in (
-                                ("MODEL_URI", fn.model.artifact_uri),
+                                ("MODEL_URI", fn.model.artifact_for(fn.model.version)),
                                 ("MODEL_ID", fn.model.id),
                                 ("MODEL_VERSION", fn.model.version),
                             )

@@ -160,8 +160,8 @@ def _container_at(root: Any, path: Sequence[Any]) -> Any:
 
 def _key_pos(container: Any, key: Any) -> tuple[int, int]:
     if isinstance(container, CommentedMap):
-        return tuple(container.lc.key(key))  # type: ignore[return-value]
-    return tuple(container.lc.item(key))  # type: ignore[return-value]
+        return tuple(container.lc.key(key))
+    return tuple(container.lc.item(key))
 
 
 def _next_line_after(root: Any, full_path: Sequence[Any], n_lines: int) -> int:

@@ -153,7 +153,9 @@ def test_function_inputs_follow_the_spec(dev_run: ProgramRun, dev_config: dict[s
     assert fn["memorySize"] == spec["runtime"]["memoryMb"]
     assert fn["timeout"] == spec["runtime"]["timeoutSeconds"]
     assert fn["reservedConcurrentExecutions"] == spec["scaling"]["maxInstances"]
-    assert fn["environment"]["variables"]["MODEL_URI"] == spec["model"]["artifactUri"]
+    assert fn["environment"]["variables"]["MODEL_URI"] == spec["model"]["artifactUri"].replace(
+        "{version}", spec["model"]["version"]
+    )
     assert fn["environment"]["variables"]["MODEL_VERSION"] == spec["model"]["version"]
     assert fn["environment"]["variables"]["MODEL_ID"] == spec["model"]["id"]
     assert fn["role"] == one(dev_run, ROLE).outputs["arn"]
@@ -347,8 +349,9 @@ def test_rollback_by_canary_zero_sends_everything_to_the_stable_build(
 def test_rollback_by_version_keeps_the_pinned_stable_build(
     prior_state: None, ignore_changes: dict[str, list[str]], run_edited: Callable[..., ProgramRun]
 ) -> None:
-    # What the drift loop writes: version := stableVersion, canary 0, artifactUri untouched (still 2.2.0).
+    # version := stableVersion, canary 0, with a literal artifactUri that still names 2.2.0.
     def edit(fn: dict[str, Any]) -> None:
+        fn["model"]["artifactUri"] = "s3://example-models/fraud-scorer/2.2.0/model.json"
         fn["model"]["version"] = fn["model"]["stableVersion"]
         fn["traffic"]["canaryPercent"] = 0
 

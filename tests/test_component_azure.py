@@ -149,7 +149,7 @@ def test_dev_stack_consumption_plan_and_app(dev_run: ProgramRun, dev_config: dic
     assert s["FUNCTIONS_EXTENSION_VERSION"] == "~4" and s["FUNCTIONS_WORKER_RUNTIME"] == "python"
     assert s["MODEL_ID"] == fn.model.id
     assert s["MODEL_VERSION"] == fn.model.version == "1.4.0"
-    assert s["MODEL_URI"] == fn.model.artifact_uri
+    assert s["MODEL_URI"] == fn.model.artifact_for(fn.model.version)
     assert s["AzureFunctionsJobHost__functionTimeout"] == "00:01:00"  # timeoutSeconds: 60
 
 
@@ -334,6 +334,9 @@ def test_artifact_uri_for_replaces_the_version_segment(dev_config: dict[str, Any
     import copy
 
     config = copy.deepcopy(dev_config)
+    function_config(config, NAME)["model"]["artifactUri"] = (
+        "https://examplemodels.blob.core.windows.net/models/churn-predictor/1.4.0/model.json"
+    )
     start_canary(10)(config)
     fn = spec_of(config)
     assert artifact_uri_for(fn, "1.5.0") == fn.model.artifact_uri

@@ -198,7 +198,7 @@ def test_service_inputs_follow_the_spec(dev_run: ProgramRun, dev_config: dict[st
     assert container["resources"] == {"cpuIdle": True, "limits": {"cpu": "1", "memory": "1024Mi"}}
     env = {e["name"]: e["value"] for e in container["envs"]}
     assert env == {
-        "MODEL_URI": fn["model"]["artifactUri"],
+        "MODEL_URI": fn["model"]["artifactUri"].replace("{version}", fn["model"]["version"]),
         "MODEL_ID": fn["model"]["id"],
         "MODEL_VERSION": fn["model"]["version"],
     }

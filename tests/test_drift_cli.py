@@ -307,6 +307,7 @@ def _peak_rss_mib(*args: str) -> float:
     return float(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_chunked_mode_bounds_memory(tmp_path: Path) -> None:
     # 2 x 1.5M rows x 4 float64 columns = 96 MiB of values; chunks of 50k rows are 1.6 MiB.
     rng = np.random.default_rng(9)

@@ -452,3 +452,31 @@ def test_a_held_lock_stops_a_second_run(tmp_path: Path, remote: Path) -> None:
         remediate(work, "dev", "fraud-scorer", report(tmp_path), lock_timeout=0.2)
     assert exc.value.exit_code == EXIT_FAILED and drift_branches(work) == []
     assert remediate(work, "dev", "fraud-scorer", report(tmp_path)).branch  # released: runs again
+
+
+def test_loop_from_drift_check_to_branch(tmp_path: Path, remote: Path) -> None:
+    """The real `drift check` report on seeded, shifted logs drives `drift remediate`."""
+    import csv
+
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    for name, shift in (("ref", 0.0), ("cur", 1.5)):
+        with (tmp_path / f"{name}.csv").open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["timestamp", "model_version", "amount", "prediction"])
+            for i in range(400):
+                w.writerow([f"2026-11-{1 + i % 20:02d}T00:00:00Z", "2.2.0", rng.normal(shift, 1), rng.random()])
+    env = {**os.environ, **GIT_ENV, "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "report.json"
+    check = subprocess.run([sys.executable, "-m", "drift", "check", "--reference", str(tmp_path / "ref.csv"),
+                            "--current", str(tmp_path / "cur.csv"), "--format", "json", "--out", str(out)],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert check.returncode == 1, check.stderr  # drift found
+    work = clone(remote, tmp_path / "work")
+    proc = cli("--stack", "dev", "--function", "fraud-scorer", "--report", str(out), "--repo", str(work),
+               "--push", "origin")
+    assert proc.returncode == 0, proc.stderr
+    branch = proc.stdout.strip()
+    msg = sh(remote, "log", "-1", "--format=%B", f"refs/heads/{branch}")
+    assert "- amount: " in msg and "canaryPercent: 10 -> 0" in msg
