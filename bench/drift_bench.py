@@ -2,8 +2,8 @@
 
 Data: reference and current tables of N rows x (20 numeric + 5 categorical) columns, written once as
 Parquet (current has a mean shift in 5 numeric columns and a share change in 2 categorical ones).
-Every tool runs in its own child process, so each one's peak resident memory (``ru_maxrss`` from
-``wait4``) is its own. Times are measured inside the child after imports:
+Every tool runs in its own child process, so each one's peak resident memory (``VmHWM``, the
+process image's high-water mark, read by the child at its end) is its own. Times are measured inside the child after imports:
 
 - ``sort``: the yardstick: ``np.sort`` of every numeric column of both tables (arrays already loaded);
 - ``drift``: ``drift.cli.main(["check", ...])``: reading both Parquet files, detection, JSON report;
@@ -175,6 +175,22 @@ def worker(tool: str, ref: str, cur: str, out_dir: str) -> dict:
 
 # ---- orchestration -------------------------------------------------------------------------------
 
+def peak_rss_bytes() -> int | None:
+    """This process image's peak resident memory (Linux ``VmHWM``), else None.
+
+    ``ru_maxrss`` from ``wait4`` is the fallback, but on Linux it carries the parent's resident size
+    over ``fork``/``exec``, so it can overstate a small child of a big parent.
+    """
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def run_child(python: str, tool: str, ref: Path, cur: Path, out_dir: Path, timeout: float) -> dict:
     """Run one worker in a child process; add its wall time and peak RSS (bytes)."""
     cmd = [python, str(Path(__file__).resolve()), "--worker", tool, "--ref", str(ref), "--cur", str(cur),
@@ -202,7 +218,8 @@ def run_child(python: str, tool: str, ref: Path, cur: Path, out_dir: Path, timeo
             return {"error": tail[0][:200]}
     result = json.loads(lines[-1])
     result["wall"] = wall
-    result["peak_rss"] = usage.ru_maxrss * 1024  # kilobytes on Linux
+    if not result.get("peak_rss"):
+        result["peak_rss"] = usage.ru_maxrss * 1024  # kilobytes on Linux
     return result
 
 
@@ -229,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     if args.worker:
-        print(json.dumps(worker(args.worker, args.ref, args.cur, args.out_dir)))
+        result = worker(args.worker, args.ref, args.cur, args.out_dir)
+        result["peak_rss"] = peak_rss_bytes()
+        print(json.dumps(result))
         return 0
 
     args.workdir.mkdir(parents=True, exist_ok=True)

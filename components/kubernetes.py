@@ -37,6 +37,10 @@ VISIBILITY_LABEL = "networking.knative.dev/visibility"
 BUDGET_ANNOTATION = f"{K8S_PREFIX}monthly-budget-usd"
 THRESHOLDS_ANNOTATION = f"{K8S_PREFIX}budget-alert-thresholds-percent"
 ALERT_EMAILS_ANNOTATION = f"{K8S_PREFIX}budget-alert-emails"
+#: The cluster's price (stack config ``inferops:kubernetesNodePrice``), recorded on the resource so a
+#: cost estimate (the policy pack's) prices this function from its own properties.
+VCPU_PRICE_ANNOTATION = f"{K8S_PREFIX}node-vcpu-hour-usd"
+GIB_PRICE_ANNOTATION = f"{K8S_PREFIX}node-gib-hour-usd"
 CANARY_TAG = "canary"
 #: The port the HTTP handler listens on (Knative passes it to the container as $PORT).
 CONTAINER_PORT = 8080
@@ -197,6 +201,8 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
         annotations = {
             **meta.annotations,
             THRESHOLDS_ANNOTATION: ",".join(str(t) for t in fn.finops.alert_thresholds_percent),
+            VCPU_PRICE_ANNOTATION: f"{stack.kubernetes_node_price.vcpu_hour_usd:g}",
+            GIB_PRICE_ANNOTATION: f"{stack.kubernetes_node_price.gib_hour_usd:g}",
         }
         if stack.budget_alert_emails:
             annotations[ALERT_EMAILS_ANNOTATION] = ",".join(stack.budget_alert_emails)

@@ -151,6 +151,8 @@ def render_markdown(report: Any, *, reference: str | None = None, current: str |
     pred = d.get("prediction")
     if pred:
         lines += ["### Model output (prediction)", "", *_feature_table([{**pred, "feature": "prediction"}]), ""]
+        if plots and pred.get("drifted") and "prediction" in plots:
+            lines += [f"![prediction]({plots['prediction']})", ""]
 
     if d.get("binned"):
         bounds = [f.get("error_bound") for f in features if f.get("error_bound") is not None]
@@ -314,7 +316,7 @@ def write_plots(report: Any, out_dir: str | os.PathLike[str], *,
                 reference: Mapping[str, np.ndarray] | None = None,
                 current: Mapping[str, np.ndarray] | None = None,
                 binned: Mapping[str, tuple[Any, Any, Any]] | None = None) -> dict[str, Path]:
-    """Write one PNG per drifted feature into ``out_dir``; return ``{feature: path}``.
+    """Write one PNG per drifted feature (and drifted ``prediction``) into ``out_dir``; return ``{name: path}``.
 
     Values come from ``reference``/``current`` arrays, or, in the chunked mode, from ``binned``:
     ``{feature: (edges, ref_counts, cur_counts)}`` for numeric features (``edges`` None and counts as
@@ -323,7 +325,11 @@ def write_plots(report: Any, out_dir: str | os.PathLike[str], *,
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    for f in _report_dict(report).get("features") or []:
+    d = _report_dict(report)
+    entries = list(d.get("features") or [])
+    if d.get("prediction"):
+        entries.append({**d["prediction"], "feature": "prediction"})  # output drift is plotted too
+    for f in entries:
         if not f.get("drifted"):
             continue
         name = f["feature"]

@@ -80,7 +80,7 @@ def _cents(value: float) -> float:
     return round(value + 0.0, 2)
 
 
-def _cost_entry(fn: FunctionSpec, estimate: Any | None) -> dict[str, Any]:
+def _cost_entry(fn: FunctionSpec, estimate: Any | None, reason: str | None) -> dict[str, Any]:
     budget = fn.finops.monthly_budget_usd
     if estimate is None:
         return {
@@ -91,7 +91,7 @@ def _cost_entry(fn: FunctionSpec, estimate: Any | None) -> dict[str, Any]:
             "budget_usd": _cents(budget),
             "budget_used_percent": None,
             "free_tier_assumed": False,
-            "warnings": ["cannot estimate: the function resource was not found in the plan"],
+            "warnings": [f"cannot estimate {fn.name}: {reason or 'its function resource was not found'}"],
         }
     monthly = estimate.monthly_usd
     canary = monthly * fn.canary_percent / 100.0
@@ -150,7 +150,7 @@ def build_plan(
         key=lambda v: (LEVEL_ORDER.index(v.enforcement) if v.enforcement in LEVEL_ORDER else 9, v.policy, v.resource),
     )
 
-    estimates = costs.estimate_functions(run, stack)
+    estimates = costs.estimate_functions(run, stack, pack_config)
     by_fn = _resources_by_function(run, stack)
     functions = []
     for fn in stack.functions:
@@ -163,7 +163,7 @@ def build_plan(
                 "stable_version": fn.stable_version,
                 "canary_percent": fn.canary_percent,
                 "resources": by_fn[fn.name],
-                "cost": _cost_entry(fn, estimates.functions.get(fn.name)),
+                "cost": _cost_entry(fn, estimates.functions.get(fn.name), estimates.unpriced.get(fn.name)),
             }
         )
     total_monthly = sum(f["cost"]["monthly_usd"] or 0.0 for f in functions)

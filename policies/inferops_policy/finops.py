@@ -28,6 +28,7 @@ from .metadata import (
     AZURE_WEBAPP,
     GCP_BUDGET,
     GCP_RUN,
+    K8S_PREFIX,
     KNATIVE,
     PLATFORM_OF,
     function_name,
@@ -341,13 +342,29 @@ def estimate(fn: Function, args: Any) -> list[pricing.Usage]:
         concurrency = _need_number(get(props, "spec.template.spec.containerConcurrency"), "containerConcurrency", 0.0)
         return [pricing.knative_usage(
             requests=requests, duration_ms=duration, vcpu=cpu, memory_gib=mem,
-            vcpu_hour_usd=float(config_value(args, "kubernetesVcpuHourUsd",
-                                             COST_MODEL_PROPERTIES["kubernetesVcpuHourUsd"]["default"])),
-            gib_hour_usd=float(config_value(args, "kubernetesGibHourUsd",
-                                            COST_MODEL_PROPERTIES["kubernetesGibHourUsd"]["default"])),
+            vcpu_hour_usd=_node_price(props, args, "node-vcpu-hour-usd", "kubernetesVcpuHourUsd"),
+            gib_hour_usd=_node_price(props, args, "node-gib-hour-usd", "kubernetesGibHourUsd"),
             min_scale=min_scale, serving_revisions=_serving_revisions(get(props, "spec.traffic")),
             container_concurrency=concurrency)]
     raise CannotEstimateError(f"{fn.resource.type} is not priced")  # pragma: no cover - find_functions filters
+
+
+def _node_price(props: dict[str, Any], args: Any, annotation: str, config_key: str) -> float:
+    """The cluster price a Knative Service records (``inferops.dev/node-*-hour-usd``), else pack config.
+
+    The service's own annotation wins so that the estimate follows the price of the cluster the
+    stack declares; pack config is the fallback for services that record none.
+    """
+    annotations = get(props, "metadata.annotations")
+    recorded = annotations.get(K8S_PREFIX + annotation) if isinstance(annotations, dict) else None
+    if isinstance(recorded, str):
+        try:
+            value = float(recorded)
+        except ValueError:
+            value = -1.0
+        if value >= 0 and value == value and value != float("inf"):
+            return value
+    return float(config_value(args, config_key, COST_MODEL_PROPERTIES[config_key]["default"]))
 
 
 def _azure_shares(props: dict[str, Any], sites: int) -> list[float]:
@@ -667,3 +684,15 @@ def function_costs(resources: list[StackResource], config: dict[str, Any] | None
                                 cost / requests * 1000 if requests else None,
                                 list(dict.fromkeys(w for u in usages for w in u.warnings))))
     return out
+
+
+def stack_monthly_with_free_tiers(resources: list[StackResource], config: dict[str, Any] | None = None) -> float:
+    """The stack's monthly estimate with each product's free tier applied once (functions it can price)."""
+    args = _Config(config)
+    usages: list[pricing.Usage] = []
+    for fn in find_functions(resources):
+        try:
+            usages.extend(estimate(fn, args))
+        except CannotEstimateError:
+            continue
+    return pricing.stack_cost(usages, apply_free_tiers=True)
