@@ -13,6 +13,7 @@ URLs, ids); they invent nothing else, so a test sees exactly what the program as
 from __future__ import annotations
 
 import json
+import logging
 import os
 import runpy
 import sys
@@ -66,6 +67,8 @@ class ProgramRun:
     stack: str
     resources: list[RegisteredResource] = field(default_factory=list)
     exports: dict[str, Any] = field(default_factory=dict)
+    #: What the program logged at warning level or above (``pulumi.log.warn``), as ``pulumi up`` shows it.
+    warnings: list[str] = field(default_factory=list)
 
     def of_type(self, typ: str) -> list[RegisteredResource]:
         """Resources of one engine type token, in registration order."""
@@ -121,6 +124,17 @@ class _Monitor(MockMonitor):
         response = super().RegisterResource(request)
         self.parents[response.urn] = request.parent or None
         return response
+
+
+class _Collect(logging.Handler):
+    """Collects the program's engine log messages at warning level and above."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 # --- stack files ---------------------------------------------------------------------------------
@@ -205,8 +219,12 @@ def run_program(
 
     mocks = RecordingMocks()
     monitor = _Monitor(mocks)
+    collect = _Collect()
+    logger = logging.getLogger(f"inferops.program.{id(collect)}")
+    logger.propagate = False
+    logger.addHandler(collect)
     _settings.ROOT.set(None)  # a fresh root Stack per run
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=logger)
     pulumi.runtime.set_all_config(values, secret_keys)
 
     exports: dict[str, Any] = {}
@@ -237,7 +255,8 @@ def run_program(
         os.chdir(old_cwd)
         sys.path[:] = old_path
 
-    run = ProgramRun(stack=stack, exports=resolved)
+    logger.removeHandler(collect)
+    run = ProgramRun(stack=stack, exports=resolved, warnings=collect.messages)
     urns = monitor.get_registered_resources()
     by_key = {(u.split("::")[-2].split("$")[-1], u.split("::")[-1]): u for u in urns}
     for typ, name, inputs, outputs, custom, provider in mocks.registered:

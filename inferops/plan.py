@@ -18,6 +18,7 @@ The JSON form (``--format json``) is the stable, documented schema ``inferops.pl
                   "budget_used_percent", "free_tier_assumed": false, "warnings": [...]}}
       ],
       "total": {"monthly_usd", "monthly_usd_with_free_tiers", "budget_usd", "resources"},
+      "program_warnings": ["what the program logged as warnings"],
       "verdicts": [{"policy", "enforcement", "message", "resource", "urn"}],
       "summary": {"mandatory": n, "advisory": n, "remediate": n}
     }
@@ -178,6 +179,7 @@ def build_plan(
             "budget_usd": _cents(sum(fn.finops.monthly_budget_usd for fn in stack.functions)),
             "resources": sum(1 for r in run.resources if r.custom),
         },
+        "program_warnings": list(run.warnings),
         "verdicts": [v.__dict__ for v in verdicts],
         "summary": {level: sum(1 for v in verdicts if v.enforcement == level) for level in LEVEL_ORDER},
     }
@@ -286,7 +288,7 @@ def render(plan: dict[str, Any], fmt: str, diff: dict[str, Any] | None = None) -
         f"{_usd(t['monthly_usd_with_free_tiers'])}. Prices: table {plan['price_table'].get('version', '?')}."
     )
     warnings = sorted({w for fn in plan["functions"] for w in fn["cost"]["warnings"]})
-    lines += [f"warning: {w}" for w in warnings]
+    lines += [f"warning: {w}" for w in [*warnings, *plan.get("program_warnings", [])]]
     lines += ["", h("Policy verdicts")]
     if not plan["verdicts"]:
         lines.append("No policy violations.")

@@ -326,3 +326,32 @@ def test_chunked_mode_bounds_memory(tmp_path: Path) -> None:
     in_memory = _peak_rss_mib(*common)
     chunked = _peak_rss_mib(*common, "--chunked", "--chunk-rows", "50000")
     assert in_memory - chunked > 60, (in_memory, chunked)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_progress_bar_appears_when_stderr_is_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "drift", "check", "--reference", REF, "--current", STABLE,
+                               "--out", str(tmp_path / "r.json")], cwd=ROOT, stderr=follower,
+                              stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
+                              check=False)
+        os.close(follower)
+        follower = -1
+        seen = b""
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO once the terminal's other end is closed and drained
+                break
+            if not data:
+                break
+            seen += data
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    assert proc.returncode == 0
+    assert b"reading reference.csv" in seen and b"reading stable.parquet" in seen
