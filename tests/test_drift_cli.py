@@ -330,9 +330,14 @@ def test_chunked_mode_bounds_memory(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 def test_progress_bar_appears_when_stderr_is_a_terminal(tmp_path: Path) -> None:
+    import fcntl
     import pty
+    import struct
+    import termios
 
     leader, follower = pty.openpty()
+    # A new pseudo-terminal is 0 columns wide, where tqdm draws nothing; give it a real size.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     try:
         proc = subprocess.run([sys.executable, "-m", "drift", "check", "--reference", REF, "--current", STABLE,
                                "--out", str(tmp_path / "r.json")], cwd=ROOT, stderr=follower,
