@@ -376,6 +376,8 @@ def _platform_errors(fn: FunctionSpec) -> list[str]:
             errs.append(f"runtime.memoryMb: must be 128-10240 on AWS Lambda (got {rt.memory_mb})")
         if rt.timeout_seconds > 900:
             errs.append(f"runtime.timeoutSeconds: must be at most 900 on AWS Lambda (got {rt.timeout_seconds})")
+        if len(fn.finops.alert_thresholds_percent) > 10:
+            errs.append("finops.alertThresholdsPercent: AWS Budgets allows at most 10 notifications per budget")
     elif p == "azure":
         if rt.architecture != "x86_64":
             errs.append("runtime.architecture: Azure Functions runs x86_64 only")
@@ -389,6 +391,11 @@ def _platform_errors(fn: FunctionSpec) -> list[str]:
             if fn.scaling.max_instances > 200:
                 errs.append("scaling.maxInstances: Azure Consumption scales to at most 200 instances")
         else:
+            if fn.canary_active:
+                errs.append(
+                    "traffic.canaryPercent: Flex Consumption has no deployment slots; run canaries on "
+                    "runtime.azurePlan consumption or set canaryPercent to 0"
+                )
             if rt.memory_mb not in (512, 2048, 4096):
                 errs.append(f"runtime.memoryMb: Flex Consumption instances have 512, 2048 or 4096 (got {rt.memory_mb})")
             if rt.timeout_seconds > 14400:
@@ -528,4 +535,6 @@ def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
             raise SpecError("inferops:gcpBillingAccount: required when a function runs on gcp (its budget needs it)")
         if len(stack.budget_alert_emails) > 5:
             raise SpecError("inferops:budgetAlertEmails: a GCP budget notifies at most 5 channels; list at most 5")
+    if any(f.platform == "aws" for f in stack.functions) and len(stack.budget_alert_emails) > 10:
+        raise SpecError("inferops:budgetAlertEmails: AWS Budgets notifies at most 10 e-mail subscribers; list at most 10")
     return stack

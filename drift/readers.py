@@ -396,7 +396,10 @@ def _first_non_numeric(arr: pa.Array) -> str:
 def _numeric_chunk(arr: pa.Array, name: str, src: Source, row0: int) -> np.ndarray:
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
+    rows = None  # positions of the kept values in the batch, to name the record of a bad value
+    batch_len = len(arr)
     if arr.null_count:
+        rows = np.flatnonzero(arr.is_valid().to_numpy(zero_copy_only=False))
         arr = arr.drop_null()
     if not (pa.types.is_floating(arr.type) and arr.type.bit_width == 64):
         try:
@@ -408,10 +411,11 @@ def _numeric_chunk(arr: pa.Array, name: str, src: Source, row0: int) -> np.ndarr
     finite = np.isfinite(values)
     if not finite.all():
         bad = int(values.size - np.count_nonzero(finite))
-        first = values[~finite][0]
-        what = "NaN" if np.isnan(first) else "infinite"
-        raise DataError(src.uri, f"column {name!r}: {bad} NaN or infinite value(s) "
-                                 f"(first is {what}, in the batch from row {row0 + 1})")
+        index = int(np.argmin(finite))
+        what = "NaN" if np.isnan(values[index]) else "infinite"
+        row = row0 + 1 + (int(rows[index]) if rows is not None else index)
+        raise DataError(src.uri, f"column {name!r}: {what} value in record {row} ({bad} NaN or infinite "
+                                 f"value(s) in records {row0 + 1}-{row0 + batch_len})")
     return values
 
 
@@ -477,12 +481,13 @@ def _timestamps(arr: pa.Array) -> np.ndarray | None:
     if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
         return pc.cast(arr, pa.timestamp("ns")).to_numpy(zero_copy_only=False)
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        values = arr.to_numpy(zero_copy_only=False)
-        try:
-            return np.array([np.datetime64(v.rstrip("Z")) if v else np.datetime64("NaT") for v in values],
-                            dtype="datetime64[ns]")
-        except ValueError:
-            return None
+        # ISO 8601 with a zone offset ("Z", "+02:00") is converted to UTC; without one it is taken as is.
+        for target in (pa.timestamp("ns", "UTC"), pa.timestamp("ns")):
+            try:
+                return pc.cast(pc.cast(arr, target), pa.timestamp("ns")).to_numpy(zero_copy_only=False)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+        return None  # not timestamps Arrow can parse: the report just carries no change-point times
     if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
         # Numbers are taken as Unix seconds, the usual export of log pipelines.
         seconds = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)

@@ -77,8 +77,8 @@ def test_exit_2_on_bad_input_is_one_line_without_traceback(tmp_path: Path) -> No
     out = tmp_path / "report.json"
     proc = run_cli("check", "--reference", REF, "--current", str(bad), "--out", str(out))
     assert proc.returncode == 2
-    assert proc.stderr == f"drift: error: {bad}: column 'amount': 1 NaN or infinite value(s) " \
-                          "(first is NaN, in the batch from row 1)\n"
+    assert proc.stderr == f"drift: error: {bad}: column 'amount': NaN value in record 2 " \
+                          "(1 NaN or infinite value(s) in records 1-2)\n"
     assert not out.exists()
 
 
@@ -296,8 +296,8 @@ def test_chunked_mode_checks_inputs_too(tmp_path: Path, capsys: pytest.CaptureFi
     x[4_321] = np.inf
     pq.write_table(table.set_column(0, "x", pa.array(x)), bad, row_group_size=1_000)
     err = _fail(capsys, "--reference", str(ref), "--current", str(bad), "--chunked", "--chunk-rows", "1000")
-    assert err == f"drift: error: {bad}: column 'x': 1 NaN or infinite value(s) (first is infinite, " \
-                  "in the batch from row 4001)"
+    assert err == f"drift: error: {bad}: column 'x': infinite value in record 4322 " \
+                  "(1 NaN or infinite value(s) in records 4001-5000)"
 
 
 def _peak_rss_mib(*args: str) -> float:

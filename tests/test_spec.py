@@ -213,6 +213,46 @@ INVALID: list[tuple[str, Edit, str]] = [
 ]
 
 
+def _flex_canary(c: dict[str, Any]) -> None:
+    fn = azure(c)
+    fn["runtime"] = {"memoryMb": 2048, "timeoutSeconds": 60, "azurePlan": "flexConsumption"}
+    fn["traffic"] = {"canaryPercent": 10}
+    fn["model"]["version"] = "1.5.0"
+
+
+INVALID += [
+    (
+        "flex canary",
+        _flex_canary,
+        "inferops:functions[churn-predictor].traffic.canaryPercent: Flex Consumption has no deployment slots; run"
+        " canaries on runtime.azurePlan consumption or set canaryPercent to 0",
+    ),
+    (
+        "aws notification limit",
+        _set(aws, "finops.alertThresholdsPercent", list(range(10, 120, 10))),
+        "inferops:functions[fraud-scorer].finops.alertThresholdsPercent: AWS Budgets allows at most 10 notifications"
+        " per budget",
+    ),
+    (
+        "gcp channel limit",
+        lambda c: c.update({"inferops:budgetAlertEmails": [f"a{i}@example.com" for i in range(6)]}),
+        "inferops:budgetAlertEmails: a GCP budget notifies at most 5 channels; list at most 5",
+    ),
+    (
+        "artifact placeholder",
+        _set(aws, "model.artifactUri", "s3://example-models/{model}/{version}/model.json"),
+        "inferops:functions[fraud-scorer].model.artifactUri: the only placeholder allowed is {version}, and no spaces"
+        " (got 's3://example-models/{model}/{version}/model.json')",
+    ),
+]
+
+
+def test_artifact_template_resolves_per_version(dev_config: dict[str, Any]) -> None:
+    fn = parse_stack_config(dev_config).functions[0]
+    assert fn.model.artifact_uri == "s3://example-models/fraud-scorer/{version}/model.json"
+    assert fn.model.artifact_for("2.1.0") == "s3://example-models/fraud-scorer/2.1.0/model.json"
+
+
 def test_dev_stack_parses(dev_config: dict[str, Any]) -> None:
     stack = parse_stack_config(dev_config)
     assert [f.platform for f in stack.functions] == ["aws", "azure", "gcp", "kubernetes"]
