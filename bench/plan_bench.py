@@ -67,13 +67,13 @@ def time_plan(stack_file: Path) -> tuple[float, float]:
     return float(out[0]), float(out[1])
 
 
-EMPTY_PACK_MAIN = '''
+EMPTY_PACK_MAIN = """
 from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy
 
 PolicyPack(name="empty", enforcement_level=EnforcementLevel.ADVISORY, policies=[
     ResourceValidationPolicy(name="noop", description="does nothing", validate=lambda args, report: None),
 ])
-'''
+"""
 
 
 def pack_time_per_resource(pack_dir: Path, resources: list[Any], rounds: int) -> float:

@@ -536,5 +536,7 @@ def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
         if len(stack.budget_alert_emails) > 5:
             raise SpecError("inferops:budgetAlertEmails: a GCP budget notifies at most 5 channels; list at most 5")
     if any(f.platform == "aws" for f in stack.functions) and len(stack.budget_alert_emails) > 10:
-        raise SpecError("inferops:budgetAlertEmails: AWS Budgets notifies at most 10 e-mail subscribers; list at most 10")
+        raise SpecError(
+            "inferops:budgetAlertEmails: AWS Budgets notifies at most 10 e-mail subscribers; list at most 10"
+        )
     return stack

@@ -1,12 +1,15 @@
 """Azure Functions adapter (Python v2 programming model): ``POST /api/predict``, ``GET /api/healthz``.
 
-``predict`` requires a function key (``AuthLevel.FUNCTION``); the health probe is anonymous and
+``predict`` requires a function key (``AuthLevel.FUNCTION``) unless the app setting
+``INFEROPS_AUTH_LEVEL`` is ``anonymous``, which the Azure component sets only when the spec says
+``endpoint.public: true`` (and which the policy pack reports). The health probe is anonymous and
 reveals only the model id and version.
 """
 
 from __future__ import annotations
 
 import json
+import os
 
 import azure.functions as func
 
@@ -15,7 +18,17 @@ if __package__:
 else:  # deployed: this directory is the function app's root
     import core  # type: ignore[no-redef]
 
-app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+#: The app setting the Azure component writes: ``function`` (default) or ``anonymous``.
+AUTH_LEVEL_SETTING = "INFEROPS_AUTH_LEVEL"
+
+
+def auth_level(environ: dict[str, str] | None = None) -> func.AuthLevel:
+    """The auth level of ``predict``: anonymous only when explicitly configured, else a function key."""
+    value = (os.environ if environ is None else environ).get(AUTH_LEVEL_SETTING, "function").strip().lower()
+    return func.AuthLevel.ANONYMOUS if value == "anonymous" else func.AuthLevel.FUNCTION
+
+
+app = func.FunctionApp(http_auth_level=auth_level())
 
 
 def _response(status: int, payload: dict[str, object]) -> func.HttpResponse:

@@ -73,7 +73,9 @@ def _resources_by_function(run: ProgramRun, stack: StackSpec) -> dict[str, list[
     for fn in stack.functions:
         comp = components.get(fn.name)
         children = run.children_of(comp.urn) if comp is not None else []
-        out[fn.name] = sorted(({"type": r.type, "name": r.name} for r in children), key=lambda r: (r["type"], r["name"]))
+        out[fn.name] = sorted(
+            ({"type": r.type, "name": r.name} for r in children), key=lambda r: (r["type"], r["name"])
+        )
     return out
 
 
@@ -213,7 +215,13 @@ def compare(previous: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]
         if change == "changed" and before == after:
             change = "unchanged"
         rows.append(
-            {"name": name, "change": change, "before_usd": before, "after_usd": after, "delta_usd": _cents(after - before)}
+            {
+                "name": name,
+                "change": change,
+                "before_usd": before,
+                "after_usd": after,
+                "delta_usd": _cents(after - before),
+            }
         )
 
     def keyed(plan: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -224,7 +232,11 @@ def compare(previous: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]
     after_total = current.get("total", {}).get("monthly_usd") or 0.0
     return {
         "functions": rows,
-        "total": {"before_usd": before_total, "after_usd": after_total, "delta_usd": _cents(after_total - before_total)},
+        "total": {
+            "before_usd": before_total,
+            "after_usd": after_total,
+            "delta_usd": _cents(after_total - before_total),
+        },
         "new_verdicts": [new_v[k] for k in sorted(new_v.keys() - old_v.keys())],
         "resolved_verdicts": [old_v[k] for k in sorted(old_v.keys() - new_v.keys())],
     }
@@ -277,11 +289,29 @@ def render(plan: dict[str, Any], fmt: str, diff: dict[str, Any] | None = None) -
         c = fn["cost"]
         used = "n/a" if c["budget_used_percent"] is None else f"{c['budget_used_percent']:.1f}%"
         canary = f"{_usd(c['canary_usd'])} ({fn['canary_percent']}%)" if fn["canary_percent"] else "-"
-        rows.append([fn["name"], fn["platform"], _usd(c["stable_usd"]), canary, _usd(c["monthly_usd"]),
-                     _usd(c["budget_usd"]), used])
+        rows.append(
+            [
+                fn["name"],
+                fn["platform"],
+                _usd(c["stable_usd"]),
+                canary,
+                _usd(c["monthly_usd"]),
+                _usd(c["budget_usd"]),
+                used,
+            ]
+        )
     t = plan["total"]
-    rows.append(["TOTAL", "", "", "", _usd(t["monthly_usd"]), _usd(t["budget_usd"]),
-                 f"{100 * t['monthly_usd'] / t['budget_usd']:.1f}%" if t["budget_usd"] else "n/a"])
+    rows.append(
+        [
+            "TOTAL",
+            "",
+            "",
+            "",
+            _usd(t["monthly_usd"]),
+            _usd(t["budget_usd"]),
+            f"{100 * t['monthly_usd'] / t['budget_usd']:.1f}%" if t["budget_usd"] else "n/a",
+        ]
+    )
     lines += _table(["function", "platform", "stable", "canary", "monthly", "budget", "used"], rows, md)
     lines.append(
         f"Per-function estimates assume no free tier; with each free tier applied once to the stack: "
@@ -299,13 +329,16 @@ def render(plan: dict[str, Any], fmt: str, diff: dict[str, Any] | None = None) -
             lines += [f"- [{v['policy']}] {v['resource']}: {v['message']}" for v in group]
     if diff is not None:
         lines += ["", h("Difference from the previous plan")]
-        rows = [[r["name"], r["change"], _usd(r["before_usd"]), _usd(r["after_usd"]), _signed(r["delta_usd"])]
-                for r in diff["functions"]]
+        rows = [
+            [r["name"], r["change"], _usd(r["before_usd"]), _usd(r["after_usd"]), _signed(r["delta_usd"])]
+            for r in diff["functions"]
+        ]
         dt = diff["total"]
         rows.append(["TOTAL", "", _usd(dt["before_usd"]), _usd(dt["after_usd"]), _signed(dt["delta_usd"])])
         lines += _table(["function", "change", "before", "after", "delta"], rows, md)
-        lines += [f"+ new [{v['enforcement']}] [{v['policy']}] {v['resource']}: {v['message']}"
-                  for v in diff["new_verdicts"]]
+        lines += [
+            f"+ new [{v['enforcement']}] [{v['policy']}] {v['resource']}: {v['message']}" for v in diff["new_verdicts"]
+        ]
         lines += [f"- resolved [{v['policy']}] {v['resource']}" for v in diff["resolved_verdicts"]]
     s = plan["summary"]
     lines += ["", f"{s['mandatory']} mandatory, {s['remediate']} remediate, {s['advisory']} advisory."]

@@ -173,9 +173,12 @@ def test_non_numeric_value_past_the_first_block(tmp_path: Path) -> None:
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_nan_and_infinity_are_rejected(tmp_path: Path, name: str, bad: float) -> None:
     cols = _table(20)
+    cols["x"][2] = None  # a null before the bad value must not shift the record number
     cols["x"][5] = bad
+    cols["x"][9] = bad
+    what = "NaN" if bad != bad else "infinite"
     message = _error(write(tmp_path / name, cols))
-    assert "column 'x'" in message and "NaN or infinite" in message
+    assert message.endswith(f": column 'x': {what} value in record 6 (2 NaN or infinite value(s) in records 1-20)")
 
 
 def test_missing_column_in_current(tmp_path: Path) -> None:
@@ -197,6 +200,17 @@ def test_unsupported_column_type(tmp_path: Path) -> None:
     path = tmp_path / "l.parquet"
     pq.write_table(pa.table({"x": [1.0, 2.0], "v": [[1], [2]]}), path)
     assert "column 'v': unsupported type" in _error(path)
+
+
+def test_timestamps_with_and_without_zone(tmp_path: Path) -> None:
+    cols = _table(3)
+    cols["timestamp"] = ["2026-01-01T02:00:00+02:00", "2026-01-01T00:00:01Z", "2026-01-01T00:00:02Z"]
+    ds = load(write(tmp_path / "z.jsonl", cols))
+    assert ds.timestamps is not None
+    expected = ["2026-01-01T00:00:00", "2026-01-01T00:00:01", "2026-01-01T00:00:02"]
+    assert list(ds.timestamps) == [np.datetime64(t, "ns") for t in expected]
+    cols["timestamp"] = ["yesterday", "today", "now"]
+    assert load(write(tmp_path / "words.jsonl", cols)).timestamps is None
 
 
 def test_unknown_suffix_missing_file_and_directory(tmp_path: Path) -> None:
@@ -285,5 +299,5 @@ def test_s3_errors_are_one_line(tmp_path: Path, s3_bucket: str, s3_endpoint: str
     local = write(tmp_path / "bad.parquet", cols)
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").upload_file(
         str(local), s3_bucket, "bad.parquet")
-    with pytest.raises(DataError, match=r"^s3://logs/bad\.parquet: column 'x': 1 NaN or infinite"):
+    with pytest.raises(DataError, match=r"^s3://logs/bad\.parquet: column 'x': infinite value in record 3 "):
         load(f"s3://{s3_bucket}/bad.parquet")

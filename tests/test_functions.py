@@ -307,7 +307,17 @@ def test_azure_adapter_predicts_with_function_key_auth(capsys: pytest.CaptureFix
                 for f in function_app.app.get_functions()}
     trigger = next(b for b in bindings["predict"] if b["type"] == "httpTrigger")
     assert trigger["route"] == "predict" and trigger["methods"] == ["POST"]
-    assert trigger["authLevel"] == "FUNCTION"  # never anonymous
+    assert trigger["authLevel"] == "FUNCTION"  # never anonymous unless configured
+
+
+def test_azure_auth_level_follows_the_app_setting() -> None:
+    func = pytest.importorskip("azure.functions")
+    from functions.function_app import auth_level
+
+    assert auth_level({}) == func.AuthLevel.FUNCTION
+    assert auth_level({"INFEROPS_AUTH_LEVEL": "function"}) == func.AuthLevel.FUNCTION
+    assert auth_level({"INFEROPS_AUTH_LEVEL": " Anonymous "}) == func.AuthLevel.ANONYMOUS
+    assert auth_level({"INFEROPS_AUTH_LEVEL": "admin"}) == func.AuthLevel.FUNCTION
 
 
 @pytest.fixture

@@ -145,8 +145,9 @@ def test_compare_shows_cost_and_verdict_changes(
     fraud = function_config(config, "fraud-scorer")
     fraud["runtime"]["memoryMb"] = 2048
     fraud["endpoint"] = {"public": True}
-    code, out, _ = plan(capsys, "--stack-file", str(write_stack(tmp_path, config)), "--compare", str(previous),
-                        "--format", "json")
+    code, out, _ = plan(
+        capsys, "--stack-file", str(write_stack(tmp_path, config)), "--compare", str(previous), "--format", "json"
+    )
     assert code == 1  # the public endpoint is a mandatory violation
     diff = json.loads(out)["diff"]
     row = next(r for r in diff["functions"] if r["name"] == "fraud-scorer")
@@ -166,7 +167,9 @@ def test_compare_rejects_a_file_that_is_not_a_plan(capsys: pytest.CaptureFixture
     other = tmp_path / "report.json"
     other.write_text(json.dumps({"drifted": True}))
     code, _, err = plan(capsys, "--stack", "dev", "--compare", str(other))
-    assert code == 2 and err == f"inferops plan: error: {other}: not an inferops plan (schema must be inferops.plan/v1)\n"
+    assert (
+        code == 2 and err == f"inferops plan: error: {other}: not an inferops plan (schema must be inferops.plan/v1)\n"
+    )
 
 
 def test_no_secure_value_in_any_output(

@@ -110,8 +110,7 @@ INVALID: list[tuple[str, Edit, str]] = [
     (
         "knative timeout",
         _set(k8s, "runtime.timeoutSeconds", 900),
-        "inferops:functions[sentiment].runtime.timeoutSeconds: Knative's max-revision-timeout-seconds is 600"
-        " (got 900)",
+        "inferops:functions[sentiment].runtime.timeoutSeconds: Knative's max-revision-timeout-seconds is 600 (got 900)",
     ),
     (
         "canary percent range",
@@ -171,8 +170,7 @@ INVALID: list[tuple[str, Edit, str]] = [
     (
         "wrong platform",
         _set(k8s, "platform", "heroku"),
-        "inferops:functions[sentiment].platform: Input should be 'aws', 'azure', 'gcp' or 'kubernetes'"
-        " (got 'heroku')",
+        "inferops:functions[sentiment].platform: Input should be 'aws', 'azure', 'gcp' or 'kubernetes' (got 'heroku')",
     ),
     (
         "aws region",
