@@ -3,7 +3,8 @@
 Data: reference and current tables of N rows x (20 numeric + 5 categorical) columns, written once as
 Parquet (current has a mean shift in 5 numeric columns and a share change in 2 categorical ones).
 Every tool runs in its own child process, so each one's peak resident memory (``VmHWM``, the
-process image's high-water mark, read by the child at its end) is its own. Times are measured inside the child after imports:
+process image's high-water mark, read by the child at its end) is its own. Times are measured inside
+the child after imports:
 
 - ``sort``: the yardstick: ``np.sort`` of every numeric column of both tables (arrays already loaded);
 - ``drift``: ``drift.cli.main(["check", ...])``: reading both Parquet files, detection, JSON report;
@@ -160,10 +161,10 @@ def worker(tool: str, ref: str, cur: str, out_dir: str) -> dict:
         import nannyml as nml
 
         ref_df, cur_df = _load_pandas(ref), _load_pandas(cur)
-        cats = [c for c in ref_df.columns if c.startswith("cat_")]
+        categorical = [c for c in ref_df.columns if c.startswith("cat_")]
         t0 = time.perf_counter()
         calc = nml.UnivariateDriftCalculator(
-            column_names=list(ref_df.columns), treat_as_categorical=cats, chunk_number=1,
+            column_names=list(ref_df.columns), treat_as_categorical=categorical, chunk_number=1,
             continuous_methods=["kolmogorov_smirnov", "wasserstein"], categorical_methods=["chi2", "jensen_shannon"])
         calc.fit(ref_df)
         calc.calculate(cur_df).to_df()
@@ -285,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {peer} / drift check:{'':{22 - len(peer)}s}{theirs / ours:7.1f}x faster{target}")
             elif peer in results:
                 print(f"    {peer}: {results[peer].get('error', 'no time')}")
+        planted = sorted([f"num_{i}" for i in range(5)] + ["cat_0", "cat_1"])
+        for tool in ("drift", "drift-detect", "scipy"):
+            if "drifted" in results.get(tool, {}):
+                verdict = "the planted shifts exactly" if results[tool]["drifted"] == planted else \
+                    f"{results[tool]['drifted']} (planted: {planted})"
+                print(f"    {tool} flagged {verdict}")
         if "peak_rss" in results.get("drift", {}):
             print(f"    drift check peak RSS / data size:         {results['drift']['peak_rss'] / data_bytes:6.2f}x "
                   "(target <= 2x)")

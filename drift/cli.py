@@ -19,10 +19,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 from drift import readers
-from drift.readers import DataError, Source
+from drift.readers import DataError, Source, one_line
 
 EXIT_OK = 0
 EXIT_DRIFT = 1
@@ -37,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``drift: error: <message>`` and exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"drift: error: {' '.join(message.split())} (see --help)\n")
+        sys.stderr.write(f"drift: error: {one_line(message)} (see --help)\n")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -225,7 +226,7 @@ def run_check(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             raise UsageError(f"{args.config}: no such file") from None
         except (ValueError, OSError) as exc:
-            message = " ".join(str(exc).split())
+            message = one_line(exc)
             raise UsageError(message if args.config in message else f"{args.config}: {message}") from None
 
     ref_src = Source.open(args.reference, args.input_format)
@@ -247,7 +248,7 @@ def run_check(args: argparse.Namespace) -> int:
             written = write_plots(report, args.plots, reference=data.get("reference"),
                                   current=data.get("current"), binned=data.get("binned"))
         except OSError as exc:
-            raise UsageError(f"{args.plots}: cannot write plots: {' '.join(str(exc).split())}") from None
+            raise UsageError(f"{args.plots}: cannot write plots: {one_line(exc)}") from None
         plots = {name: os.path.relpath(path, os.path.dirname(os.path.abspath(args.out)))
                  if args.out else str(path) for name, path in written.items()}
 
@@ -257,9 +258,10 @@ def run_check(args: argparse.Namespace) -> int:
         text = render_json(report)
     if args.out:
         try:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(args.out, text)
         except OSError as exc:
-            raise UsageError(f"{args.out}: cannot write: {' '.join(str(exc).split())}") from None
+            raise UsageError(f"{args.out}: cannot write: {one_line(exc)}") from None
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -274,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except (DataError, UsageError) as exc:
-        sys.stderr.write(f"drift: error: {' '.join(str(exc).split())}\n")
+        sys.stderr.write(f"drift: error: {one_line(exc)}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("drift: interrupted\n")

@@ -61,7 +61,8 @@ class DataError(ValueError):
         self.message = message
 
 
-def _one_line(text: object) -> str:
+def one_line(text: object) -> str:
+    """``text`` (an exception, say) on one line: every run of whitespace becomes one space."""
     return " ".join(str(text).split())
 
 
@@ -123,7 +124,7 @@ def resolve(uri: str, storage_options: Mapping[str, Any] | None = None) -> tuple
     try:
         fs, path = fsspec.core.url_to_fs(uri, **options)
     except (ImportError, ValueError) as exc:
-        raise DataError(uri, f"cannot open: {_one_line(exc)}") from None
+        raise DataError(uri, f"cannot open: {one_line(exc)}") from None
     return fs, path
 
 
@@ -162,9 +163,9 @@ class Source:
         except FileNotFoundError:
             raise DataError(uri, "no such file") from None
         except PermissionError as exc:
-            raise DataError(uri, f"permission denied: {_one_line(exc)}") from None
+            raise DataError(uri, f"permission denied: {one_line(exc)}") from None
         except OSError as exc:
-            raise DataError(uri, f"cannot open: {_one_line(exc)}") from None
+            raise DataError(uri, f"cannot open: {one_line(exc)}") from None
         if info.get("type") == "directory":
             raise DataError(uri, "is a directory, expected a file")
         size = int(info.get("size") or 0)
@@ -183,9 +184,12 @@ class Source:
         return pa.CompressedInputStream(pa.PythonFile(handle, mode="r"), compression)
 
     def in_memory_bytes(self) -> int:
-        """Estimate of the decoded size in memory (Parquet from its metadata, text from its size)."""
+        """Estimate of the decoded size in memory (Parquet from its metadata, text from its size).
+
+        Compressed text files are counted at five times their size, a typical ratio for log text.
+        """
         if self.fmt != "parquet":
-            return self.size
+            return self.size * (5 if _compression(self.path) else 1)
         import pyarrow.parquet as pq
 
         with self._open_binary() as handle:
@@ -258,7 +262,7 @@ def _csv_header(src: Source) -> list[str] | None:
 
 
 def _translate_arrow_error(src: Source, exc: Exception, names: Sequence[str] | None) -> DataError:
-    text = _one_line(exc)
+    text = one_line(exc)
     if text.startswith("Empty CSV file") or text.startswith("Empty JSON file"):
         return DataError(src.uri, "empty file")
     m = _CSV_ERR.search(text)
@@ -312,7 +316,7 @@ def read_schema(src: Source) -> pa.Schema:
             with src._open_binary() as handle:
                 return pq.ParquetFile(handle).schema_arrow
         except (pa.ArrowException, OSError) as exc:
-            raise DataError(src.uri, f"cannot read as parquet: {_one_line(exc)}") from None
+            raise DataError(src.uri, f"cannot read as parquet: {one_line(exc)}") from None
     for batch in iter_batches(src, batch_rows=1 << 14):
         return batch.schema
     raise DataError(src.uri, "no rows")
@@ -531,7 +535,7 @@ def parquet_rows(src: Source) -> int:
         with src._open_binary() as handle:
             return int(pq.ParquetFile(handle).metadata.num_rows)
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(src.uri, f"cannot read as parquet: {_one_line(exc)}") from None
+        raise DataError(src.uri, f"cannot read as parquet: {one_line(exc)}") from None
 
 
 def read_dataset(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BATCH_ROWS,

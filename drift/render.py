@@ -299,9 +299,10 @@ def plot_categorical_counts(feature: str, ref_counts: Mapping[str, int], cur_cou
 
 
 def category_counts(values: np.ndarray) -> dict[str, int]:
-    """Counts per category of an object/str array."""
-    uniques, counts = np.unique(values.astype(str), return_counts=True)
-    return {str(u): int(c) for u, c in zip(uniques, counts, strict=True)}
+    """Counts per category, keyed as the tests key them (Arrow hash counting, no sort of objects)."""
+    from drift.stattests import CategoricalSample
+
+    return dict(CategoricalSample(values).counts)
 
 
 def _subtitle(f: Mapping[str, Any]) -> str:

@@ -142,6 +142,22 @@ def test_failed_run_keeps_the_previous_report(tmp_path: Path, capsys: pytest.Cap
     out.write_text("previous")
     _fail(capsys, "--reference", REF, "--current", str(tmp_path / "absent.csv"), "--out", str(out))
     assert out.read_text() == "previous"
+    # Missing folders are created; a file where a folder should be is an error.
+    assert main(["check", "--reference", REF, "--current", CUR, "--out", str(tmp_path / "new" / "r.json")]) == 1
+    assert json.loads((tmp_path / "new" / "r.json").read_text())["drifted"] is True
+    err = _fail(capsys, "--reference", REF, "--current", CUR, "--out", str(out / "r.json"))
+    assert err.startswith(f"drift: error: {out / 'r.json'}: cannot write:")
+
+
+def test_remediate_subcommand_is_registered(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("drift.remediate_cli")
+    with pytest.raises(SystemExit) as info:
+        main(["remediate", "--help"])
+    assert info.value.code == 0
+    assert "--stack" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "remediate" in capsys.readouterr().out
 
 
 # ---- in-process: outputs ---------------------------------------------------------------------------

@@ -246,6 +246,8 @@ def test_in_memory_estimate(tmp_path: Path) -> None:
     assert Source.open(str(path)).in_memory_bytes() >= 800_000
     csv = write(tmp_path / "d.csv", _table(10))
     assert Source.open(str(csv)).in_memory_bytes() == csv.stat().st_size
+    gz = write(tmp_path / "d.csv.gz", _table(10))
+    assert Source.open(str(gz)).in_memory_bytes() == 5 * gz.stat().st_size
 
 
 # ---- object store: moto's S3 server on loopback --------------------------------------------------------
