@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: install plan test lint bench
+.PHONY: install plan test lint bench schema
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,8 @@ test: lint
 
 bench: install
 	$(PY) bench/plan_bench.py
+
+## Regenerate the stack-config JSON Schema from components/spec.py.
+schema: install
+	$(PY) -c "import json; from components.spec import stack_config_json_schema as s; \
+	open('schema/stack-config.schema.json', 'w').write(json.dumps(s(), indent=2, sort_keys=True) + '\n')"

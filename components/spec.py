@@ -466,6 +466,8 @@ def _strip_namespace(config: Mapping[str, Any]) -> dict[str, Any]:
         ns, _, short = str(key).partition(":")
         if ns != NAMESPACE or not short:
             continue  # other namespaces (aws:region, secrets) are not ours to judge
+        if value is None or value == "":
+            continue  # declared in Pulumi.yaml with an empty default: not set
         if short not in CONFIG_KEYS:
             raise SpecError(f"{key}: unknown inferops config key (known: {', '.join(CONFIG_KEYS)})")
         if isinstance(value, Mapping) and set(value) == {"secure"}:
@@ -540,3 +542,39 @@ def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
             "inferops:budgetAlertEmails: AWS Budgets notifies at most 10 e-mail subscribers; list at most 10"
         )
     return stack
+
+
+def stack_config_json_schema() -> dict[str, Any]:
+    """JSON Schema of the ``inferops:*`` keys of a stack file (``schema/stack-config.schema.json``).
+
+    Pulumi's project file cannot type objects, so this schema, generated from the models above, is
+    the machine-readable reference for editors; per-platform limits are checked by
+    :func:`parse_stack_config` only.
+    """
+    models = {
+        "defaults": FinOpsSpec.model_json_schema(by_alias=True),
+        "function": FunctionSpec.model_json_schema(by_alias=True),
+        "nodePrice": NodePrice.model_json_schema(by_alias=True),
+    }
+    defs: dict[str, Any] = {}
+    for schema in models.values():
+        defs.update(schema.pop("$defs", {}))
+    # A function's finops block is merged over inferops:defaults, so neither requires any field on its
+    # own; parse_stack_config checks the merged result.
+    defaults = dict(models["defaults"])
+    defaults.pop("required", None)
+    defs.get("FinOpsSpec", {}).pop("required", None)
+    models["function"]["required"] = [k for k in models["function"].get("required", []) if k != "finops"]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "inferops stack config (the config: mapping of Pulumi.<stack>.yaml)",
+        "type": "object",
+        "properties": {
+            f"{NAMESPACE}:defaults": defaults,
+            f"{NAMESPACE}:functions": {"type": "array", "minItems": 1, "items": models["function"]},
+            f"{NAMESPACE}:budgetAlertEmails": {"type": "array", "items": {"type": "string", "format": "email"}},
+            f"{NAMESPACE}:gcpBillingAccount": {"type": "string", "pattern": "^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$"},
+            f"{NAMESPACE}:kubernetesNodePrice": models["nodePrice"],
+        },
+        "$defs": defs,
+    }

@@ -82,7 +82,8 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="YAML or JSON file of detection overrides (tests, thresholds, per-feature settings)")
     p.add_argument("--plots", metavar="DIR", help="write one PNG per drifted feature into DIR")
     p.add_argument("--columns", type=_csv_list, metavar="A,B,...",
-                   help="feature columns to compare (default: every column but timestamp and model_version)")
+                   help="feature columns to compare (default: every column but timestamp, model_id and "
+                        "model_version)")
     p.add_argument("--categorical", type=_csv_list, default=[], metavar="A,B,...",
                    help="treat these numeric-looking columns (codes, ids) as categorical")
     p.add_argument("--input-format", choices=("jsonl", "csv", "parquet"),

@@ -1,7 +1,8 @@
 """Drift detection: pick a test per column, correct for multiple tests, add concept drift and severity.
 
-Columns (design.md): ``timestamp``, ``model_version``, ``prediction`` and ``label`` have fixed roles;
-every other column is a model input feature. ``prediction`` is tested like a feature (output drift) and
+Columns (design.md): ``timestamp``, ``model_id``, ``model_version``, ``prediction`` and ``label`` have
+fixed roles (the inference handler writes ``model_id`` on every record); every other column is a model
+input feature. ``prediction`` is tested like a feature (output drift) and
 reported in ``DriftReport.prediction``; it belongs to the multiple-testing family and its drift counts
 as data drift. Kinds come from ``kinds`` / the config file, else from the dtype (numeric dtypes ->
 numeric; bool, str, object -> categorical). Columns may have different lengths (readers drop nulls per
@@ -44,6 +45,8 @@ from drift.model import ChangePoint, DriftReport, FeatureResult, PerformanceResu
 from drift.streaming import DEFAULT_DELTA, adwin
 
 RESERVED_COLUMNS = ("timestamp", "model_version", "prediction", "label")
+#: Columns that identify a record rather than describe it: never tested, may be empty.
+_ID_COLUMNS = ("timestamp", "model_id", "model_version")
 CORRECTIONS = ("bonferroni", "holm", "none")
 TASKS = ("auto", "classification", "regression")
 #: default degradation thresholds: absolute drop for accuracy/AUC, relative increase for MAE.
@@ -351,7 +354,7 @@ def _check_columns(reference: Mapping[str, Any], current: Mapping[str, Any]) -> 
             a = np.asarray(arr)
             if a.ndim != 1:
                 raise ValueError(f"{side}: column {name!r} must be one-dimensional, got shape {a.shape}")
-            if a.size == 0 and name not in ("timestamp", "model_version"):
+            if a.size == 0 and name not in _ID_COLUMNS:
                 raise ValueError(f"{side}: column {name!r} is empty")
             if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
                 raise ValueError(f"{side}: column {name!r} contains NaN or infinite values")

@@ -33,7 +33,10 @@ import pyarrow.compute as pc
 Kind = Literal["numeric", "categorical"]
 Format = Literal["jsonl", "csv", "parquet"]
 
-#: Columns of the log format (design.md) that are never features: they are read separately.
+#: Columns of the log format that are never features. ``timestamp`` is read separately (change points);
+#: ``model_id`` and ``model_version`` identify the model that wrote the record (the inference handler,
+#: functions/core.py, writes both on every record), so as features they would only add a constant
+#: column, or flag every model release as data drift.
 TIMESTAMP_COLUMN = "timestamp"
 NON_FEATURE_COLUMNS = ("timestamp", "model_version")
 
@@ -362,8 +365,8 @@ def plan_columns(schema: pa.Schema, source: str, *, columns: Sequence[str] | Non
                  categorical: Iterable[str] = ()) -> ColumnPlan:
     """Choose the feature columns of a reference ``schema``.
 
-    Every column except ``timestamp`` and ``model_version`` is a feature unless ``columns`` names the
-    features explicitly. ``categorical`` forces numeric-looking columns (codes, ids) to be categorical.
+    Every column except ``timestamp``, ``model_id`` and ``model_version`` (:data:`NON_FEATURE_COLUMNS`)
+    is a feature unless ``columns`` names the features explicitly. ``categorical`` forces numeric-looking columns (codes, ids) to be categorical.
     """
     present = schema.names
     forced = set(categorical)
