@@ -144,15 +144,23 @@ def _parquet_rows(src: Source) -> int | None:
 
 def _read(src: Source, plan: readers.ColumnPlan, args: argparse.Namespace, progress: bool) -> readers.Dataset:
     with _progress(progress, f"reading {os.path.basename(src.path)}", _parquet_rows(src) if progress else None) as tick:
-        return readers.read_dataset(src, plan, batch_rows=args.chunk_rows, on_rows=tick)
+        return readers.read_dataset(src, plan, batch_rows=args.chunk_rows, on_rows=tick, categorical_arrow=True)
 
 
 def _detect_in_memory(ref_src: Source, cur_src: Source, plan: readers.ColumnPlan, config: Any,
                       args: argparse.Namespace, progress: bool) -> tuple[Any, dict[str, Any]]:
     from drift.detect import detect
 
-    ref = _read(ref_src, plan, args, progress)
-    cur = _read(cur_src, plan, args, progress)
+    if progress:
+        ref = _read(ref_src, plan, args, progress)
+        cur = _read(cur_src, plan, args, progress)
+    else:
+        # Both files at once: Arrow decodes and numpy validates with the GIL released, so on two or more
+        # cores this nearly halves the reading time. map() re-raises the reference's error first.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="drift-read") as pool:
+            ref, cur = pool.map(lambda src: _read(src, plan, args, False), (ref_src, cur_src))
     report = detect(ref.features, cur.features, kinds=plan.kinds, config=config, timestamps=cur.timestamps)
     # detect() counts rows from the arrays it saw; the files' row counts include rows whose values were
     # null in some column, which is what a reader of the report expects.
@@ -175,12 +183,13 @@ def _detect_chunked(ref_src: Source, cur_src: Source, plan: readers.ColumnPlan, 
         rows = 0
         total = _parquet_rows(src) if progress else None
         with _progress(progress, f"reading {os.path.basename(src.path)}", total) as tick:
-            for chunk in readers.iter_chunks(src, plan, batch_rows=args.chunk_rows, on_rows=tick):
+            for chunk in readers.iter_chunks(src, plan, batch_rows=args.chunk_rows, on_rows=tick,
+                                             categorical_arrow=True):
                 rows += chunk.rows
                 for name, values in chunk.features.items():
                     if name not in sketches:
                         if plan.kinds[name] == "numeric":
-                            if values.size == 0:
+                            if len(values) == 0:
                                 continue  # wait for a chunk with values to place the bin edges
                             sketches[name] = NumericSketch.from_reference(values)
                         else:

@@ -32,19 +32,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from scipy import stats
 
 from drift import stattests
 from drift.model import ChangePoint, DriftReport, FeatureResult, PerformanceResult
 from drift.streaming import DEFAULT_DELTA, adwin
 
-RESERVED_COLUMNS = ("timestamp", "model_version", "prediction", "label")
+RESERVED_COLUMNS = ("timestamp", "model_id", "model_version", "prediction", "label")
 #: Columns that identify a record rather than describe it: never tested, may be empty.
 _ID_COLUMNS = ("timestamp", "model_id", "model_version")
 CORRECTIONS = ("bonferroni", "holm", "none")
@@ -53,6 +56,11 @@ TASKS = ("auto", "classification", "regression")
 PERFORMANCE_THRESHOLDS = {"accuracy": 0.05, "auc": 0.05, "mae": 0.10}
 _MAX_CLASSES = 20  # an integer label with more distinct values than this is treated as a regression target
 _SUMMARY_TOP = 10
+#: Columns are tested in a thread pool (numpy's sort and Arrow's kernels release the GIL) once the larger
+#: column pair has this many values; below it the pool's start-up costs more than it saves.
+PARALLEL_MIN_VALUES = 200_000
+#: At most this many columns in flight: each holds sorted copies of its two samples until it is done.
+MAX_WORKERS = 4
 
 
 @dataclass
@@ -249,9 +257,29 @@ def _overrides(value: Any, where: str) -> dict[str, FeatureOverride]:
 
 # ---- detection -----------------------------------------------------------------------------------------
 
-def infer_kind(values: np.ndarray) -> str:
-    """numeric for integer/float dtypes, categorical for bool, strings and objects."""
+def infer_kind(values: Any) -> str:
+    """numeric for integer/float dtypes, categorical for bool, strings and objects (numpy or Arrow)."""
+    if _is_arrow(values):
+        t = values.type
+        return "numeric" if pa.types.is_integer(t) or pa.types.is_floating(t) else "categorical"
     return "numeric" if np.asarray(values).dtype.kind in "iuf" else "categorical"
+
+
+def _is_arrow(values: Any) -> bool:
+    return isinstance(values, (pa.Array, pa.ChunkedArray))
+
+
+def _as_numpy(values: Any) -> np.ndarray:
+    """A column as numpy (Arrow dictionary columns decoded: only for the few columns paired row by row)."""
+    if _is_arrow(values):
+        if pa.types.is_dictionary(values.type):
+            values = values.cast(values.type.value_type)
+        return values.to_numpy(zero_copy_only=False)
+    return np.asarray(values)
+
+
+def _size(values: Any) -> int:
+    return len(values) if _is_arrow(values) else int(np.asarray(values).size)
 
 
 @dataclass
@@ -260,8 +288,12 @@ class _Planned:
     kind: str
     test: stattests.StatTest
     threshold: float | None  # None: default (alpha for p-value tests, corrected later)
-    ref: Any
+    ref: Any  # the prepared samples, dropped (None) once the column's test and summaries are done
     cur: Any
+    n_reference: int = 0
+    n_current: int = 0
+    reference_summary: dict[str, Any] = field(default_factory=dict)
+    current_summary: dict[str, Any] = field(default_factory=dict)
 
 
 def detect(reference: Mapping[str, np.ndarray], current: Mapping[str, np.ndarray], *,
@@ -277,19 +309,24 @@ def detect(reference: Mapping[str, np.ndarray], current: Mapping[str, np.ndarray
     _check_columns(reference, current)
     names = [c for c in reference if c not in RESERVED_COLUMNS]
 
-    planned: list[_Planned] = []
-    for name in names:
-        planned.append(_plan(name, reference[name], current[name], kinds, cfg))
-    pred_plan = None
-    if cfg.test_prediction and "prediction" in reference and "prediction" in current:
-        pred_plan = _plan("prediction", reference["prediction"], current["prediction"], kinds, cfg)
+    with_prediction = cfg.test_prediction and "prediction" in reference and "prediction" in current
+    columns = names + (["prediction"] if with_prediction else [])
 
-    everything = planned + ([pred_plan] if pred_plan else [])
-    raw = [(p, *p.test.func(p.ref, p.cur, **_params(p.test, cfg))) for p in everything]
+    def run(name: str) -> tuple[_Planned, float, float | None]:
+        return _run_column(name, reference[name], current[name], kinds, cfg)
+
+    largest = max((_size(reference[c]) + _size(current[c]) for c in columns), default=0)
+    workers = min(MAX_WORKERS, _cpus(), len(columns))
+    if workers > 1 and largest >= PARALLEL_MIN_VALUES:
+        # Results come back in column order, so the first bad column raises first, as sequentially.
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift") as pool:
+            raw = list(pool.map(run, columns))
+    else:
+        raw = [run(name) for name in columns]
     thresholds = _thresholds([(p, pv) for p, _, pv in raw], cfg)
     results = [_result(p, stat, pv, thresholds[id(p)]) for p, stat, pv in raw]
-    features = results[:len(planned)]
-    prediction = results[len(planned)] if pred_plan else None
+    features = results[:len(names)]
+    prediction = results[len(names)] if with_prediction else None
 
     performance = _performance(reference, current, cfg)
     change_points = _change_points(current, cfg, performance, timestamps)
@@ -338,6 +375,13 @@ def severity_of(tested: list[FeatureResult], performance: PerformanceResult | No
     return "none", []
 
 
+def _all_finite(arr: Any) -> bool:
+    """Whether a floating Arrow array holds no NaN or infinity (nulls are not counted)."""
+    import pyarrow.compute as pc
+
+    return bool(pc.all(pc.is_finite(arr)).as_py() is not False)
+
+
 def _check_columns(reference: Mapping[str, Any], current: Mapping[str, Any]) -> None:
     if not reference:
         raise ValueError("reference: no columns")
@@ -351,6 +395,12 @@ def _check_columns(reference: Mapping[str, Any], current: Mapping[str, Any]) -> 
         raise ValueError(f"reference: missing feature column(s) {', '.join(sorted(cur_f - ref_f))}")
     for side, data in (("reference", reference), ("current", current)):
         for name, arr in data.items():
+            if _is_arrow(arr):
+                if len(arr) == 0 and name not in _ID_COLUMNS:
+                    raise ValueError(f"{side}: column {name!r} is empty")
+                if pa.types.is_floating(arr.type) and len(arr) and not _all_finite(arr):
+                    raise ValueError(f"{side}: column {name!r} contains NaN or infinite values")
+                continue
             a = np.asarray(arr)
             if a.ndim != 1:
                 raise ValueError(f"{side}: column {name!r} must be one-dimensional, got shape {a.shape}")
@@ -361,7 +411,29 @@ def _check_columns(reference: Mapping[str, Any], current: Mapping[str, Any]) -> 
 
 
 def _n_rows(data: Mapping[str, Any]) -> int:
-    return max((int(np.asarray(v).size) for v in data.values()), default=0)
+    return max((_size(v) for v in data.values()), default=0)
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _run_column(name: str, ref: Any, cur: Any, kinds: Mapping[str, str], cfg: DetectConfig
+                ) -> tuple[_Planned, float, float | None]:
+    """Prepare one column, run its test and summaries, then drop the samples.
+
+    Sorted copies of a numeric column live only while its own test runs, so memory holds at most
+    ``MAX_WORKERS`` columns' copies instead of every column's until the end.
+    """
+    p = _plan(name, ref, cur, kinds, cfg)
+    stat, pv = p.test.func(p.ref, p.cur, **_params(p.test, cfg))
+    p.n_reference, p.n_current = p.ref.n, p.cur.n
+    p.reference_summary, p.current_summary = summarize(p.ref), summarize(p.cur, p.ref)
+    p.ref = p.cur = None
+    return p, stat, pv
 
 
 def _plan(name: str, ref: np.ndarray, cur: np.ndarray, kinds: Mapping[str, str], cfg: DetectConfig
@@ -426,8 +498,8 @@ def _result(p: _Planned, stat: float, pv: float | None, threshold: float) -> Fea
     return FeatureResult(
         feature=p.name, kind=p.kind, test=p.test.name, statistic=float(stat),  # type: ignore[arg-type]
         p_value=None if pv is None else float(pv), threshold=float(threshold),
-        drifted=p.test.is_drift(stat, pv, threshold), n_reference=p.ref.n, n_current=p.cur.n,
-        returns=p.test.returns, reference_summary=summarize(p.ref), current_summary=summarize(p.cur, p.ref))
+        drifted=p.test.is_drift(stat, pv, threshold), n_reference=p.n_reference, n_current=p.n_current,
+        returns=p.test.returns, reference_summary=p.reference_summary, current_summary=p.current_summary)
 
 
 def summarize(sample: Any, reference: Any = None) -> dict[str, Any]:
@@ -451,7 +523,7 @@ def summarize(sample: Any, reference: Any = None) -> dict[str, Any]:
 def _pairs(data: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
     if "label" not in data or "prediction" not in data:
         return None
-    y, p = np.asarray(data["label"]), np.asarray(data["prediction"])
+    y, p = _as_numpy(data["label"]), _as_numpy(data["prediction"])
     if y.size != p.size or y.size == 0:
         return None
     return y, p
@@ -564,14 +636,14 @@ def _change_points(current: Mapping[str, Any], cfg: DetectConfig, performance: P
                 return []
         if metric not in current:
             raise ValueError(f"streaming.metric: no column {metric!r} in the current data")
-        values = np.asarray(current[metric])
+        values = _as_numpy(current[metric])
         if infer_kind(values) != "numeric":
             raise ValueError(f"streaming.metric: column {metric!r} is not numeric")
         values = values.astype(np.float64)
     ts = timestamps if timestamps is not None else current.get("timestamp")
     order: np.ndarray | None = None
     if ts is not None:
-        ts = np.asarray(ts)
+        ts = _as_numpy(ts)
         if ts.size == values.size:
             order = np.argsort(ts, kind="stable")
             values = values[order]

@@ -38,7 +38,7 @@ Format = Literal["jsonl", "csv", "parquet"]
 #: functions/core.py, writes both on every record), so as features they would only add a constant
 #: column, or flag every model release as data drift.
 TIMESTAMP_COLUMN = "timestamp"
-NON_FEATURE_COLUMNS = ("timestamp", "model_version")
+NON_FEATURE_COLUMNS = ("timestamp", "model_id", "model_version")
 
 #: Rows per record batch when streaming; about 8 MiB per float64 column.
 DEFAULT_BATCH_ROWS = 1 << 20
@@ -426,13 +426,24 @@ def _numeric_chunk(arr: pa.Array, name: str, src: Source, row0: int) -> np.ndarr
     return values
 
 
-def _categorical_chunk(arr: pa.Array) -> np.ndarray:
+#: Arrow type of categorical columns in the Arrow representation (``categorical_arrow=True``).
+CATEGORICAL_ARROW_TYPE = pa.dictionary(pa.int32(), pa.string())
+
+
+def _categorical_chunk(arr: pa.Array, as_arrow: bool = False) -> np.ndarray | pa.DictionaryArray:
+    """Non-null values as strings: an object array, or (``as_arrow``) a dictionary<int32, string> array."""
     if arr.null_count:
         arr = arr.drop_null()
     if not pa.types.is_dictionary(arr.type):
-        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        if not pa.types.is_string(arr.type):
             arr = pc.cast(arr, pa.string())
         arr = arr.dictionary_encode()
+    if as_arrow:
+        # One int32 index a row and the distinct strings once: counted later with np.bincount.
+        if arr.type != CATEGORICAL_ARROW_TYPE:
+            arr = pa.DictionaryArray.from_arrays(pc.cast(arr.indices, pa.int32()),
+                                                 pc.cast(arr.dictionary, pa.string()))
+        return arr
     # An object array pointing at one str per distinct value: 8 bytes a row instead of a str a row.
     dictionary = pc.cast(arr.dictionary, pa.string()).to_numpy(zero_copy_only=False)
     indices = arr.indices.to_numpy(zero_copy_only=False)
@@ -444,16 +455,20 @@ class Chunk:
     """One batch of validated feature values (nulls dropped) plus its timestamps, if any."""
 
     rows: int
-    features: dict[str, np.ndarray]
+    features: dict[str, Any]
     timestamps: np.ndarray | None = None
 
 
 def iter_chunks(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BATCH_ROWS,
-                on_rows: Callable[[int], None] | None = None) -> Iterator[Chunk]:
-    """Stream ``src`` as validated numpy chunks of the planned feature columns.
+                on_rows: Callable[[int], None] | None = None,
+                categorical_arrow: bool = False) -> Iterator[Chunk]:
+    """Stream ``src`` as validated chunks of the planned feature columns.
 
-    Raises :class:`DataError` for missing columns, non-numeric values in numeric columns and
-    NaN/infinities. Empty files and all-null columns are detected by the caller over the whole file.
+    Numeric columns are float64 numpy arrays; categorical ones object arrays of ``str``, or with
+    ``categorical_arrow`` Arrow ``dictionary<int32, string>`` arrays (no Python object per row; both
+    are accepted by :class:`drift.stattests.CategoricalSample`). Raises :class:`DataError` for missing
+    columns, non-numeric values in numeric columns and NaN/infinities. Empty files and all-null columns
+    are detected by the caller over the whole file.
     """
     wanted = plan.features + ([TIMESTAMP_COLUMN] if plan.timestamp else [])
     row0 = 0
@@ -465,13 +480,13 @@ def iter_chunks(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BATC
                 raise DataError(src.uri, f"missing column(s) {', '.join(map(repr, missing))} "
                                          "present in the reference")
             checked = True
-        features: dict[str, np.ndarray] = {}
+        features: dict[str, Any] = {}
         for name, kind in plan.kinds.items():
             arr = batch.column(name)
             if kind == "numeric":
                 features[name] = _numeric_chunk(arr, name, src, row0)
             else:
-                features[name] = _categorical_chunk(arr)
+                features[name] = _categorical_chunk(arr, categorical_arrow)
         stamps = None
         if plan.timestamp and TIMESTAMP_COLUMN in batch.schema.names:
             stamps = _timestamps(batch.column(TIMESTAMP_COLUMN))
@@ -512,7 +527,7 @@ class Dataset:
 
     source: str
     n_rows: int
-    features: dict[str, np.ndarray]
+    features: dict[str, Any]  # numpy arrays; categorical ones Arrow arrays with categorical_arrow
     kinds: dict[str, Kind]
     timestamps: np.ndarray | None = field(default=None)
 
@@ -542,12 +557,14 @@ def parquet_rows(src: Source) -> int:
 
 
 def read_dataset(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BATCH_ROWS,
-                 on_rows: Callable[[int], None] | None = None) -> Dataset:
+                 on_rows: Callable[[int], None] | None = None, categorical_arrow: bool = False) -> Dataset:
     """Read the planned columns of ``src`` into memory, validated.
 
     Parquet knows its row count, so numeric columns are filled into preallocated arrays from small
     batches: the peak is the data plus one batch. Other formats collect per-batch chunks and
-    concatenate one column at a time: the peak is the data plus one column.
+    concatenate one column at a time: the peak is the data plus one column. With ``categorical_arrow``
+    categorical columns are ``pa.ChunkedArray`` of ``dictionary<int32, string>`` (4 bytes a row, no
+    concatenation) instead of object arrays (8 bytes a row plus building them).
     """
     filled: dict[str, np.ndarray] = {}
     if src.fmt == "parquet":
@@ -556,10 +573,11 @@ def read_dataset(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BAT
         filled = {name: np.empty(capacity, dtype=np.float64) for name, kind in plan.kinds.items()
                   if kind == "numeric"}
     used = dict.fromkeys(filled, 0)
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in plan.features if name not in filled}
+    parts: dict[str, list[Any]] = {name: [] for name in plan.features if name not in filled}
     stamps: list[np.ndarray] = []
     n_rows = 0
-    for chunk in iter_chunks(src, plan, batch_rows=batch_rows, on_rows=on_rows):
+    for chunk in iter_chunks(src, plan, batch_rows=batch_rows, on_rows=on_rows,
+                             categorical_arrow=categorical_arrow):
         n_rows += chunk.rows
         for name, values in chunk.features.items():
             if name in filled:
@@ -570,15 +588,18 @@ def read_dataset(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BAT
                 parts[name].append(values)
         if chunk.timestamps is not None:
             stamps.append(chunk.timestamps)
-    counts = {name: used[name] if name in filled else sum(p.size for p in parts[name]) for name in plan.features}
+    counts = {name: used[name] if name in filled else sum(len(p) for p in parts[name]) for name in plan.features}
     check_not_null(src.uri, counts, n_rows)
-    features: dict[str, np.ndarray] = {}
+    features: dict[str, Any] = {}
     for name in plan.features:
         if name in filled:
             features[name] = filled.pop(name)[: used[name]]
             continue
         chunks = parts.pop(name)
-        features[name] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+        if chunks and isinstance(chunks[0], pa.Array):
+            features[name] = pa.chunked_array(chunks, type=CATEGORICAL_ARROW_TYPE)
+        else:
+            features[name] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         del chunks
     timestamps = np.concatenate(stamps) if stamps else None
     if timestamps is not None and timestamps.size != n_rows:

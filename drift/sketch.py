@@ -104,8 +104,8 @@ class CategoricalCounts:
         self.counts: dict[str, int] = {}
 
     def update(self, chunk: Any) -> None:
-        """Add one chunk of category values."""
-        if np.asarray(chunk).size == 0:
+        """Add one chunk of category values (numpy or Arrow, as :class:`drift.stattests.CategoricalSample`)."""
+        if len(chunk) == 0:
             return
         for k, v in stattests.CategoricalSample(chunk).counts.items():
             self.counts[k] = self.counts.get(k, 0) + v

@@ -88,7 +88,14 @@ class NumericSample:
 
 
 class CategoricalSample:
-    """A categorical column reduced to category counts (keys are strings)."""
+    """A categorical column reduced to category counts (keys are strings).
+
+    ``values`` may be a numpy array (object, str, bool or numeric codes) or an Arrow ``Array`` /
+    ``ChunkedArray``. Dictionary-encoded Arrow columns (what the readers produce, and what Parquet stores
+    for low-cardinality strings) are counted with ``np.bincount`` over the dictionary indices, without
+    materialising a Python object per row; other Arrow arrays with Arrow's hash-based ``value_counts``.
+    Nulls count as the category ``"<null>"`` in every representation.
+    """
 
     def __init__(self, values: Any = None, *, counts: Mapping[str, int] | None = None) -> None:
         if counts is not None:
@@ -106,6 +113,8 @@ class CategoricalSample:
 
 
 def _count_categories(values: Any) -> dict[str, int]:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return _count_arrow(values)
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise ValueError(f"categorical sample must be one-dimensional, got shape {arr.shape}")
@@ -123,6 +132,33 @@ def _count_categories(values: Any) -> dict[str, int]:
     for k, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
         key = _cat_key(k)
         out[key] = out.get(key, 0) + int(c)
+    return out
+
+
+def _count_arrow(values: pa.Array | pa.ChunkedArray) -> dict[str, int]:
+    out: dict[str, int] = {}
+
+    def add(key: str, count: int) -> None:
+        out[key] = out.get(key, 0) + count
+
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        if chunk.null_count:
+            add("<null>", chunk.null_count)
+            chunk = chunk.drop_null()
+        if pa.types.is_dictionary(chunk.type):
+            dictionary = chunk.dictionary
+            counts = np.bincount(chunk.indices.to_numpy(zero_copy_only=False), minlength=len(dictionary))
+            used = np.flatnonzero(counts)  # a dictionary may hold values this chunk never uses
+            keys = dictionary.take(pa.array(used)).to_pylist()
+            for k, c in zip(keys, counts[used].tolist(), strict=True):
+                add(_cat_key(k), int(c))
+        else:
+            vc = pc.value_counts(chunk)
+            for k, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
+                add(_cat_key(k), int(c))
     return out
 
 

@@ -29,15 +29,14 @@ Amounts are rounded to the cent. Exit codes: 0 plan printed, 1 a mandatory viola
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from components.spec import FunctionSpec, SpecError, StackSpec, parse_stack_config
+from inferops.atomic import write_atomic
 from inferops.harness import PROJECT_DIR, ProgramError, ProgramRun, StackFileError, load_stack_file, run_program
 
 SCHEMA = "inferops.plan/v1"
@@ -345,19 +344,6 @@ def render(plan: dict[str, Any], fmt: str, diff: dict[str, Any] | None = None) -
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main_plan(args: Any) -> int:
     """``inferops plan``: print the plan; exit 1 on a mandatory violation, 2 on bad input."""
     from inferops.analyzer import load_policy_pack_config
@@ -373,7 +359,7 @@ def main_plan(args: Any) -> int:
     diff = compare(previous, plan) if previous is not None else None
     text = render(plan, args.format, diff)
     if args.out:
-        write_atomic(Path(args.out), text)
+        write_atomic(Path(args.out), text, make_parents=True)
     else:
         sys.stdout.write(text)
     return 1 if plan["summary"]["mandatory"] else 0

@@ -18,6 +18,28 @@ from inferops.harness import ProgramRun, load_stack_file, run_program  # noqa: E
 
 DEV_STACK = ROOT / "Pulumi.dev.yaml"
 
+#: The metadata keys of the design contract (shared/design.md), written out independently of
+#: components/tags.py so that a regression there shows. ``approval-ref`` is only set for some models.
+DESIGN_KEYS = frozenset(
+    {
+        "cost-center",
+        "owner",
+        "environment",
+        "model-id",
+        "model-version",
+        "model-card-url",
+        "data-lineage-url",
+        "fairness-score",
+        "risk-tier",
+        "monthly-budget-usd",
+        "expected-monthly-requests",
+        "avg-duration-ms",
+        "managed-by",
+    }
+)
+#: The key every budget filters on (only one function's resources carry its value).
+FUNCTION_KEY = "function-name"
+
 
 @pytest.fixture(scope="session")
 def dev_config() -> dict[str, Any]:

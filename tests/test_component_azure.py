@@ -20,7 +20,7 @@ from components.azure import (
 )
 from components.spec import FunctionSpec, parse_stack_config
 from inferops.harness import ProgramError, ProgramRun, RegisteredResource
-from tests.conftest import function_config
+from tests.conftest import DESIGN_KEYS, FUNCTION_KEY, function_config
 
 NAME = "churn-predictor"
 COMPONENT = "inferops:azure:InferenceFunction"
@@ -35,22 +35,7 @@ ROLE = "azure-native:authorization:RoleAssignment"
 BUDGET = "azure-native:consumption:Budget"
 
 #: The design contract's keys (plus function-name), written out here so a regression in tags.py shows.
-REQUIRED_KEYS = {
-    "cost-center",
-    "owner",
-    "environment",
-    "model-id",
-    "model-version",
-    "model-card-url",
-    "data-lineage-url",
-    "fairness-score",
-    "risk-tier",
-    "monthly-budget-usd",
-    "expected-monthly-requests",
-    "avg-duration-ms",
-    "managed-by",
-    "function-name",
-}
+REQUIRED_KEYS = DESIGN_KEYS | {FUNCTION_KEY}
 #: Built-in roles far broader than a function needs.
 BROAD_ROLES = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",  # Owner

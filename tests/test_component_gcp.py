@@ -16,7 +16,7 @@ import pytest
 
 from components.gcp import artifact_grant, revision_name, service_account_id
 from inferops.harness import ProgramRun, RegisteredResource, run_program
-from tests.conftest import DEV_STACK, function_config
+from tests.conftest import DESIGN_KEYS, DEV_STACK, FUNCTION_KEY, function_config
 
 FN = "doc-classifier"
 COMPONENT = "inferops:gcp:InferenceFunction"
@@ -29,23 +29,7 @@ BUDGET = "gcp:billing/budget:Budget"
 REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
 
 #: The design contract's keys (design.md + metadata contract), written out independently of tags.py.
-CONTRACT_KEYS = {
-    "cost-center",
-    "owner",
-    "environment",
-    "model-id",
-    "model-version",
-    "model-card-url",
-    "data-lineage-url",
-    "fairness-score",
-    "risk-tier",
-    "approval-ref",
-    "monthly-budget-usd",
-    "expected-monthly-requests",
-    "avg-duration-ms",
-    "managed-by",
-    "function-name",
-}
+CONTRACT_KEYS = DESIGN_KEYS | {"approval-ref", FUNCTION_KEY}
 LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 # Kubernetes-style annotation name (Cloud Run v2 follows its rules), without a reserved namespace.

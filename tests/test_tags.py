@@ -10,22 +10,7 @@ import pytest
 
 from components.spec import FunctionSpec, parse_stack_config
 from components.tags import K8S_PREFIX, cloud_metadata, logical_metadata
-
-DESIGN_KEYS = {
-    "cost-center",
-    "owner",
-    "environment",
-    "model-id",
-    "model-version",
-    "model-card-url",
-    "data-lineage-url",
-    "fairness-score",
-    "risk-tier",
-    "monthly-budget-usd",
-    "expected-monthly-requests",
-    "avg-duration-ms",
-    "managed-by",
-}
+from tests.conftest import DESIGN_KEYS
 
 AWS_CHARSET = re.compile(r"^[\w .:/=+\-@]{0,256}$", re.ASCII)
 GCP_LABEL = re.compile(r"^[a-z0-9_-]{0,63}$")

@@ -1,0 +1,35 @@
+"""Atomic file replacement, shared by every writer in the project (plans, reports, stack files)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, make_parents: bool = False) -> None:
+    """Replace ``path`` with ``data`` so readers see the old file or the new one, never a partial one.
+
+    The temporary file lives in the target's directory (``os.replace`` is atomic only within one file
+    system), is fsynced before the rename, and keeps the permission bits of the file it replaces.
+    Missing parent directories are created only with ``make_parents`` (a stack file's directory must
+    already exist; a report's may not).
+    """
+    target = Path(path)
+    if make_parents:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if target.exists():
+            os.chmod(tmp, target.stat().st_mode & 0o7777)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
