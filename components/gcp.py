@@ -252,9 +252,7 @@ class GcpInferenceFunction(pulumi.ComponentResource):
                 type="email",
                 display_name=f"inferops {fn.name} budget: {email}"[:512],
                 # User labels cannot hold URLs or e-mail addresses: those keys go to the description.
-                description=_describe(
-                    f"Budget alerts of the {MANAGED_BY} function {fn.name}.", meta.annotations
-                ),
+                description=_describe(f"Budget alerts of the {MANAGED_BY} function {fn.name}.", meta.annotations),
                 labels={"email_address": email},
                 user_labels=labels,
                 opts=child,
@@ -310,9 +308,7 @@ class GcpInferenceFunction(pulumi.ComponentResource):
     def _traffic(self, fn: FunctionSpec) -> list[gcp.cloudrunv2.ServiceTrafficArgs]:
         """Traffic by revision name: never LATEST, which would follow whatever revision was created last."""
         if fn.stable_version == fn.model.version:
-            return [
-                gcp.cloudrunv2.ServiceTrafficArgs(type=REVISION_TRAFFIC, revision=self.revision, percent=100)
-            ]
+            return [gcp.cloudrunv2.ServiceTrafficArgs(type=REVISION_TRAFFIC, revision=self.revision, percent=100)]
         # A stable version differs: the candidate stays reachable at its tag URL even at 0 %
         # (canary stopped), and the stable revision takes the rest.
         return [

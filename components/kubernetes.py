@@ -167,7 +167,11 @@ class _KnativeService(CustomResource):
         props = CustomResourceArgs.__new__(CustomResourceArgs)
         props.__dict__.update(api_version=api_version, kind=kind, metadata=metadata, spec=spec, status=None)
         pulumi.CustomResource.__init__(
-            self, f"kubernetes:{api_version}:{kind}", resource_name, props, opts  # type: ignore[arg-type]
+            self,
+            f"kubernetes:{api_version}:{kind}",
+            resource_name,
+            props,
+            opts,  # type: ignore[arg-type]
         )
 
 
@@ -183,9 +187,7 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     budget_id: pulumi.Output[str]
 
-    def __init__(
-        self, name: str, fn: FunctionSpec, stack: StackSpec, opts: ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, fn: FunctionSpec, stack: StackSpec, opts: ResourceOptions | None = None) -> None:
         candidate = revision_name(fn.name, fn.model.version)
         if fn.canary_active and revision_name(fn.name, fn.stable_version) == candidate:
             raise pulumi.RunError(
@@ -226,9 +228,7 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
 
         quota = ResourceQuota(
             f"{name}-quota",
-            metadata=ObjectMetaArgs(
-                name=f"{fn.name}-quota", namespace=ns_name, labels=labels, annotations=annotations
-            ),
+            metadata=ObjectMetaArgs(name=f"{fn.name}-quota", namespace=ns_name, labels=labels, annotations=annotations),
             spec=ResourceQuotaSpecArgs(hard=quota_hard(fn)),
             opts=child,
         )

@@ -151,16 +151,8 @@ def _detect_in_memory(ref_src: Source, cur_src: Source, plan: readers.ColumnPlan
                       args: argparse.Namespace, progress: bool) -> tuple[Any, dict[str, Any]]:
     from drift.detect import detect
 
-    if progress:
-        ref = _read(ref_src, plan, args, progress)
-        cur = _read(cur_src, plan, args, progress)
-    else:
-        # Both files at once: Arrow decodes and numpy validates with the GIL released, so on two or more
-        # cores this nearly halves the reading time. map() re-raises the reference's error first.
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="drift-read") as pool:
-            ref, cur = pool.map(lambda src: _read(src, plan, args, False), (ref_src, cur_src))
+    ref = _read(ref_src, plan, args, progress)
+    cur = _read(cur_src, plan, args, progress)
     report = detect(ref.features, cur.features, kinds=plan.kinds, config=config, timestamps=cur.timestamps)
     # detect() counts rows from the arrays it saw; the files' row counts include rows whose values were
     # null in some column, which is what a reader of the report expects.

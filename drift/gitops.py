@@ -111,9 +111,7 @@ def git(
     cwd: Path, *args: str, input: bytes | None = None, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``git`` in ``cwd``; on failure (``check``) raise :class:`GitOpsError` with git's first error line."""
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, input=input, capture_output=True, env=_env(env), check=False
-    )
+    proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=_env(env), check=False)
     if check and proc.returncode != 0:
         raise GitOpsError(f"git {args[0]} failed: {_first_line(proc.stderr or proc.stdout)}")
     return proc

@@ -76,8 +76,13 @@ class FeatureResult:
             drifted=_get(d, "drifted", bool, where),
             n_reference=_get_int(d, "n_reference", where, default=0),
             n_current=_get_int(d, "n_current", where, default=0),
-            returns=_get_choice(d, "returns", ("p_value", "distance"), where,  # type: ignore[arg-type]
-                                default="p_value" if d.get("p_value") is not None else "distance"),
+            returns=_get_choice(
+                d,
+                "returns",
+                ("p_value", "distance"),
+                where,  # type: ignore[arg-type]
+                default="p_value" if d.get("p_value") is not None else "distance",
+            ),
             error_bound=_get_number(d, "error_bound", where, optional=True),
             reference_summary=_get(d, "reference_summary", dict, where, default={}),
             current_summary=_get(d, "current_summary", dict, where, default={}),

@@ -560,12 +560,17 @@ def read_dataset(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BAT
                  on_rows: Callable[[int], None] | None = None, categorical_arrow: bool = False) -> Dataset:
     """Read the planned columns of ``src`` into memory, validated.
 
-    Parquet knows its row count, so numeric columns are filled into preallocated arrays from small
-    batches: the peak is the data plus one batch. Other formats collect per-batch chunks and
+    A local Parquet file is read one column at a time (a float64 column without nulls in one row group
+    becomes a numpy view of Arrow's buffer, no copy): the peak is the data plus one column's decode
+    buffers, and no batch loop runs in Python. Remote Parquet knows its row count, so numeric columns
+    are filled into preallocated arrays from small batches (one pass, coalesced reads): the peak is the
+    data plus one batch. Other formats collect per-batch chunks and
     concatenate one column at a time: the peak is the data plus one column. With ``categorical_arrow``
     categorical columns are ``pa.ChunkedArray`` of ``dictionary<int32, string>`` (4 bytes a row, no
     concatenation) instead of object arrays (8 bytes a row plus building them).
     """
+    if src.fmt == "parquet" and _is_local(src.fs):
+        return _read_parquet_columns(src, plan, on_rows=on_rows, categorical_arrow=categorical_arrow)
     filled: dict[str, np.ndarray] = {}
     if src.fmt == "parquet":
         capacity = parquet_rows(src)
@@ -604,5 +609,70 @@ def read_dataset(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BAT
     timestamps = np.concatenate(stamps) if stamps else None
     if timestamps is not None and timestamps.size != n_rows:
         timestamps = None
+    return Dataset(source=src.uri, n_rows=n_rows, features=features, kinds=dict(plan.kinds),
+                   timestamps=timestamps)
+
+
+def _read_parquet_columns(src: Source, plan: ColumnPlan, *, on_rows: Callable[[int], None] | None,
+                          categorical_arrow: bool) -> Dataset:
+    """:func:`read_dataset` for a local Parquet file: one column at a time, same checks and errors."""
+    import pyarrow.parquet as pq
+
+    try:
+        handle = src._open_binary()
+    except OSError as exc:
+        raise DataError(src.uri, f"cannot open: {one_line(exc)}") from None
+    with handle:
+        try:
+            pfile = pq.ParquetFile(handle, pre_buffer=False)
+            names = pfile.schema_arrow.names
+            n_rows = int(pfile.metadata.num_rows)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(src.uri, f"cannot read as parquet: {one_line(exc)}") from None
+        missing = [c for c in plan.features if c not in names]
+        if missing:
+            raise DataError(src.uri, f"missing column(s) {', '.join(map(repr, missing))} present in the reference")
+        if n_rows == 0:
+            raise DataError(src.uri, "no rows")
+
+        def column(name: str) -> pa.ChunkedArray:
+            try:
+                return pfile.read(columns=[name], use_threads=False).column(0)
+            except (pa.ArrowException, OSError) as exc:
+                raise _translate_arrow_error(src, exc, names) from None
+
+        features: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        done = 0
+        for i, (name, kind) in enumerate(plan.kinds.items()):
+            col = column(name)
+            parts: list[Any] = []
+            row0 = 0
+            for arr in col.chunks:
+                if kind == "numeric":
+                    parts.append(_numeric_chunk(arr, name, src, row0))
+                else:
+                    parts.append(_categorical_chunk(arr, categorical_arrow))
+                row0 += len(arr)
+            del col
+            counts[name] = sum(len(p) for p in parts)
+            if kind == "categorical" and categorical_arrow:
+                features[name] = pa.chunked_array(parts, type=CATEGORICAL_ARROW_TYPE)
+            elif len(parts) == 1:
+                features[name] = parts[0]
+            else:
+                features[name] = np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
+            del parts
+            if on_rows is not None:  # progress in rows: each column is an equal share of the file
+                step = n_rows * (i + 1) // len(plan.kinds) - done
+                done += step
+                on_rows(step)
+        check_not_null(src.uri, counts, n_rows)
+        timestamps = None
+        if plan.timestamp and TIMESTAMP_COLUMN in names:
+            stamps = [t for t in (_timestamps(a) for a in column(TIMESTAMP_COLUMN).chunks) if t is not None]
+            timestamps = np.concatenate(stamps) if stamps else None
+            if timestamps is not None and timestamps.size != n_rows:
+                timestamps = None
     return Dataset(source=src.uri, n_rows=n_rows, features=features, kinds=dict(plan.kinds),
                    timestamps=timestamps)

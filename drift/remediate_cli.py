@@ -57,14 +57,20 @@ def add_remediate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--open-pr", action="store_true", help="open a pull request with the GitHub CLI (gh)")
     p.add_argument("--date", type=_iso_date, metavar="YYYY-MM-DD", help="retraining request date (default today, UTC)")
     p.add_argument("--retries", type=_retries, default=3, help="push retries after a rejection (default 3)")
-    p.add_argument("--lock-timeout", type=float, default=120.0, metavar="SECONDS",
-                   help="wait this long for another run on the same repository (default 120)")
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="wait this long for another run on the same repository (default 120)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of the branch name")
     return p
 
 
 def run_remediate(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit code. Errors are one line on stderr."""
+
     def say(msg: str) -> None:
         print(f"drift: {msg}", file=sys.stderr)
 

@@ -62,6 +62,7 @@ def render_json(report: Any) -> str:
 # Markdown
 # ---------------------------------------------------------------------------------------------
 
+
 def _cell(value: Any) -> str:
     text = str(value)
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
@@ -86,17 +87,27 @@ def _num(value: Any) -> str:
 
 
 def _feature_table(features: Sequence[Mapping[str, Any]]) -> list[str]:
-    lines = ["| Feature | Kind | Test | Statistic | p-value | Threshold | Drifted |",
-             "|---|---|---|---:|---:|---:|:---:|"]
+    lines = [
+        "| Feature | Kind | Test | Statistic | p-value | Threshold | Drifted |",
+        "|---|---|---|---:|---:|---:|:---:|",
+    ]
     for f in features:
-        lines.append(f"| `{_cell(f.get('feature'))}` | {_cell(f.get('kind'))} | {_cell(f.get('test'))} | "
-                     f"{_num(f.get('statistic'))} | {_num(f.get('p_value'))} | {_num(f.get('threshold'))} | "
-                     f"{'**yes**' if f.get('drifted') else 'no'} |")
+        lines.append(
+            f"| `{_cell(f.get('feature'))}` | {_cell(f.get('kind'))} | {_cell(f.get('test'))} | "
+            f"{_num(f.get('statistic'))} | {_num(f.get('p_value'))} | {_num(f.get('threshold'))} | "
+            f"{'**yes**' if f.get('drifted') else 'no'} |"
+        )
     return lines
 
 
-def render_markdown(report: Any, *, reference: str | None = None, current: str | None = None,
-                    plots: Mapping[str, str] | None = None, limit: int = MARKDOWN_LIMIT) -> str:
+def render_markdown(
+    report: Any,
+    *,
+    reference: str | None = None,
+    current: str | None = None,
+    plots: Mapping[str, str] | None = None,
+    limit: int = MARKDOWN_LIMIT,
+) -> str:
     """The report as Markdown for a pull-request body or a CI job summary.
 
     Drifted features come first in a table; features without drift go in a collapsed section.
@@ -151,19 +162,24 @@ def render_markdown(report: Any, *, reference: str | None = None, current: str |
 
     perf = d.get("performance")
     if perf:
-        lines += ["### Model performance", "",
-                  "| Metric | Reference | Current | Change | Test | p-value | Threshold | Drifted |",
-                  "|---|---:|---:|---:|---|---:|---:|:---:|",
-                  f"| {_cell(perf.get('metric'))} | {_num(perf.get('reference'))} | {_num(perf.get('current'))} | "
-                  f"{_num(perf.get('delta'))} | {_cell(perf.get('test'))} | {_num(perf.get('p_value'))} | "
-                  f"{_num(perf.get('threshold'))} | {'**yes**' if perf.get('drifted') else 'no'} |", ""]
+        lines += [
+            "### Model performance",
+            "",
+            "| Metric | Reference | Current | Change | Test | p-value | Threshold | Drifted |",
+            "|---|---:|---:|---:|---|---:|---:|:---:|",
+            f"| {_cell(perf.get('metric'))} | {_num(perf.get('reference'))} | {_num(perf.get('current'))} | "
+            f"{_num(perf.get('delta'))} | {_cell(perf.get('test'))} | {_num(perf.get('p_value'))} | "
+            f"{_num(perf.get('threshold'))} | {'**yes**' if perf.get('drifted') else 'no'} |",
+            "",
+        ]
 
     changes = d.get("change_points") or []
     if changes:
         lines += ["### Where the change began", "", "| Metric | Record index | Timestamp |", "|---|---:|---|"]
         for cp in changes:
-            lines.append(f"| {_cell(cp.get('metric'))} | {_num(cp.get('index'))} | "
-                         f"{_cell(cp.get('timestamp') or 'n/a')} |")
+            lines.append(
+                f"| {_cell(cp.get('metric'))} | {_num(cp.get('index'))} | {_cell(cp.get('timestamp') or 'n/a')} |"
+            )
         lines.append("")
 
     if steady:
@@ -183,6 +199,7 @@ def render_markdown(report: Any, *, reference: str | None = None, current: str |
 # ---------------------------------------------------------------------------------------------
 # Plots
 # ---------------------------------------------------------------------------------------------
+
 
 def plot_filename(feature: str) -> str:
     """A safe, stable PNG file name for a feature name."""
@@ -225,8 +242,15 @@ def _save(fig: Any, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def plot_numeric_binned(feature: str, edges: np.ndarray, ref_counts: np.ndarray, cur_counts: np.ndarray,
-                        path: str | os.PathLike[str], *, subtitle: str = "") -> Path:
+def plot_numeric_binned(
+    feature: str,
+    edges: np.ndarray,
+    ref_counts: np.ndarray,
+    cur_counts: np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    subtitle: str = "",
+) -> Path:
     """Plot two binned distributions (as densities) over the same ``edges`` as a PNG."""
     plt = _figure()
     ref = np.asarray(ref_counts, dtype=float)
@@ -252,15 +276,23 @@ def plot_numeric_binned(feature: str, edges: np.ndarray, ref_counts: np.ndarray,
     return out
 
 
-def plot_categorical_counts(feature: str, ref_counts: Mapping[str, int], cur_counts: Mapping[str, int],
-                            path: str | os.PathLike[str], *, subtitle: str = "",
-                            top: int = PLOT_TOP_CATEGORIES) -> Path:
+def plot_categorical_counts(
+    feature: str,
+    ref_counts: Mapping[str, int],
+    cur_counts: Mapping[str, int],
+    path: str | os.PathLike[str],
+    *,
+    subtitle: str = "",
+    top: int = PLOT_TOP_CATEGORIES,
+) -> Path:
     """Plot category shares of reference and current side by side as a PNG."""
     plt = _figure()
     ref_total = sum(ref_counts.values()) or 1
     cur_total = sum(cur_counts.values()) or 1
-    names = sorted(set(ref_counts) | set(cur_counts),
-                   key=lambda c: -(ref_counts.get(c, 0) / ref_total + cur_counts.get(c, 0) / cur_total))
+    names = sorted(
+        set(ref_counts) | set(cur_counts),
+        key=lambda c: -(ref_counts.get(c, 0) / ref_total + cur_counts.get(c, 0) / cur_total),
+    )
     shown, rest = names[:top], names[top:]
     ref_share = [ref_counts.get(c, 0) / ref_total for c in shown]
     cur_share = [cur_counts.get(c, 0) / cur_total for c in shown]
@@ -301,10 +333,14 @@ def _subtitle(f: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def write_plots(report: Any, out_dir: str | os.PathLike[str], *,
-                reference: Mapping[str, np.ndarray] | None = None,
-                current: Mapping[str, np.ndarray] | None = None,
-                binned: Mapping[str, tuple[Any, Any, Any]] | None = None) -> dict[str, Path]:
+def write_plots(
+    report: Any,
+    out_dir: str | os.PathLike[str],
+    *,
+    reference: Mapping[str, np.ndarray] | None = None,
+    current: Mapping[str, np.ndarray] | None = None,
+    binned: Mapping[str, tuple[Any, Any, Any]] | None = None,
+) -> dict[str, Path]:
     """Write one PNG per drifted feature (and drifted ``prediction``) into ``out_dir``; return ``{name: path}``.
 
     Values come from ``reference``/``current`` arrays, or, in the chunked mode, from ``binned``:
@@ -329,17 +365,20 @@ def write_plots(report: Any, out_dir: str | os.PathLike[str], *,
             if edges is None:
                 written[name] = plot_categorical_counts(name, ref_counts, cur_counts, path, subtitle=subtitle)
             else:
-                written[name] = plot_numeric_binned(name, np.asarray(edges), np.asarray(ref_counts),
-                                                    np.asarray(cur_counts), path, subtitle=subtitle)
+                written[name] = plot_numeric_binned(
+                    name, np.asarray(edges), np.asarray(ref_counts), np.asarray(cur_counts), path, subtitle=subtitle
+                )
             continue
         if reference is None or current is None or name not in reference or name not in current:
             continue
         ref, cur = reference[name], current[name]
         if f.get("kind") == "numeric":
             edges = numeric_bins(ref, cur)
-            written[name] = plot_numeric_binned(name, edges, clipped_histogram(ref, edges),
-                                                clipped_histogram(cur, edges), path, subtitle=subtitle)
+            written[name] = plot_numeric_binned(
+                name, edges, clipped_histogram(ref, edges), clipped_histogram(cur, edges), path, subtitle=subtitle
+            )
         else:
-            written[name] = plot_categorical_counts(name, category_counts(ref), category_counts(cur), path,
-                                                    subtitle=subtitle)
+            written[name] = plot_categorical_counts(
+                name, category_counts(ref), category_counts(cur), path, subtitle=subtitle
+            )
     return written

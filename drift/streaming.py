@@ -62,8 +62,13 @@ def _epsilon(n0: np.ndarray, n1: np.ndarray, var: np.ndarray, log_term: np.ndarr
     return np.sqrt(2.0 / m * var * log_term) + 2.0 / (3.0 * m) * log_term
 
 
-def adwin(values: np.ndarray, *, delta: float = DEFAULT_DELTA, clock: int = DEFAULT_CLOCK,
-          value_range: tuple[float, float] | None = None) -> list[Change]:
+def adwin(
+    values: np.ndarray,
+    *,
+    delta: float = DEFAULT_DELTA,
+    clock: int = DEFAULT_CLOCK,
+    value_range: tuple[float, float] | None = None,
+) -> list[Change]:
     """Run ADWIN over ``values`` (in time order) and return every change it detects.
 
     Parameters
@@ -112,16 +117,22 @@ def adwin(values: np.ndarray, *, delta: float = DEFAULT_DELTA, clock: int = DEFA
         t = fired
         cut = _best_cut(s1, s2, start, t, delta)
         n0, n1 = cut - start, t - cut
-        changes.append(Change(start=int(cut), detected=int(t - 1),
-                              mean_before=float((s1[cut] - s1[start]) / n0 * (hi - lo) + lo),
-                              mean_after=float((s1[t] - s1[cut]) / n1 * (hi - lo) + lo)))
+        changes.append(
+            Change(
+                start=int(cut),
+                detected=int(t - 1),
+                mean_before=float((s1[cut] - s1[start]) / n0 * (hi - lo) + lo),
+                mean_after=float((s1[t] - s1[cut]) / n1 * (hi - lo) + lo),
+            )
+        )
         start = cut
         t_next = t + clock
     return changes
 
 
-def _first_alarm(s1: np.ndarray, s2: np.ndarray, dist: np.ndarray, start: int, t_first: int, n: int,
-                 clock: int, delta: float) -> int | None:
+def _first_alarm(
+    s1: np.ndarray, s2: np.ndarray, dist: np.ndarray, start: int, t_first: int, n: int, clock: int, delta: float
+) -> int | None:
     """First check time ``t`` (window ``[start, t)``) at which a geometric split fires, else None."""
     for t0 in range(t_first, n + 1, clock * _BLOCK):
         ts = np.arange(t0, min(n, t0 + clock * _BLOCK - 1) + 1, clock, dtype=np.int64)
@@ -137,7 +148,7 @@ def _first_alarm(s1: np.ndarray, s2: np.ndarray, dist: np.ndarray, start: int, t
         cut = np.where(ok, ts[:, None] - dist[None, :], start + 1)
         sum_w = (s1[ts] - s1[start])[:, None]
         mean_w = sum_w / width[:, None]
-        var = np.maximum((s2[ts] - s2[start])[:, None] / width[:, None] - mean_w ** 2, 0.0)
+        var = np.maximum((s2[ts] - s2[start])[:, None] / width[:, None] - mean_w**2, 0.0)
         mu0 = (s1[cut] - s1[start]) / np.where(ok, n0, 1.0)
         mu1 = (s1[ts][:, None] - s1[cut]) / np.where(ok, n1, 1.0)
         log_term = np.log(2.0 * np.maximum(k, 1) / delta)[:, None]
@@ -156,7 +167,7 @@ def _best_cut(s1: np.ndarray, s2: np.ndarray, start: int, t: int, delta: float) 
     n0 = (cuts - start).astype(np.float64)
     n1 = (t - cuts).astype(np.float64)
     mean_w = (s1[t] - s1[start]) / width
-    var = max((s2[t] - s2[start]) / width - mean_w ** 2, 0.0)
+    var = max((s2[t] - s2[start]) / width - mean_w**2, 0.0)
     mu0 = (s1[cuts] - s1[start]) / n0
     mu1 = (s1[t] - s1[cuts]) / n1
     eps = _epsilon(n0, n1, np.full(cuts.size, var), np.full(cuts.size, np.log(2.0 * cuts.size / delta)))
@@ -201,8 +212,14 @@ class Adwin:
         if _first_alarm(s1, s2, _cut_distances(w), 0, w, w, self.clock, self.delta) != w:
             return False
         cut = _best_cut(s1, s2, 0, w, self.delta)
-        self.changes.append(Change(start=self._offset + cut, detected=self._seen - 1,
-                                   mean_before=float(s1[cut] / cut), mean_after=float((s1[w] - s1[cut]) / (w - cut))))
+        self.changes.append(
+            Change(
+                start=self._offset + cut,
+                detected=self._seen - 1,
+                mean_before=float(s1[cut] / cut),
+                mean_after=float((s1[w] - s1[cut]) / (w - cut)),
+            )
+        )
         self._values = self._values[cut:]
         self._offset += cut
         return True

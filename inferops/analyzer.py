@@ -30,8 +30,10 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grp
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 ENFORCEMENT_LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_TO_PROTO = {
-    "advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
-    "remediate": analyzer_pb2.REMEDIATE, "disabled": analyzer_pb2.DISABLED,
+    "advisory": analyzer_pb2.ADVISORY,
+    "mandatory": analyzer_pb2.MANDATORY,
+    "remediate": analyzer_pb2.REMEDIATE,
+    "disabled": analyzer_pb2.DISABLED,
 }
 _PROTO_TO_LEVEL = {v: k for k, v in _LEVEL_TO_PROTO.items()}
 _STARTUP_TIMEOUT_S = 60.0
@@ -60,7 +62,7 @@ class Diagnostic:
     def detail(self) -> str:
         """The violation message without the policy description the SDK prefixes."""
         prefix = self.description + "\n"
-        return self.message[len(prefix):] if self.description and self.message.startswith(prefix) else self.message
+        return self.message[len(prefix) :] if self.description and self.message.startswith(prefix) else self.message
 
 
 def load_policy_pack_config(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -97,8 +99,9 @@ def _split_entry(name: str, value: Any) -> tuple[str | None, dict[str, Any]]:
     else:
         raise PolicyConfigError(f"policy '{name}': expected an enforcement level or an object")
     if level is not None and level not in ENFORCEMENT_LEVELS:
-        raise PolicyConfigError(f"policy '{name}': enforcementLevel '{level}' is not one of "
-                                f"{', '.join(ENFORCEMENT_LEVELS)}")
+        raise PolicyConfigError(
+            f"policy '{name}': enforcementLevel '{level}' is not one of {', '.join(ENFORCEMENT_LEVELS)}"
+        )
     if name == "all" and props:
         raise PolicyConfigError("'all' only takes an enforcement level")
     return level, props
@@ -148,10 +151,12 @@ class _EngineServicer(engine_pb2_grpc.EngineServicer):
 
     def GetRootResource(self, request, context):  # noqa: N802
         from pulumi.runtime.proto import engine_pb2
+
         return engine_pb2.GetRootResourceResponse()
 
     def SetRootResource(self, request, context):  # noqa: N802
         from pulumi.runtime.proto import engine_pb2
+
         return engine_pb2.SetRootResourceResponse()
 
 
@@ -162,9 +167,17 @@ class PolicyPackProcess:
     it is validated against the pack's config schemas and sent with ``Configure``.
     """
 
-    def __init__(self, pack_dir: str | os.PathLike[str], *, config: Mapping[str, Any] | None = None,
-                 project: str = "inferops", stack: str = "dev", dry_run: bool = True,
-                 stack_config: Mapping[str, Any] | None = None, python: str | None = None) -> None:
+    def __init__(
+        self,
+        pack_dir: str | os.PathLike[str],
+        *,
+        config: Mapping[str, Any] | None = None,
+        project: str = "inferops",
+        stack: str = "dev",
+        dry_run: bool = True,
+        stack_config: Mapping[str, Any] | None = None,
+        python: str | None = None,
+    ) -> None:
         self.pack_dir = Path(pack_dir).resolve()
         self.config = dict(config or {})
         self.project, self.stack, self.dry_run = project, stack, dry_run
@@ -200,15 +213,23 @@ class PolicyPackProcess:
         self._engine_server.start()
 
         env = dict(os.environ)
-        env.update({
-            "PULUMI_PROJECT": self.project, "PULUMI_STACK": self.stack,
-            "PULUMI_DRY_RUN": "true" if self.dry_run else "false",
-            "PULUMI_CONFIG": json.dumps({k: v if isinstance(v, str) else json.dumps(v)
-                                         for k, v in self.stack_config.items()}),
-        })
+        env.update(
+            {
+                "PULUMI_PROJECT": self.project,
+                "PULUMI_STACK": self.stack,
+                "PULUMI_DRY_RUN": "true" if self.dry_run else "false",
+                "PULUMI_CONFIG": json.dumps(
+                    {k: v if isinstance(v, str) else json.dumps(v) for k, v in self.stack_config.items()}
+                ),
+            }
+        )
         self._proc = subprocess.Popen(
             [self.python, "-u", "-m", "pulumi.policy", f"127.0.0.1:{engine_port}", str(self.pack_dir)],
-            cwd=self.pack_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            cwd=self.pack_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         port = self._read_port()
         self._channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         try:
@@ -276,19 +297,31 @@ class PolicyPackProcess:
             reply = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
             policies = []
             for p in reply.policies:
-                policies.append({
-                    "name": p.name, "description": p.description, "display_name": p.displayName,
-                    "enforcement_level": _PROTO_TO_LEVEL[p.enforcementLevel],
-                    "type": {analyzer_pb2.POLICY_TYPE_RESOURCE: "resource",
-                             analyzer_pb2.POLICY_TYPE_STACK: "stack"}.get(p.policy_type, "unknown"),
-                    "config_schema": {
-                        "properties": json_format.MessageToDict(p.configSchema.properties),
-                        "required": list(p.configSchema.required),
-                    },
-                    "remediation_steps": p.remediation_steps, "tags": list(p.tags),
-                })
-            self._info = {"name": reply.name, "version": reply.version, "description": reply.description,
-                          "supports_config": reply.supportsConfig, "policies": policies}
+                policies.append(
+                    {
+                        "name": p.name,
+                        "description": p.description,
+                        "display_name": p.displayName,
+                        "enforcement_level": _PROTO_TO_LEVEL[p.enforcementLevel],
+                        "type": {
+                            analyzer_pb2.POLICY_TYPE_RESOURCE: "resource",
+                            analyzer_pb2.POLICY_TYPE_STACK: "stack",
+                        }.get(p.policy_type, "unknown"),
+                        "config_schema": {
+                            "properties": json_format.MessageToDict(p.configSchema.properties),
+                            "required": list(p.configSchema.required),
+                        },
+                        "remediation_steps": p.remediation_steps,
+                        "tags": list(p.tags),
+                    }
+                )
+            self._info = {
+                "name": reply.name,
+                "version": reply.version,
+                "description": reply.description,
+                "supports_config": reply.supportsConfig,
+                "policies": policies,
+            }
         return self._info
 
     def plugin_version(self) -> str:
@@ -306,8 +339,7 @@ class PolicyPackProcess:
         result = {}
         for name, policy in policies.items():
             schema = policy["config_schema"]
-            props = {k: v["default"] for k, v in schema["properties"].items()
-                     if isinstance(v, dict) and "default" in v}
+            props = {k: v["default"] for k, v in schema["properties"].items() if isinstance(v, dict) and "default" in v}
             level = all_level or policy["enforcement_level"]
             if name in self.config:
                 own_level, own_props = _split_entry(name, self.config[name])
@@ -325,7 +357,8 @@ class PolicyPackProcess:
             entry.properties.update(props)
         self.stub.Configure(request)
         stack_request = analyzer_pb2.AnalyzerStackConfigureRequest(
-            stack=self.stack, project=self.project, organization="organization", dry_run=self.dry_run)
+            stack=self.stack, project=self.project, organization="organization", dry_run=self.dry_run
+        )
         try:
             self.stub.ConfigureStack(stack_request)
         except grpc.RpcError as exc:  # older SDKs do not implement it; the engine tolerates that too
@@ -336,12 +369,21 @@ class PolicyPackProcess:
         """``Analyze`` one resource (an ``inferops.harness.RegisteredResource`` or anything with
         ``type``, ``name``, ``urn``, ``inputs`` and optional ``parent``), its inputs as properties."""
         request = analyzer_pb2.AnalyzeRequest(
-            type=resource.type, name=resource.name, urn=resource.urn, properties=to_struct(resource.inputs),
-            options=analyzer_pb2.AnalyzerResourceOptions(parent=getattr(resource, "parent", None) or ""))
+            type=resource.type,
+            name=resource.name,
+            urn=resource.urn,
+            properties=to_struct(resource.inputs),
+            options=analyzer_pb2.AnalyzerResourceOptions(parent=getattr(resource, "parent", None) or ""),
+        )
         # The SDK leaves a resource violation's urn empty; the engine attributes it to the resource.
-        return [d if d.urn else Diagnostic(d.policy_name, d.message, d.enforcement_level, resource.urn,
-                                           d.description, d.policy_pack_name)
-                for d in self._diagnostics(self.stub.Analyze(request))]
+        return [
+            d
+            if d.urn
+            else Diagnostic(
+                d.policy_name, d.message, d.enforcement_level, resource.urn, d.description, d.policy_pack_name
+            )
+            for d in self._diagnostics(self.stub.Analyze(request))
+        ]
 
     def analyze_stack(self, resources: Iterable[Any]) -> list[Diagnostic]:
         """``AnalyzeStack`` over all resources, each with its inputs merged with its outputs."""
@@ -349,17 +391,31 @@ class PolicyPackProcess:
         for r in resources:
             props = {**(r.inputs or {}), **(getattr(r, "outputs", None) or {})}
             parent = getattr(r, "parent", None) or ""
-            items.append(analyzer_pb2.AnalyzerResource(
-                type=r.type, name=r.name, urn=r.urn, properties=to_struct(props), parent=parent,
-                options=analyzer_pb2.AnalyzerResourceOptions(parent=parent)))
+            items.append(
+                analyzer_pb2.AnalyzerResource(
+                    type=r.type,
+                    name=r.name,
+                    urn=r.urn,
+                    properties=to_struct(props),
+                    parent=parent,
+                    options=analyzer_pb2.AnalyzerResourceOptions(parent=parent),
+                )
+            )
         return self._diagnostics(self.stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=items)))
 
     @staticmethod
     def _diagnostics(reply: analyzer_pb2.AnalyzeResponse) -> list[Diagnostic]:
-        return [Diagnostic(policy_name=d.policyName, message=d.message,
-                           enforcement_level=_PROTO_TO_LEVEL.get(d.enforcementLevel, "advisory"), urn=d.urn,
-                           description=d.description, policy_pack_name=d.policyPackName)
-                for d in reply.diagnostics]
+        return [
+            Diagnostic(
+                policy_name=d.policyName,
+                message=d.message,
+                enforcement_level=_PROTO_TO_LEVEL.get(d.enforcementLevel, "advisory"),
+                urn=d.urn,
+                description=d.description,
+                policy_pack_name=d.policyPackName,
+            )
+            for d in reply.diagnostics
+        ]
 
 
 def _validate(policy: str, props: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
@@ -374,8 +430,9 @@ def _validate(policy: str, props: Mapping[str, Any], schema: Mapping[str, Any]) 
         raise PolicyConfigError(f"policy '{policy}': {where}: {error.message}")
 
 
-def estimate_costs(resources: Iterable[Any], *, pack_dir: str | os.PathLike[str] | None = None,
-                   config: Mapping[str, Any] | None = None) -> list[Any]:
+def estimate_costs(
+    resources: Iterable[Any], *, pack_dir: str | os.PathLike[str] | None = None, config: Mapping[str, Any] | None = None
+) -> list[Any]:
     """Per-function monthly cost estimates with the pack's own price table and cost model.
 
     ``resources`` are ``RegisteredResource``-like objects (inputs merged with outputs, as
@@ -392,9 +449,11 @@ def estimate_costs(resources: Iterable[Any], *, pack_dir: str | os.PathLike[str]
 
     entry = (config or {}).get("finops-cost-within-budget")
     cost_config = {k: v for k, v in entry.items() if k != "enforcementLevel"} if isinstance(entry, dict) else {}
-    stack = [finops.StackResource(r.type, r.name, r.urn,
-                                  plain({**(r.inputs or {}), **(getattr(r, "outputs", None) or {})}))
-             for r in resources if getattr(r, "custom", True)]
+    stack = [
+        finops.StackResource(r.type, r.name, r.urn, plain({**(r.inputs or {}), **(getattr(r, "outputs", None) or {})}))
+        for r in resources
+        if getattr(r, "custom", True)
+    ]
     return finops.function_costs(stack, cost_config)
 
 

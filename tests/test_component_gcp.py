@@ -103,17 +103,11 @@ def metadata_of(res: RegisteredResource) -> dict[str, str]:
         labels, extra = inputs.get("labels") or {}, inputs.get("annotations") or {}
     else:
         labels = inputs.get("userLabels") or {}
-        extra = dict(
-            line.split("=", 1) for line in (inputs.get("description") or "").splitlines() if "=" in line
-        )
+        extra = dict(line.split("=", 1) for line in (inputs.get("description") or "").splitlines() if "=" in line)
     for k, v in labels.items():
-        assert LABEL_KEY.match(k) and LABEL_VALUE.match(v), (
-            f"{res.name}: label {k}={v!r} not in GCP's charset"
-        )
+        assert LABEL_KEY.match(k) and LABEL_VALUE.match(v), f"{res.name}: label {k}={v!r} not in GCP's charset"
     for k in extra:
-        assert ANNOTATION_KEY.match(k) and not k.startswith(RESERVED_NS), (
-            f"{res.name}: bad annotation key {k}"
-        )
+        assert ANNOTATION_KEY.match(k) and not k.startswith(RESERVED_NS), f"{res.name}: bad annotation key {k}"
     overlap = set(labels) & set(extra)
     assert not overlap, f"{res.name}: keys both label and annotation: {overlap}"
     return {**extra, **labels}
@@ -173,8 +167,7 @@ def test_service_inputs_follow_the_spec(dev_run: ProgramRun, dev_config: dict[st
     assert tpl["timeout"] == f"{fn['runtime']['timeoutSeconds']}s"
     assert tpl["revision"].startswith(f"{FN}-") and len(tpl["revision"]) <= 63
     assert (
-        tpl["serviceAccount"]
-        == f"{one(dev_run, ACCOUNT).inputs['accountId']}@example-project.iam.gserviceaccount.com"
+        tpl["serviceAccount"] == f"{one(dev_run, ACCOUNT).inputs['accountId']}@example-project.iam.gserviceaccount.com"
     )
     assert tpl["maxInstanceRequestConcurrency"] == 80
     (container,) = tpl["containers"]
@@ -227,18 +220,12 @@ def test_revision_template_carries_only_version_stable_labels(dev_run: ProgramRu
 def test_budget_edit_keeps_the_revision(dev_run: ProgramRun, run_edited: RunEdited) -> None:
     run = run_edited(set_fn("finops.monthlyBudgetUsd", 999))
     assert one(run, SERVICE).inputs["labels"]["monthly-budget-usd"] == "999"
-    assert (
-        one(run, SERVICE).inputs["template"]["revision"]
-        == one(dev_run, SERVICE).inputs["template"]["revision"]
-    )
+    assert one(run, SERVICE).inputs["template"]["revision"] == one(dev_run, SERVICE).inputs["template"]["revision"]
 
 
 def test_runtime_edit_names_a_new_revision(dev_run: ProgramRun, run_edited: RunEdited) -> None:
     run = run_edited(set_fn("runtime.memoryMb", 2048))
-    assert (
-        one(run, SERVICE).inputs["template"]["revision"]
-        != one(dev_run, SERVICE).inputs["template"]["revision"]
-    )
+    assert one(run, SERVICE).inputs["template"]["revision"] != one(dev_run, SERVICE).inputs["template"]["revision"]
 
 
 def test_retraining_request_is_recorded(run_edited: RunEdited) -> None:
@@ -262,13 +249,8 @@ def test_budget_matches_the_spec(dev_run: ProgramRun, dev_config: dict[str, Any]
         "currencyCode": "USD",
         "units": str(fn["finops"]["monthlyBudgetUsd"]),
     }
-    thresholds = (
-        fn["finops"].get("alertThresholdsPercent")
-        or dev_config["inferops:defaults"]["alertThresholdsPercent"]
-    )
-    assert [r["thresholdPercent"] for r in budget["thresholdRules"]] == pytest.approx(
-        [p / 100 for p in thresholds]
-    )
+    thresholds = fn["finops"].get("alertThresholdsPercent") or dev_config["inferops:defaults"]["alertThresholdsPercent"]
+    assert [r["thresholdPercent"] for r in budget["thresholdRules"]] == pytest.approx([p / 100 for p in thresholds])
     assert budget["budgetFilter"] == {"calendarPeriod": "MONTH", "labels": {"function-name": FN}}
     assert len(budget["displayName"]) <= 60
     channels = {c.outputs["name"] for c in children(dev_run, CHANNEL)}
@@ -293,9 +275,7 @@ def test_budget_filter_label_is_carried_only_by_this_function(dev_run: ProgramRu
 
 def test_fractional_budget_and_other_thresholds(run_edited: RunEdited) -> None:
     run = run_edited(
-        chain(
-            set_fn("finops.monthlyBudgetUsd", 400.5), set_fn("finops.alertThresholdsPercent", [25, 90, 120])
-        )
+        chain(set_fn("finops.monthlyBudgetUsd", 400.5), set_fn("finops.alertThresholdsPercent", [25, 90, 120]))
     )
     budget = one(run, BUDGET).inputs
     assert budget["amount"]["specifiedAmount"] == {
@@ -329,18 +309,14 @@ def test_canary_splits_traffic_between_named_revisions(canary_run: ProgramRun) -
     assert canary_run.exports[FN]["canaryPercent"] == 25
 
 
-def test_dev_stack_canary_at_zero_sends_everything_to_stable(
-    dev_run: ProgramRun, canary_run: ProgramRun
-) -> None:
+def test_dev_stack_canary_at_zero_sends_everything_to_stable(dev_run: ProgramRun, canary_run: ProgramRun) -> None:
     # Pulumi.dev.yaml runs doc-classifier at canaryPercent 0: rollback edit 1 already applied.
     assert one(dev_run, SERVICE).inputs["template"] == one(canary_run, SERVICE).inputs["template"]
     split = traffic(canary_run)
     assert traffic(dev_run) == {rev: (0 if tag == "canary" else 100, tag) for rev, (_, tag) in split.items()}
 
 
-def test_rollback_by_percent_sends_everything_to_stable(
-    run_edited: RunEdited, canary_run: ProgramRun
-) -> None:
+def test_rollback_by_percent_sends_everything_to_stable(run_edited: RunEdited, canary_run: ProgramRun) -> None:
     run = run_edited(chain(CANARY_25, set_fn("traffic.canaryPercent", 0)))
     split = traffic(run)
     (stable,) = [rev for rev, (_, tag) in traffic(canary_run).items() if tag == "stable"]
@@ -349,9 +325,7 @@ def test_rollback_by_percent_sends_everything_to_stable(
     assert one(run, SERVICE).inputs["template"] == one(canary_run, SERVICE).inputs["template"]
 
 
-def test_rollback_by_version_serves_the_stable_revision(
-    run_edited: RunEdited, canary_run: ProgramRun
-) -> None:
+def test_rollback_by_version_serves_the_stable_revision(run_edited: RunEdited, canary_run: ProgramRun) -> None:
     run = run_edited(chain(CANARY_25, set_fn("model.version", "3.0.0")))
     (stable,) = [rev for rev, (_, tag) in traffic(canary_run).items() if tag == "stable"]
     # The template now names the revision that served as stable: Cloud Run reuses it, no canary left.
@@ -405,9 +379,7 @@ def test_no_wildcard_or_broad_iam(dev_run: ProgramRun, dev_config: dict[str, Any
 # --- naming helpers ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name", ["a", "doc-classifier", "x" * 22, "abcdefghij-abcdefghij-abcdefgh", "a" * 30]
-)
+@pytest.mark.parametrize("name", ["a", "doc-classifier", "x" * 22, "abcdefghij-abcdefghij-abcdefgh", "a" * 30])
 def test_service_account_id_is_valid(name: str) -> None:
     acct = service_account_id(name)
     assert re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", acct), acct

@@ -40,9 +40,7 @@ EXPECTED_METADATA = {
     "function-name": "sentiment",
 }
 # Kubernetes label syntax: optional DNS-subdomain prefix, name and value of at most 63 characters.
-LABEL_NAME = re.compile(
-    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
-)
+LABEL_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 
 RunEdited = Callable[[Callable[[dict[str, Any]], None]], ProgramRun]

@@ -116,7 +116,7 @@ def test_retraining_block_is_inserted_before_the_blank_line_and_comment() -> Non
         '        requestedAt: "2026-11-25"\n',
     ]
     assert new.index("avgDurationMs: 120\n      retraining:") > 0
-    assert "requestedAt: \"2026-11-25\"\n\n    # second function, untouched\n" in new
+    assert 'requestedAt: "2026-11-25"\n\n    # second function, untouched\n' in new
     assert read_function(new, "fraud-scorer", "x")["retraining"]["requestedAt"] == "2026-11-25"
 
 

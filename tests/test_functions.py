@@ -124,8 +124,11 @@ def test_s3_loader_reads_through_boto3(monkeypatch: pytest.MonkeyPatch) -> None:
     moto = pytest.importorskip("moto")
     import boto3
 
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with moto.mock_aws():
@@ -170,9 +173,7 @@ def test_missing_cloud_sdk_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
 # --- request handling and the log record ------------------------------------------------------------
 
 
-def test_one_log_record_per_prediction_in_drift_format(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_one_log_record_per_prediction_in_drift_format(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     status, body = core.handle(json.dumps({"instances": [{**ROW, "label": 1}, {**ROW, "amount": 0}]}))
     assert status == 200
     assert [p["prediction"] for p in body["predictions"]] == [1, 0]  # second: score -0.6 -> p 0.354
@@ -212,9 +213,7 @@ def test_one_log_record_per_prediction_in_drift_format(
         (json.dumps({"instances": [ROW] * 1001}), "instances: at most 1000"),
     ],
 )
-def test_bad_requests_are_400_and_log_nothing(
-    capsys: pytest.CaptureFixture[str], body: str, message: str
-) -> None:
+def test_bad_requests_are_400_and_log_nothing(capsys: pytest.CaptureFixture[str], body: str, message: str) -> None:
     status, payload = core.handle(body)
     assert status == 400
     assert message in payload["error"]
@@ -291,8 +290,12 @@ def test_azure_adapter_predicts_with_function_key_auth(capsys: pytest.CaptureFix
     func = pytest.importorskip("azure.functions")
     from functions import function_app
 
-    req = func.HttpRequest(method="POST", url="/api/predict", body=json.dumps({**ROW, "label": 0}).encode(),
-                           headers={"content-type": "application/json"})
+    req = func.HttpRequest(
+        method="POST",
+        url="/api/predict",
+        body=json.dumps({**ROW, "label": 0}).encode(),
+        headers={"content-type": "application/json"},
+    )
     resp = function_app.predict(req)
     assert resp.status_code == 200
     assert resp.mimetype == "application/json"
@@ -303,8 +306,9 @@ def test_azure_adapter_predicts_with_function_key_auth(capsys: pytest.CaptureFix
     bad = function_app.predict(func.HttpRequest(method="POST", url="/api/predict", body=b"[]"))
     assert bad.status_code == 400
 
-    bindings = {f.get_function_name(): json.loads(f.get_function_json())["bindings"]
-                for f in function_app.app.get_functions()}
+    bindings = {
+        f.get_function_name(): json.loads(f.get_function_json())["bindings"] for f in function_app.app.get_functions()
+    }
     trigger = next(b for b in bindings["predict"] if b["type"] == "httpTrigger")
     assert trigger["route"] == "predict" and trigger["methods"] == ["POST"]
     assert trigger["authLevel"] == "FUNCTION"  # never anonymous unless configured
@@ -351,8 +355,10 @@ def test_http_server_over_loopback(server: tuple[str, int], capsys: pytest.Captu
     (record,) = _records(capsys.readouterr().out)
     assert list(record) == DRIFT_COLUMNS and record["prediction"] == 1
 
-    assert _call(server, "GET", "/healthz") == (200, {"status": "ok", "model_id": "fraud-scorer",
-                                                       "model_version": "2.2.0"})
+    assert _call(server, "GET", "/healthz") == (
+        200,
+        {"status": "ok", "model_id": "fraud-scorer", "model_version": "2.2.0"},
+    )
     assert _call(server, "POST", "/predict", b'{"amount": 1}')[0] == 400
     assert _call(server, "GET", "/nowhere")[0] == 404
     assert _call(server, "GET", "/predict")[0] == 405

@@ -300,8 +300,14 @@ def test_two_runs_racing_on_one_repository(tmp_path: Path, remote: Path) -> None
     args = ["--stack", "dev", "--report", str(rep), "--repo", str(work), "--push", "origin"]
     env = {**os.environ, **GIT_ENV, "PYTHONPATH": str(ROOT)}
     procs = [
-        subprocess.Popen([sys.executable, "-m", "drift", "remediate", "--function", fn, *args], cwd=ROOT,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "drift", "remediate", "--function", fn, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for fn in ("fraud-scorer", "fraud-scorer", "churn")
     ]
     outs = [p.communicate(timeout=120) for p in procs]
@@ -320,9 +326,29 @@ def test_two_pushes_racing_on_one_remote(tmp_path: Path, remote: Path) -> None:
     clones = [clone(remote, tmp_path / f"c{i}") for i in range(3)]
     env = {**os.environ, **GIT_ENV, "PYTHONPATH": str(ROOT)}
     procs = [
-        subprocess.Popen([sys.executable, "-m", "drift", "remediate", "--stack", "dev", "--function", "fraud-scorer",
-                          "--report", str(rep), "--repo", str(c), "--push", "origin"], cwd=ROOT, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "drift",
+                "remediate",
+                "--stack",
+                "dev",
+                "--function",
+                "fraud-scorer",
+                "--report",
+                str(rep),
+                "--repo",
+                str(c),
+                "--push",
+                "origin",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for c in clones
     ]
     outs = [p.communicate(timeout=120) for p in procs]
@@ -469,13 +495,32 @@ def test_loop_from_drift_check_to_branch(tmp_path: Path, remote: Path) -> None:
                 w.writerow([f"2026-11-{1 + i % 20:02d}T00:00:00Z", "2.2.0", rng.normal(shift, 1), rng.random()])
     env = {**os.environ, **GIT_ENV, "PYTHONPATH": str(ROOT)}
     out = tmp_path / "report.json"
-    check = subprocess.run([sys.executable, "-m", "drift", "check", "--reference", str(tmp_path / "ref.csv"),
-                            "--current", str(tmp_path / "cur.csv"), "--format", "json", "--out", str(out)],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "drift",
+            "check",
+            "--reference",
+            str(tmp_path / "ref.csv"),
+            "--current",
+            str(tmp_path / "cur.csv"),
+            "--format",
+            "json",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert check.returncode == 1, check.stderr  # drift found
     work = clone(remote, tmp_path / "work")
-    proc = cli("--stack", "dev", "--function", "fraud-scorer", "--report", str(out), "--repo", str(work),
-               "--push", "origin")
+    proc = cli(
+        "--stack", "dev", "--function", "fraud-scorer", "--report", str(out), "--repo", str(work), "--push", "origin"
+    )
     assert proc.returncode == 0, proc.stderr
     branch = proc.stdout.strip()
     msg = sh(remote, "log", "-1", "--format=%B", f"refs/heads/{branch}")

@@ -55,11 +55,13 @@ def verdicts(pack, resources):
     """Every diagnostic for a stack, as (policy, level, resource name, message without the description)."""
     custom = [r for r in resources if r.custom]
     diagnostics = [d for r in custom for d in pack.analyze(r)] + pack.analyze_stack(custom)
-    return sorted((d.policy_name, d.enforcement_level, d.urn.rsplit("::", 1)[-1] if d.urn else "", d.detail)
-                  for d in diagnostics)
+    return sorted(
+        (d.policy_name, d.enforcement_level, d.urn.rsplit("::", 1)[-1] if d.urn else "", d.detail) for d in diagnostics
+    )
 
 
 # --------------------------------------------------------------------------- the pack as a plugin
+
 
 def test_analyzer_info_lists_every_policy_with_its_schema(pack):
     info = pack.info()
@@ -82,19 +84,32 @@ def test_analyzer_info_lists_every_policy_with_its_schema(pack):
 
 def test_pack_config_file_reaches_the_policies(pack):
     effective = pack.effective_config()
-    assert effective["finops-cost-per-1k-inferences"] == ("advisory", {
-        "maxUsdPer1kInferences": 0.1, "kubernetesVcpuHourUsd": 0.0316, "kubernetesGibHourUsd": 0.0042,
-        "azureConsumptionMemoryMb": 1536.0})
+    assert effective["finops-cost-per-1k-inferences"] == (
+        "advisory",
+        {
+            "maxUsdPer1kInferences": 0.1,
+            "kubernetesVcpuHourUsd": 0.0316,
+            "kubernetesGibHourUsd": 0.0042,
+            "azureConsumptionMemoryMb": 1536.0,
+        },
+    )
     assert effective["security-log-retention"] == ("mandatory", {"maxRetentionDays": 400})
-    log_group = SimpleNamespace(type="aws:cloudwatch/logGroup:LogGroup", name="lg",
-                                urn=urn("aws:cloudwatch/logGroup:LogGroup", "lg"),
-                                inputs={"retentionInDays": 3653, "tags": {"cost-center": "a", "owner": "b",
-                                                                          "environment": "c",
-                                                                          "monthly-budget-usd": "1"}})
+    log_group = SimpleNamespace(
+        type="aws:cloudwatch/logGroup:LogGroup",
+        name="lg",
+        urn=urn("aws:cloudwatch/logGroup:LogGroup", "lg"),
+        inputs={
+            "retentionInDays": 3653,
+            "tags": {"cost-center": "a", "owner": "b", "environment": "c", "monthly-budget-usd": "1"},
+        },
+    )
     [diagnostic] = pack.analyze(log_group)
     assert (diagnostic.policy_name, diagnostic.enforcement_level, diagnostic.urn, diagnostic.detail) == (
-        "security-log-retention", "mandatory", log_group.urn,
-        "'lg' keeps logs 3653 days, above the 400-day maximum: lower retentionInDays.")
+        "security-log-retention",
+        "mandatory",
+        log_group.urn,
+        "'lg' keeps logs 3653 days, above the 400-day maximum: lower retentionInDays.",
+    )
 
 
 def test_enforcement_levels_from_config():
@@ -105,14 +120,22 @@ def test_enforcement_levels_from_config():
     assert found == {("finops-cost-allocation-tags", "advisory")}
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("{", "not valid JSON (line 1: Expecting property name enclosed in double quotes)"),
-    ("[]", "the policy pack config must be a JSON object of policy names"),
-    ('{"security-log-retention": "strict"}',
-     "policy 'security-log-retention': enforcementLevel 'strict' is not one of advisory, mandatory, remediate, "
-     "disabled"),
-    ('{"security-log-retention": 3}', "policy 'security-log-retention': expected an enforcement level or an object"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "not valid JSON (line 1: Expecting property name enclosed in double quotes)"),
+        ("[]", "the policy pack config must be a JSON object of policy names"),
+        (
+            '{"security-log-retention": "strict"}',
+            "policy 'security-log-retention': enforcementLevel 'strict' is not one of advisory, mandatory, remediate, "
+            "disabled",
+        ),
+        (
+            '{"security-log-retention": 3}',
+            "policy 'security-log-retention': expected an enforcement level or an object",
+        ),
+    ],
+)
 def test_bad_pack_config_file(tmp_path, content, message):
     path = tmp_path / "pack.json"
     path.write_text(content)
@@ -123,13 +146,20 @@ def test_bad_pack_config_file(tmp_path, content, message):
         load_policy_pack_config(tmp_path / "missing.json")
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"no-such-policy": "advisory"}, "policy pack config names unknown policy 'no-such-policy'"),
-    ({"finops-cost-within-budget": {"headroomPercent": "ten"}},
-     "policy 'finops-cost-within-budget': headroomPercent: 'ten' is not of type 'number'"),
-    ({"responsible-ai-fairness-floor": {"fairnessFloor": 1.5}},
-     "policy 'responsible-ai-fairness-floor': fairnessFloor: 1.5 is greater than the maximum of 1.0"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"no-such-policy": "advisory"}, "policy pack config names unknown policy 'no-such-policy'"),
+        (
+            {"finops-cost-within-budget": {"headroomPercent": "ten"}},
+            "policy 'finops-cost-within-budget': headroomPercent: 'ten' is not of type 'number'",
+        ),
+        (
+            {"responsible-ai-fairness-floor": {"fairnessFloor": 1.5}},
+            "policy 'responsible-ai-fairness-floor': fairnessFloor: 1.5 is greater than the maximum of 1.0",
+        ),
+    ],
+)
 def test_config_is_validated_against_the_schema(config, message):
     with pytest.raises(PolicyConfigError) as error, PolicyPackProcess(PACK_DIR, config=config):
         pass
@@ -143,45 +173,88 @@ def test_not_a_pack(tmp_path):
 
 # --------------------------------------------------------------------------- the program's stacks
 
+
 def test_dev_stack_has_no_violation(pack, dev_run):
     types = {r.type for r in dev_run.resources}
-    assert {"aws:lambda/function:Function", "azure-native:web:WebApp", "gcp:cloudrunv2/service:Service",
-            "kubernetes:serving.knative.dev/v1:Service"} <= types
+    assert {
+        "aws:lambda/function:Function",
+        "azure-native:web:WebApp",
+        "gcp:cloudrunv2/service:Service",
+        "kubernetes:serving.knative.dev/v1:Service",
+    } <= types
     assert verdicts(pack, dev_run.resources) == []
 
 
-NONCOMPLIANT = sorted([
-    ("responsible-ai-fairness-floor", "mandatory", "biased-ranker-service",
-     "'biased-ranker' has fairness-score 0.72, below the floor 0.8 for risk tier 'limited': mitigate or retrain the "
-     "model and record the new evaluation before deploying."),
-    ("responsible-ai-fairness-floor", "mandatory", "pricey-scorer-function",
-     "'pricey-scorer' has fairness-score 0.85, below the floor 0.9 for risk tier 'high': mitigate or retrain the "
-     "model and record the new evaluation before deploying."),
-    ("security-no-public-endpoint", "mandatory", "open-sentiment-service",
-     "'open-sentiment' is exposed outside the cluster: label it networking.knative.dev/visibility=cluster-local and "
-     "reach it through an authenticating gateway (or list it in allowedPublicFunctions)."),
-    ("security-no-public-endpoint", "mandatory", "biased-ranker-public-invoker",
-     "'biased-ranker' grants roles/run.invoker to allUsers: grant it to the calling service accounts instead (or "
-     "list it in allowedPublicFunctions)."),
-    ("security-no-public-endpoint", "mandatory", "pricey-scorer-url",
-     "'pricey-scorer-noncompliant' is a Lambda function URL with authorizationType NONE: use AWS_IAM (callers sign "
-     "requests) or put an authenticating API in front (or list it in allowedPublicFunctions)."),
-    ("security-no-public-endpoint", "mandatory", "pricey-scorer-public-url",
-     "'pricey-scorer-noncompliant' grants lambda:InvokeFunctionUrl to everyone (principal '*', auth NONE): restrict "
-     "the principal and use AWS_IAM auth (or list it in allowedPublicFunctions)."),
-    # 20M x 0.8 s x 10 GB = 160M GB-s x $0.0000166667 + 20M x $0.20/M = $2,670.67
-    ("finops-cost-within-budget", "mandatory", "pricey-scorer-function",
-     "'pricey-scorer' is estimated at $2,670.67/month (aws-lambda us-east-1, 20,000,000 requests x 800 ms, no free "
-     "tier assumed), above its budget $100.00 minus 10% headroom ($90.00): raise finops.monthlyBudgetUsd, or lower "
-     "memory, duration, minimum instances or expected traffic."),
-    ("finops-cost-per-1k-inferences", "advisory", "pricey-scorer-function",
-     "'pricey-scorer' costs an estimated $0.1335 per 1,000 inferences (aws-lambda us-east-1, 20,000,000 requests x "
-     "800 ms), above the ceiling $0.1000: reduce memory, duration or always-on capacity, or raise "
-     "maxUsdPer1kInferences in the pack config."),
-    ("finops-stack-monthly-ceiling", "mandatory", "",
-     "the stack's 3 functions are estimated at $2,663.82/month (free tiers applied once), above the stack ceiling "
-     "$1,000.00: remove or shrink functions, or raise maxMonthlyUsd in the pack config."),
-])
+NONCOMPLIANT = sorted(
+    [
+        (
+            "responsible-ai-fairness-floor",
+            "mandatory",
+            "biased-ranker-service",
+            "'biased-ranker' has fairness-score 0.72, below the floor 0.8 for risk tier 'limited': mitigate or retrain the "
+            "model and record the new evaluation before deploying.",
+        ),
+        (
+            "responsible-ai-fairness-floor",
+            "mandatory",
+            "pricey-scorer-function",
+            "'pricey-scorer' has fairness-score 0.85, below the floor 0.9 for risk tier 'high': mitigate or retrain the "
+            "model and record the new evaluation before deploying.",
+        ),
+        (
+            "security-no-public-endpoint",
+            "mandatory",
+            "open-sentiment-service",
+            "'open-sentiment' is exposed outside the cluster: label it networking.knative.dev/visibility=cluster-local and "
+            "reach it through an authenticating gateway (or list it in allowedPublicFunctions).",
+        ),
+        (
+            "security-no-public-endpoint",
+            "mandatory",
+            "biased-ranker-public-invoker",
+            "'biased-ranker' grants roles/run.invoker to allUsers: grant it to the calling service accounts instead (or "
+            "list it in allowedPublicFunctions).",
+        ),
+        (
+            "security-no-public-endpoint",
+            "mandatory",
+            "pricey-scorer-url",
+            "'pricey-scorer-noncompliant' is a Lambda function URL with authorizationType NONE: use AWS_IAM (callers sign "
+            "requests) or put an authenticating API in front (or list it in allowedPublicFunctions).",
+        ),
+        (
+            "security-no-public-endpoint",
+            "mandatory",
+            "pricey-scorer-public-url",
+            "'pricey-scorer-noncompliant' grants lambda:InvokeFunctionUrl to everyone (principal '*', auth NONE): restrict "
+            "the principal and use AWS_IAM auth (or list it in allowedPublicFunctions).",
+        ),
+        # 20M x 0.8 s x 10 GB = 160M GB-s x $0.0000166667 + 20M x $0.20/M = $2,670.67
+        (
+            "finops-cost-within-budget",
+            "mandatory",
+            "pricey-scorer-function",
+            "'pricey-scorer' is estimated at $2,670.67/month (aws-lambda us-east-1, 20,000,000 requests x 800 ms, no free "
+            "tier assumed), above its budget $100.00 minus 10% headroom ($90.00): raise finops.monthlyBudgetUsd, or lower "
+            "memory, duration, minimum instances or expected traffic.",
+        ),
+        (
+            "finops-cost-per-1k-inferences",
+            "advisory",
+            "pricey-scorer-function",
+            "'pricey-scorer' costs an estimated $0.1335 per 1,000 inferences (aws-lambda us-east-1, 20,000,000 requests x "
+            "800 ms), above the ceiling $0.1000: reduce memory, duration or always-on capacity, or raise "
+            "maxUsdPer1kInferences in the pack config.",
+        ),
+        (
+            "finops-stack-monthly-ceiling",
+            "mandatory",
+            "",
+            "the stack's 3 functions are estimated at $2,663.82/month (free tiers applied once), above the stack ceiling "
+            "$1,000.00: remove or shrink functions, or raise maxMonthlyUsd in the pack config.",
+        ),
+    ]
+)
 
 
 def test_noncompliant_stack_has_exactly_the_expected_violations(pack, noncompliant_run):
@@ -189,6 +262,7 @@ def test_noncompliant_stack_has_exactly_the_expected_violations(pack, noncomplia
 
 
 # --------------------------------------------------------------------------- preview: unknown values
+
 
 def _all_unknown(value):
     if isinstance(value, dict):
@@ -224,8 +298,21 @@ def test_unknowns_in_hand_built_functions(pack):
     resources = []
     for rtype, name, props in compliant_stack():
         mutated = json.loads(json.dumps(props))
-        for key in ("tags", "labels", "annotations", "memorySize", "template", "amount", "limitAmount",
-                    "budgetFilter", "filter", "costFilters", "spec", "siteConfig", "httpsOnly"):
+        for key in (
+            "tags",
+            "labels",
+            "annotations",
+            "memorySize",
+            "template",
+            "amount",
+            "limitAmount",
+            "budgetFilter",
+            "filter",
+            "costFilters",
+            "spec",
+            "siteConfig",
+            "httpsOnly",
+        ):
             if key in mutated:
                 mutated[key] = UNKNOWN
         if rtype.startswith("kubernetes:"):
@@ -245,8 +332,11 @@ def test_estimate_costs_for_the_dev_stack(dev_run):
     # doc-classifier: Cloud Run 1 vCPU/1 GiB, 500k x 350 ms billed 400 ms; sentiment: one 0.5 vCPU/0.5 GiB pod
     # all month at the config's node price ($0.0316/vCPU-h, $0.0042/GiB-h) plus busy time.
     assert {name: (round(c.monthly_usd, 2), c.budget_usd) for name, c in costs.items()} == {
-        "fraud-scorer": (5.40, 400.0), "churn-predictor": (5.00, 150.0), "doc-classifier": (5.50, 120.0),
-        "sentiment": (13.08, 80.0)}
+        "fraud-scorer": (5.40, 400.0),
+        "churn-predictor": (5.00, 150.0),
+        "doc-classifier": (5.50, 120.0),
+        "sentiment": (13.08, 80.0),
+    }
     assert all(c.reason is None and not c.warnings for c in costs.values())
 
 

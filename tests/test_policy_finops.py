@@ -20,8 +20,13 @@ from tests.test_policy_support import (
 
 LAMBDA = "aws:lambda/function:Function"
 RUN = "gcp:cloudrunv2/service:Service"
-STACK_VALIDATORS = (finops.budget_coverage_validator, finops.cost_within_budget_validator,
-                    finops.cost_per_1k_validator, finops.stack_ceiling_validator, finops.coverage_validator)
+STACK_VALIDATORS = (
+    finops.budget_coverage_validator,
+    finops.cost_within_budget_validator,
+    finops.cost_per_1k_validator,
+    finops.stack_ceiling_validator,
+    finops.coverage_validator,
+)
 
 
 def replace(stack, name, props):
@@ -34,8 +39,11 @@ def costs_by_name(stack, **config):
     from pulumi_policy.proxy import unknown_checking_proxy
 
     from tests.test_policy_support import PolicyResource, StackValidationArgs, _opts
-    args = StackValidationArgs([PolicyResource(t, unknown_checking_proxy(p), urn(t, n), n, _opts(), None, None, [],
-                                               {}) for t, n, p in stack], config)
+
+    args = StackValidationArgs(
+        [PolicyResource(t, unknown_checking_proxy(p), urn(t, n), n, _opts(), None, None, [], {}) for t, n, p in stack],
+        config,
+    )
     for fn, _usages, cost in finops._function_costs(args, free_tier=False):
         found[fn.label] = round(cost, 2)
     return found
@@ -53,11 +61,16 @@ def test_estimates_of_the_compliant_stack():
     # Lambda arm64 1 GB: 360,000 GB-s x $0.0000133334 + 3M x $0.20/M; Azure Consumption at the 1,536 MB upper
     # bound: 540,000 GB-s x $0.000016 + $0.60; Cloud Run 1 vCPU/1 GiB billed 200 ms: 600,000 x ($0.000024 +
     # $0.0000025) + 3M x $0.40/M; Knative 0.5 vCPU/1 GiB, 10 concurrent: 10 pod-hours x $0.0271725.
-    assert costs_by_name(compliant_stack()) == {"fraud-scorer": 5.40, "churn-predictor": 9.24,
-                                                "image-tagger": 17.10, "text-classifier": 0.27}
+    assert costs_by_name(compliant_stack()) == {
+        "fraud-scorer": 5.40,
+        "churn-predictor": 9.24,
+        "image-tagger": 17.10,
+        "text-classifier": 0.27,
+    }
 
 
 # --------------------------------------------------------------------------- tags
+
 
 def test_untagged_resource_reports_each_missing_key():
     messages = run_resource(finops.tags_validator, "aws:iam/role:Role", {"name": "exec"}, name="exec")
@@ -71,45 +84,86 @@ def test_untagged_resource_reports_each_missing_key():
         "inferops:defaults.environment) in the stack config, or add the tag/label/annotation to a hand-written "
         "resource.",
         "'exec' (aws:iam/role:Role) has no 'monthly-budget-usd' cost-allocation key: set finops.monthlyBudgetUsd "
-        "in the stack config, or add the tag/label/annotation to a hand-written resource."]
+        "in the stack config, or add the tag/label/annotation to a hand-written resource.",
+    ]
 
 
 @pytest.mark.parametrize("key", ["cost-center", "owner", "environment", "monthly-budget-usd"])
 def test_one_missing_key_on_a_gcp_service(key):
     assert run_resource(finops.tags_validator, RUN, cloud_run(drop=(key,)), name="image-tagger") == [
         f"'image-tagger' ({RUN}) has no '{key}' cost-allocation key: set {finops._FIELD_OF[key]} in the stack "
-        "config, or add the tag/label/annotation to a hand-written resource."]
+        "config, or add the tag/label/annotation to a hand-written resource."
+    ]
 
 
 def test_tag_config_and_untaggable_types():
-    assert run_resource(finops.tags_validator, "aws:iam/role:Role", {"name": "exec"},
-                        config={"exemptResourceTypes": ["aws:iam/role:Role"]}) == []
+    assert (
+        run_resource(
+            finops.tags_validator,
+            "aws:iam/role:Role",
+            {"name": "exec"},
+            config={"exemptResourceTypes": ["aws:iam/role:Role"]},
+        )
+        == []
+    )
     assert run_resource(finops.tags_validator, "aws:lambda/alias:Alias", {"name": "live"}) == []
-    assert run_resource(finops.tags_validator, "aws:iam/role:Role", {"tags": {"owner": "a@b.c"}},
-                        name="r", config={"requiredKeys": ["owner"]}) == []
+    assert (
+        run_resource(
+            finops.tags_validator,
+            "aws:iam/role:Role",
+            {"tags": {"owner": "a@b.c"}},
+            name="r",
+            config={"requiredKeys": ["owner"]},
+        )
+        == []
+    )
     # A hand-written resource that declares tags shows it is taggable, so it is judged.
     assert len(run_resource(finops.tags_validator, "aws:s3/bucketV2:BucketV2", {"tags": {}})) == 4
 
 
 # --------------------------------------------------------------------------- budgets
 
-@pytest.mark.parametrize(("budget_type", "budget_name", "props", "message"), [
-    ("aws:budgets/budget:Budget", "fraud-scorer-budget", aws_budget(amount="300"),
-     "budget 'fraud-scorer-budget' for 'fraud-scorer' is $300.00 but the function's monthly-budget-usd is "
-     "$400.00: make them equal (set finops.monthlyBudgetUsd once and derive both)."),
-    ("aws:budgets/budget:Budget", "fraud-scorer-budget", aws_budget(thresholds=(110, 150)),
-     "budget 'fraud-scorer-budget' for 'fraud-scorer' first alerts at 110%, after the 100% limit: add an alert "
-     "at or below 100% so owners hear before the budget is spent."),
-    ("aws:budgets/budget:Budget", "fraud-scorer-budget", aws_budget(thresholds=()),
-     "budget 'fraud-scorer-budget' for 'fraud-scorer' has no alert threshold: add notifications (e.g. "
-     "finops.alertThresholdsPercent [50, 80, 100])."),
-    ("azure-native:consumption:Budget", "churn-predictor-budget", azure_budget(amount=250),
-     "budget 'churn-predictor-budget' for 'churn-predictor' is $250.00 but the function's monthly-budget-usd is "
-     "$400.00: make them equal (set finops.monthlyBudgetUsd once and derive both)."),
-    ("gcp:billing/budget:Budget", "image-tagger-budget", gcp_budget(thresholds=(1.2,)),
-     "budget 'image-tagger-budget' for 'image-tagger' first alerts at 120%, after the 100% limit: add an alert at "
-     "or below 100% so owners hear before the budget is spent."),
-])
+
+@pytest.mark.parametrize(
+    ("budget_type", "budget_name", "props", "message"),
+    [
+        (
+            "aws:budgets/budget:Budget",
+            "fraud-scorer-budget",
+            aws_budget(amount="300"),
+            "budget 'fraud-scorer-budget' for 'fraud-scorer' is $300.00 but the function's monthly-budget-usd is "
+            "$400.00: make them equal (set finops.monthlyBudgetUsd once and derive both).",
+        ),
+        (
+            "aws:budgets/budget:Budget",
+            "fraud-scorer-budget",
+            aws_budget(thresholds=(110, 150)),
+            "budget 'fraud-scorer-budget' for 'fraud-scorer' first alerts at 110%, after the 100% limit: add an alert "
+            "at or below 100% so owners hear before the budget is spent.",
+        ),
+        (
+            "aws:budgets/budget:Budget",
+            "fraud-scorer-budget",
+            aws_budget(thresholds=()),
+            "budget 'fraud-scorer-budget' for 'fraud-scorer' has no alert threshold: add notifications (e.g. "
+            "finops.alertThresholdsPercent [50, 80, 100]).",
+        ),
+        (
+            "azure-native:consumption:Budget",
+            "churn-predictor-budget",
+            azure_budget(amount=250),
+            "budget 'churn-predictor-budget' for 'churn-predictor' is $250.00 but the function's monthly-budget-usd is "
+            "$400.00: make them equal (set finops.monthlyBudgetUsd once and derive both).",
+        ),
+        (
+            "gcp:billing/budget:Budget",
+            "image-tagger-budget",
+            gcp_budget(thresholds=(1.2,)),
+            "budget 'image-tagger-budget' for 'image-tagger' first alerts at 120%, after the 100% limit: add an alert at "
+            "or below 100% so owners hear before the budget is spent.",
+        ),
+    ],
+)
 def test_budget_mutations(budget_type, budget_name, props, message):
     stack = replace(compliant_stack(), budget_name, props)
     assert run_stack(finops.budget_coverage_validator, stack) == [(message, urn(budget_type, budget_name))]
@@ -117,10 +171,13 @@ def test_budget_mutations(budget_type, budget_name, props, message):
 
 def test_function_without_budget():
     stack = [r for r in compliant_stack() if r[1] != "image-tagger-budget"]
-    assert run_stack(finops.budget_coverage_validator, stack) == [(
-        "'image-tagger' has no budget resource filtering on function-name=image-tagger: add a "
-        "gcp:billing/budget:Budget for it with the function's monthly-budget-usd as its amount.",
-        urn(RUN, "image-tagger"))]
+    assert run_stack(finops.budget_coverage_validator, stack) == [
+        (
+            "'image-tagger' has no budget resource filtering on function-name=image-tagger: add a "
+            "gcp:billing/budget:Budget for it with the function's monthly-budget-usd as its amount.",
+            urn(RUN, "image-tagger"),
+        )
+    ]
 
 
 def test_first_threshold_limit_is_configurable():
@@ -131,17 +188,26 @@ def test_first_threshold_limit_is_configurable():
 
 # --------------------------------------------------------------------------- cost against budget
 
+
 def test_cost_above_budget_minus_headroom():
     stack = replace(compliant_stack(), "fraud-scorer", lambda_fn(**{"monthly-budget-usd": "5"}))
-    assert run_stack(finops.cost_within_budget_validator, stack) == [(
-        "'fraud-scorer' is estimated at $5.40/month (aws-lambda us-east-1, 3,000,000 requests x 120 ms, no free "
-        "tier assumed), above its budget $5.00 minus 10% headroom ($4.50): raise finops.monthlyBudgetUsd, or lower "
-        "memory, duration, minimum instances or expected traffic.", urn(LAMBDA, "fraud-scorer"))]
+    assert run_stack(finops.cost_within_budget_validator, stack) == [
+        (
+            "'fraud-scorer' is estimated at $5.40/month (aws-lambda us-east-1, 3,000,000 requests x 120 ms, no free "
+            "tier assumed), above its budget $5.00 minus 10% headroom ($4.50): raise finops.monthlyBudgetUsd, or lower "
+            "memory, duration, minimum instances or expected traffic.",
+            urn(LAMBDA, "fraud-scorer"),
+        )
+    ]
     # Within budget once the headroom is lowered, and the free tier (when assumed) makes it cheaper still.
-    assert run_stack(finops.cost_within_budget_validator, stack, config={"headroomPercent": 0}) == [(
-        "'fraud-scorer' is estimated at $5.40/month (aws-lambda us-east-1, 3,000,000 requests x 120 ms, no free "
-        "tier assumed), above its budget $5.00 minus 0% headroom ($5.00): raise finops.monthlyBudgetUsd, or lower "
-        "memory, duration, minimum instances or expected traffic.", urn(LAMBDA, "fraud-scorer"))]
+    assert run_stack(finops.cost_within_budget_validator, stack, config={"headroomPercent": 0}) == [
+        (
+            "'fraud-scorer' is estimated at $5.40/month (aws-lambda us-east-1, 3,000,000 requests x 120 ms, no free "
+            "tier assumed), above its budget $5.00 minus 0% headroom ($5.00): raise finops.monthlyBudgetUsd, or lower "
+            "memory, duration, minimum instances or expected traffic.",
+            urn(LAMBDA, "fraud-scorer"),
+        )
+    ]
     assert run_stack(finops.cost_within_budget_validator, stack, config={"assumeFreeTier": True}) == []
 
 
@@ -152,30 +218,42 @@ def test_canary_keeps_a_second_revision_warm():
     # with the 90/10 canary both revisions keep it: $17.10 + 2 x $13.14 = $43.38 > $40.50.
     stack = replace(compliant_stack(), "image-tagger", warm)
     stack = replace(stack, "image-tagger-budget", gcp_budget(units="45"))
-    assert run_stack(finops.cost_within_budget_validator, stack) == [(
-        "'image-tagger' is estimated at $43.38/month (gcp-cloud-run us-central1, 3,000,000 requests x 120 ms, "
-        "including canary and always-on capacity, no free tier assumed), above its budget $45.00 minus 10% "
-        "headroom ($40.50): raise finops.monthlyBudgetUsd, or lower memory, duration, minimum instances or "
-        "expected traffic.", urn(RUN, "image-tagger"))]
+    assert run_stack(finops.cost_within_budget_validator, stack) == [
+        (
+            "'image-tagger' is estimated at $43.38/month (gcp-cloud-run us-central1, 3,000,000 requests x 120 ms, "
+            "including canary and always-on capacity, no free tier assumed), above its budget $45.00 minus 10% "
+            "headroom ($40.50): raise finops.monthlyBudgetUsd, or lower memory, duration, minimum instances or "
+            "expected traffic.",
+            urn(RUN, "image-tagger"),
+        )
+    ]
     warm["traffics"] = [{"percent": 100, "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"}]
     assert run_stack(finops.cost_within_budget_validator, replace(stack, "image-tagger", warm)) == []
 
 
 def test_lambda_provisioned_concurrency_counts():
-    stack = [*compliant_stack(), ("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig", "pc",
-                                  {"functionName": "fraud-scorer", "qualifier": "live",
-                                   "provisionedConcurrentExecutions": 20})]
+    stack = [
+        *compliant_stack(),
+        (
+            "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig",
+            "pc",
+            {"functionName": "fraud-scorer", "qualifier": "live", "provisionedConcurrentExecutions": 20},
+        ),
+    ]
     # 20 x 1 GB x 730 h at $0.0000033334/GB-s (arm64) = $175.20 on top of $5.40.
     assert costs_by_name(stack)["fraud-scorer"] == 180.60
     stack = replace(stack, "fraud-scorer", lambda_fn(**{"monthly-budget-usd": "150"}))
     stack = replace(stack, "fraud-scorer-budget", aws_budget(amount="150"))
     [(message, _)] = run_stack(finops.cost_within_budget_validator, stack)
-    assert message.startswith("'fraud-scorer' is estimated at $180.60/month (aws-lambda us-east-1, 3,000,000 "
-                              "requests x 120 ms, including canary and always-on capacity,")
+    assert message.startswith(
+        "'fraud-scorer' is estimated at $180.60/month (aws-lambda us-east-1, 3,000,000 "
+        "requests x 120 ms, including canary and always-on capacity,"
+    )
 
 
 def test_azure_canary_slot_shares_requests():
     from tests.test_policy_support import webapp
+
     app = webapp()
     app["siteConfig"]["experiments"] = {"rampUpRules": [{"name": "canary", "reroutePercentage": 10}]}
     flex_slot = webapp()
@@ -188,24 +266,35 @@ def test_azure_canary_slot_shares_requests():
 
 
 def test_cost_per_1k_inferences_ceiling():
-    assert run_stack(finops.cost_per_1k_validator, compliant_stack(),
-                     config={"maxUsdPer1kInferences": 0.002}) == [(
-        "'churn-predictor' costs an estimated $0.0031 per 1,000 inferences (azure-functions-consumption eastus, "
-        "3,000,000 requests x 120 ms), above the ceiling $0.0020: reduce memory, duration or always-on capacity, "
-        "or raise maxUsdPer1kInferences in the pack config.", urn("azure-native:web:WebApp", "churn-predictor")),
-        ("'image-tagger' costs an estimated $0.0057 per 1,000 inferences (gcp-cloud-run us-central1, 3,000,000 "
-         "requests x 120 ms), above the ceiling $0.0020: reduce memory, duration or always-on capacity, or raise "
-         "maxUsdPer1kInferences in the pack config.", urn(RUN, "image-tagger"))]
+    assert run_stack(finops.cost_per_1k_validator, compliant_stack(), config={"maxUsdPer1kInferences": 0.002}) == [
+        (
+            "'churn-predictor' costs an estimated $0.0031 per 1,000 inferences (azure-functions-consumption eastus, "
+            "3,000,000 requests x 120 ms), above the ceiling $0.0020: reduce memory, duration or always-on capacity, "
+            "or raise maxUsdPer1kInferences in the pack config.",
+            urn("azure-native:web:WebApp", "churn-predictor"),
+        ),
+        (
+            "'image-tagger' costs an estimated $0.0057 per 1,000 inferences (gcp-cloud-run us-central1, 3,000,000 "
+            "requests x 120 ms), above the ceiling $0.0020: reduce memory, duration or always-on capacity, or raise "
+            "maxUsdPer1kInferences in the pack config.",
+            urn(RUN, "image-tagger"),
+        ),
+    ]
 
 
 def test_stack_ceiling_applies_free_tiers_once():
     # Free tiers: Lambda $0.40, Azure $2.64, Cloud Run $11.08, Knative $0.27 -> $14.39.
-    assert run_stack(finops.stack_ceiling_validator, compliant_stack(), config={"maxMonthlyUsd": 10}) == [(
-        "the stack's 4 functions are estimated at $14.39/month (free tiers applied once), above the stack ceiling "
-        "$10.00: remove or shrink functions, or raise maxMonthlyUsd in the pack config.", None)]
+    assert run_stack(finops.stack_ceiling_validator, compliant_stack(), config={"maxMonthlyUsd": 10}) == [
+        (
+            "the stack's 4 functions are estimated at $14.39/month (free tiers applied once), above the stack ceiling "
+            "$10.00: remove or shrink functions, or raise maxMonthlyUsd in the pack config.",
+            None,
+        )
+    ]
     assert run_stack(finops.stack_ceiling_validator, compliant_stack(), config={"maxMonthlyUsd": 14.4}) == []
-    [(message, _)] = run_stack(finops.stack_ceiling_validator, compliant_stack(),
-                               config={"maxMonthlyUsd": 14.4, "applyFreeTiers": False})
+    [(message, _)] = run_stack(
+        finops.stack_ceiling_validator, compliant_stack(), config={"maxMonthlyUsd": 14.4, "applyFreeTiers": False}
+    )
     assert message.startswith("the stack's 4 functions are estimated at $32.01/month (no free tiers)")
 
 
@@ -216,6 +305,7 @@ def test_kubernetes_node_price_comes_from_config():
 
 # --------------------------------------------------------------------------- coverage (advisory)
 
+
 def test_coverage_warnings():
     far = lambda_fn()
     far["region"] = "ap-south-1"
@@ -225,11 +315,19 @@ def test_coverage_warnings():
     stack = replace(stack, "image-tagger", cloud_run(drop=("avg-duration-ms",)))
     version = finops.pricing.load_price_table()["version"]
     assert run_stack(finops.coverage_validator, stack) == [
-        (f"'fraud-scorer': region 'ap-south-1' is not in the aws-lambda price table (version {version}); priced as "
-         "us-east-1; add the region to prices.json with its source and date.", urn(LAMBDA, "fraud-scorer")),
-        ("'image-tagger' cannot be priced: avg-duration-ms is not set; set it so the FinOps policies can check the "
-         "function.", urn(RUN, "image-tagger")),
-        ("'text-classifier' cannot be priced: the container declares no CPU/memory requests, so its node share is "
-         "unknown; set it so the FinOps policies can check the function.",
-         urn("kubernetes:serving.knative.dev/v1:Service", "text-classifier")),
+        (
+            f"'fraud-scorer': region 'ap-south-1' is not in the aws-lambda price table (version {version}); priced as "
+            "us-east-1; add the region to prices.json with its source and date.",
+            urn(LAMBDA, "fraud-scorer"),
+        ),
+        (
+            "'image-tagger' cannot be priced: avg-duration-ms is not set; set it so the FinOps policies can check the "
+            "function.",
+            urn(RUN, "image-tagger"),
+        ),
+        (
+            "'text-classifier' cannot be priced: the container declares no CPU/memory requests, so its node share is "
+            "unknown; set it so the FinOps policies can check the function.",
+            urn("kubernetes:serving.knative.dev/v1:Service", "text-classifier"),
+        ),
     ]

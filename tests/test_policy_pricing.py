@@ -28,8 +28,9 @@ def test_aws_lambda_example_1():
     which bills $18.33 for the same GB-seconds, so the example is reproduced at the page's rate and
     the one-cent difference at the list price is asserted too.
     """
-    usage = pricing.lambda_usage(requests=3_000_000, duration_ms=1000, memory_mb=512, architecture="x86_64",
-                                 region="us-east-1")
+    usage = pricing.lambda_usage(
+        requests=3_000_000, duration_ms=1000, memory_mb=512, architecture="x86_64", region="us-east-1"
+    )
     assert usage.quantities["gb_seconds"] == 1_500_000
     assert cents(pricing.stack_cost([usage])) == 18.73
     usage.prices["gb_second"] = 0.00001667  # the rate as printed in the example
@@ -63,8 +64,7 @@ def test_cloud_run_from_published_unit_prices():
     requests) but no worked example, so this one is derived by hand from those figures:
     10M requests x 200 ms, 1 vCPU, 512 MiB -> 2,000,000 vCPU-s (1,820,000 billable) = $43.68,
     1,000,000 GiB-s (640,000 billable) = $1.60, 8M requests = $3.20; total $48.48."""
-    usage = pricing.cloud_run_usage(requests=10_000_000, duration_ms=200, vcpu=1, memory_gib=0.5,
-                                    region="us-central1")
+    usage = pricing.cloud_run_usage(requests=10_000_000, duration_ms=200, vcpu=1, memory_gib=0.5, region="us-central1")
     assert cents(pricing.stack_cost([usage])) == 48.48
     assert cents(usage.cost()) == cents(48.0 + 2.50 + 4.0)  # no free tier: all 2M vCPU-s, 1M GiB-s, 10M requests
 
@@ -81,14 +81,15 @@ def test_billing_granularity():
 
 
 def test_arm64_is_cheaper_and_region_fallback_warns():
-    arm = pricing.lambda_usage(requests=1e6, duration_ms=100, memory_mb=1024, architecture="arm64",
-                               region="us-east-1")
+    arm = pricing.lambda_usage(requests=1e6, duration_ms=100, memory_mb=1024, architecture="arm64", region="us-east-1")
     x86 = pricing.lambda_usage(requests=1e6, duration_ms=100, memory_mb=1024, region="us-east-1")
     assert arm.cost() < x86.cost() and not arm.warnings
     far = pricing.lambda_usage(requests=1e6, duration_ms=100, memory_mb=1024, region="ap-south-1")
     assert far.region == "us-east-1"
-    assert far.warnings == ["region 'ap-south-1' is not in the aws-lambda price table "
-                            f"(version {pricing.load_price_table()['version']}); priced as us-east-1"]
+    assert far.warnings == [
+        "region 'ap-south-1' is not in the aws-lambda price table "
+        f"(version {pricing.load_price_table()['version']}); priced as us-east-1"
+    ]
 
 
 def test_free_tier_applies_once_per_stack():
@@ -103,22 +104,33 @@ def test_free_tier_applies_once_per_stack():
 
 
 def test_provisioned_concurrency_and_min_instances_cost_all_month():
-    pc = pricing.lambda_usage(requests=0, duration_ms=100, memory_mb=1024, region="us-east-1",
-                              provisioned_concurrency=2)
+    pc = pricing.lambda_usage(
+        requests=0, duration_ms=100, memory_mb=1024, region="us-east-1", provisioned_concurrency=2
+    )
     assert cents(pc.cost()) == cents(2 * 1 * 730 * 3600 * 0.0000041667)
-    one = pricing.cloud_run_usage(requests=0, duration_ms=0, vcpu=1, memory_gib=1, region="us-central1",
-                                  min_instances=1, serving_revisions=1)
-    canary = pricing.cloud_run_usage(requests=0, duration_ms=0, vcpu=1, memory_gib=1, region="us-central1",
-                                     min_instances=1, serving_revisions=2)
+    one = pricing.cloud_run_usage(
+        requests=0, duration_ms=0, vcpu=1, memory_gib=1, region="us-central1", min_instances=1, serving_revisions=1
+    )
+    canary = pricing.cloud_run_usage(
+        requests=0, duration_ms=0, vcpu=1, memory_gib=1, region="us-central1", min_instances=1, serving_revisions=2
+    )
     assert canary.cost() == pytest.approx(2 * one.cost())
 
 
 def test_knative_node_share():
-    usage = pricing.knative_usage(requests=0, duration_ms=0, vcpu=0.5, memory_gib=1, vcpu_hour_usd=0.0445,
-                                  gib_hour_usd=0.0049225, min_scale=1)
+    usage = pricing.knative_usage(
+        requests=0, duration_ms=0, vcpu=0.5, memory_gib=1, vcpu_hour_usd=0.0445, gib_hour_usd=0.0049225, min_scale=1
+    )
     assert cents(usage.cost()) == 19.84  # (0.5 x 0.0445 + 1 x 0.0049225) x 730 h
-    busy = pricing.knative_usage(requests=3_600_000, duration_ms=1000, vcpu=1, memory_gib=0, vcpu_hour_usd=0.04,
-                                 gib_hour_usd=0, container_concurrency=10)
+    busy = pricing.knative_usage(
+        requests=3_600_000,
+        duration_ms=1000,
+        vcpu=1,
+        memory_gib=0,
+        vcpu_hour_usd=0.04,
+        gib_hour_usd=0,
+        container_concurrency=10,
+    )
     assert cents(busy.cost()) == 4.00  # 3.6M s / 10 concurrent = 100 pod-hours x $0.04
 
 
@@ -127,7 +139,8 @@ def test_parse_cpu(raw, vcpu):
     assert pricing.parse_cpu(raw) == vcpu
 
 
-@pytest.mark.parametrize(("raw", "gib"), [("512Mi", 0.5), ("1Gi", 1.0), ("2G", 2e9 / 1024 ** 3),
-                                          (1073741824, 1.0), ("lots", None)])
+@pytest.mark.parametrize(
+    ("raw", "gib"), [("512Mi", 0.5), ("1Gi", 1.0), ("2G", 2e9 / 1024**3), (1073741824, 1.0), ("lots", None)]
+)
 def test_parse_memory(raw, gib):
     assert pricing.parse_memory_gib(raw) == (pytest.approx(gib) if gib is not None else None)

@@ -18,13 +18,23 @@ from tests.test_policy_support import (
 )
 
 RESOURCE_VALIDATORS = [
-    responsible_ai.rai_metadata_validator, responsible_ai.rai_fairness_floor_validator,
-    responsible_ai.rai_high_risk_approval_validator, finops.tags_validator, security.public_endpoint_validator,
-    security.plaintext_secrets_validator, security.iam_wildcards_validator, security.azure_https_tls_validator,
+    responsible_ai.rai_metadata_validator,
+    responsible_ai.rai_fairness_floor_validator,
+    responsible_ai.rai_high_risk_approval_validator,
+    finops.tags_validator,
+    security.public_endpoint_validator,
+    security.plaintext_secrets_validator,
+    security.iam_wildcards_validator,
+    security.azure_https_tls_validator,
     security.log_retention_validator,
 ]
-STACK_VALIDATORS = [finops.budget_coverage_validator, finops.cost_within_budget_validator,
-                    finops.cost_per_1k_validator, finops.stack_ceiling_validator, finops.coverage_validator]
+STACK_VALIDATORS = [
+    finops.budget_coverage_validator,
+    finops.cost_within_budget_validator,
+    finops.cost_per_1k_validator,
+    finops.stack_ceiling_validator,
+    finops.coverage_validator,
+]
 
 
 def _paths(value, prefix=()):
@@ -61,7 +71,13 @@ def test_any_unknown_input_gives_no_violation(rtype, name, props):
 
 
 def test_unknown_policy_document_is_not_judged():
-    assert run_resource(security.iam_wildcards_validator, "aws:iam/rolePolicy:RolePolicy",
-                        {"role": "r", "policy": UNKNOWN}) == []
-    assert run_resource(security.log_retention_validator, "aws:cloudwatch/logGroup:LogGroup",
-                        {"retentionInDays": UNKNOWN}) == []
+    assert (
+        run_resource(
+            security.iam_wildcards_validator, "aws:iam/rolePolicy:RolePolicy", {"role": "r", "policy": UNKNOWN}
+        )
+        == []
+    )
+    assert (
+        run_resource(security.log_retention_validator, "aws:cloudwatch/logGroup:LogGroup", {"retentionInDays": UNKNOWN})
+        == []
+    )

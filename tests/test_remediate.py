@@ -85,9 +85,7 @@ def test_on_performance_overrides_severity_rules_only_for_performance_drift() ->
 
 
 def test_policy_keys_configure_every_rule() -> None:
-    policy = Policy.from_config(
-        {"onMajorDuringCanary": "rollback", "onMajor": "none", "onMinor": "none"}
-    )
+    policy = Policy.from_config({"onMajorDuringCanary": "rollback", "onMajor": "none", "onMinor": "none"})
     assert decide(rep(), CANARY, policy).action is Action.ROLLBACK
     assert decide(rep(), NO_CANARY_STABLE, policy).action is Action.NONE
     assert decide(rep(severity="minor"), CANARY, policy).action is Action.NONE

@@ -89,8 +89,7 @@ def test_actionlint_passes_on_every_workflow() -> None:
 def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text(
-        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
-        "      - run: echo ${{ github.no_such_field }}\n"
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.no_such_field }}\n"
     )
     proc = _run_actionlint(bad)
     assert proc.returncode != 0 and "no_such_field" in proc.stdout

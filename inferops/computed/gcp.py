@@ -18,9 +18,7 @@ def computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     elif typ == "gcp:cloudrunv2/service:Service":
         out["uri"] = f"https://{inputs.get('name', name)}-{short(name)}-uc.a.run.app"
     elif typ == "gcp:monitoring/notificationChannel:NotificationChannel":
-        out["name"] = (
-            f"projects/{inputs.get('project', 'example-project')}/notificationChannels/{short(name)}"
-        )
+        out["name"] = f"projects/{inputs.get('project', 'example-project')}/notificationChannels/{short(name)}"
     elif typ == "gcp:billing/budget:Budget":
         out["name"] = f"billingAccounts/{inputs.get('billingAccount', 'x')}/budgets/{short(name)}"
     return out

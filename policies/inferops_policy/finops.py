@@ -58,72 +58,104 @@ DEFAULT_MAX_FIRST_THRESHOLD = 100.0
 # Properties every cost policy accepts, so each can be tuned alone.
 COST_MODEL_PROPERTIES: dict[str, dict[str, Any]] = {
     "kubernetesVcpuHourUsd": {
-        "type": "number", "minimum": 0,
+        "type": "number",
+        "minimum": 0,
         "default": pricing.load_price_table()["kubernetes"]["default_vcpu_hour"],
         "description": "Node price per requested vCPU-hour for Knative services (the cluster's own rate).",
     },
     "kubernetesGibHourUsd": {
-        "type": "number", "minimum": 0,
+        "type": "number",
+        "minimum": 0,
         "default": pricing.load_price_table()["kubernetes"]["default_gib_hour"],
         "description": "Node price per requested GiB-hour for Knative services.",
     },
     "azureConsumptionMemoryMb": {
-        "type": "number", "minimum": 128, "maximum": 1536, "default": DEFAULT_AZURE_CONSUMPTION_MEMORY_MB,
+        "type": "number",
+        "minimum": 128,
+        "maximum": 1536,
+        "default": DEFAULT_AZURE_CONSUMPTION_MEMORY_MB,
         "description": "Memory assumed for Azure Consumption-plan apps, which do not declare one "
-                       "(default: the plan's 1,536 MB maximum, an upper bound).",
+        "(default: the plan's 1,536 MB maximum, an upper bound).",
     },
 }
 
-TAGS_SCHEMA = PolicyConfigSchema(properties={
-    "requiredKeys": {
-        "type": "array", "items": {"type": "string"}, "default": DEFAULT_REQUIRED_KEYS,
-        "description": "Metadata keys every taggable resource must carry.",
-    },
-    "exemptResourceTypes": {
-        "type": "array", "items": {"type": "string"}, "default": [],
-        "description": "Resource type tokens not checked (e.g. aws:iam/role:Role).",
-    },
-})
-BUDGET_SCHEMA = PolicyConfigSchema(properties={
-    "maxFirstThresholdPercent": {
-        "type": "number", "minimum": 1, "maximum": 1000, "default": DEFAULT_MAX_FIRST_THRESHOLD,
-        "description": "The lowest alert threshold of each budget, in percent of the amount, must be at most this.",
-    },
-})
-WITHIN_BUDGET_SCHEMA = PolicyConfigSchema(properties={
-    "headroomPercent": {
-        "type": "number", "minimum": 0, "maximum": 100, "default": DEFAULT_HEADROOM_PERCENT,
-        "description": "Share of each budget kept free: the estimate must stay within budget x (1 - headroom).",
-    },
-    "assumeFreeTier": {
-        "type": "boolean", "default": False,
-        "description": "Subtract the platform free tier from each function's estimate (off: free tiers are "
-                       "per account, so a per-function estimate does not assume them).",
-    },
-    **COST_MODEL_PROPERTIES,
-})
-PER_1K_SCHEMA = PolicyConfigSchema(properties={
-    "maxUsdPer1kInferences": {
-        "type": "number", "minimum": 0, "default": DEFAULT_MAX_USD_PER_1K,
-        "description": "Ceiling on the estimated cost of 1,000 inferences of any function (no free tier).",
-    },
-    **COST_MODEL_PROPERTIES,
-})
-STACK_CEILING_SCHEMA = PolicyConfigSchema(properties={
-    "maxMonthlyUsd": {
-        "type": "number", "minimum": 0, "default": DEFAULT_STACK_CEILING_USD,
-        "description": "Ceiling on the estimated monthly cost of all functions in the stack.",
-    },
-    "applyFreeTiers": {
-        "type": "boolean", "default": True,
-        "description": "Subtract each platform's free tier once from the stack total.",
-    },
-    **COST_MODEL_PROPERTIES,
-})
+TAGS_SCHEMA = PolicyConfigSchema(
+    properties={
+        "requiredKeys": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": DEFAULT_REQUIRED_KEYS,
+            "description": "Metadata keys every taggable resource must carry.",
+        },
+        "exemptResourceTypes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Resource type tokens not checked (e.g. aws:iam/role:Role).",
+        },
+    }
+)
+BUDGET_SCHEMA = PolicyConfigSchema(
+    properties={
+        "maxFirstThresholdPercent": {
+            "type": "number",
+            "minimum": 1,
+            "maximum": 1000,
+            "default": DEFAULT_MAX_FIRST_THRESHOLD,
+            "description": "The lowest alert threshold of each budget, in percent of the amount, must be at most this.",
+        },
+    }
+)
+WITHIN_BUDGET_SCHEMA = PolicyConfigSchema(
+    properties={
+        "headroomPercent": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 100,
+            "default": DEFAULT_HEADROOM_PERCENT,
+            "description": "Share of each budget kept free: the estimate must stay within budget x (1 - headroom).",
+        },
+        "assumeFreeTier": {
+            "type": "boolean",
+            "default": False,
+            "description": "Subtract the platform free tier from each function's estimate (off: free tiers are "
+            "per account, so a per-function estimate does not assume them).",
+        },
+        **COST_MODEL_PROPERTIES,
+    }
+)
+PER_1K_SCHEMA = PolicyConfigSchema(
+    properties={
+        "maxUsdPer1kInferences": {
+            "type": "number",
+            "minimum": 0,
+            "default": DEFAULT_MAX_USD_PER_1K,
+            "description": "Ceiling on the estimated cost of 1,000 inferences of any function (no free tier).",
+        },
+        **COST_MODEL_PROPERTIES,
+    }
+)
+STACK_CEILING_SCHEMA = PolicyConfigSchema(
+    properties={
+        "maxMonthlyUsd": {
+            "type": "number",
+            "minimum": 0,
+            "default": DEFAULT_STACK_CEILING_USD,
+            "description": "Ceiling on the estimated monthly cost of all functions in the stack.",
+        },
+        "applyFreeTiers": {
+            "type": "boolean",
+            "default": True,
+            "description": "Subtract each platform's free tier once from the stack total.",
+        },
+        **COST_MODEL_PROPERTIES,
+    }
+)
 COVERAGE_SCHEMA = PolicyConfigSchema(properties=dict(COST_MODEL_PROPERTIES))
 
 
 # --------------------------------------------------------------------------- cost-allocation keys
+
 
 def tags_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """Every taggable resource carries the cost-allocation keys."""
@@ -139,10 +171,13 @@ def tags_validator(args: ResourceValidationArgs, report_violation: ReportViolati
             where = _FIELD_OF.get(key, f"the '{key}' tag/label")
             report_violation(
                 f"'{who}' ({args.resource_type}) has no '{key}' cost-allocation key: set {where} in the stack "
-                "config, or add the tag/label/annotation to a hand-written resource.", None)
+                "config, or add the tag/label/annotation to a hand-written resource.",
+                None,
+            )
 
 
 # --------------------------------------------------------------------------- the stack's functions
+
 
 @dataclass
 class StackResource:
@@ -192,29 +227,38 @@ def find_functions(resources: list[StackResource]) -> list[Function]:
     for res in resources:
         if not is_function(res.type, res.props):
             continue
-        functions.append(Function(res, PLATFORM_OF[res.type], function_name(res.type, res.props, res.name),
-                                  read_metadata(res.type, res.props)))
+        functions.append(
+            Function(
+                res,
+                PLATFORM_OF[res.type],
+                function_name(res.type, res.props, res.name),
+                read_metadata(res.type, res.props),
+            )
+        )
     for res in resources:
         if res.type == AZURE_SLOT and is_azure_function_app(res.props):
             site = get(res.props, "name")
             tagged = metadata_value(read_metadata(res.type, res.props), "function-name")
             for fn in functions:
                 if fn.resource.type == AZURE_WEBAPP and (
-                        (isinstance(site, str) and site == get(fn.resource.props, "name"))
-                        or (isinstance(tagged, str) and tagged == fn.name)):
+                    (isinstance(site, str) and site == get(fn.resource.props, "name"))
+                    or (isinstance(tagged, str) and tagged == fn.name)
+                ):
                     fn.canaries.append(res)
                     break
         elif res.type == AWS_PROVISIONED:
             ref = get(res.props, "functionName")
             for fn in functions:
                 if fn.resource.type == AWS_LAMBDA and (
-                        _lambda_ref_matches(ref, get(fn.resource.props, "name")) or _lambda_ref_matches(ref, fn.name)):
+                    _lambda_ref_matches(ref, get(fn.resource.props, "name")) or _lambda_ref_matches(ref, fn.name)
+                ):
                     fn.provisioned.append(res)
                     break
     return functions
 
 
 # --------------------------------------------------------------------------- cost estimate
+
 
 class CannotEstimateError(Exception):
     """The estimate needs a value that is missing (a gap to report) or unknown (preview: skip)."""
@@ -280,10 +324,20 @@ def estimate(fn: Function, args: Any) -> list[pricing.Usage]:
         if archs is UNKNOWN or contains_unknown(archs):
             raise CannotEstimateError("architectures is not known yet", unknown=True)
         arch = archs[0] if isinstance(archs, list) and archs else "x86_64"
-        provisioned = sum(_need_number(get(p.props, "provisionedConcurrentExecutions"),
-                                       "provisionedConcurrentExecutions", 0.0) for p in fn.provisioned)
-        return [pricing.lambda_usage(requests=requests, duration_ms=duration, memory_mb=memory, architecture=arch,
-                                     region=_lambda_region(props), provisioned_concurrency=provisioned)]
+        provisioned = sum(
+            _need_number(get(p.props, "provisionedConcurrentExecutions"), "provisionedConcurrentExecutions", 0.0)
+            for p in fn.provisioned
+        )
+        return [
+            pricing.lambda_usage(
+                requests=requests,
+                duration_ms=duration,
+                memory_mb=memory,
+                architecture=arch,
+                region=_lambda_region(props),
+                provisioned_concurrency=provisioned,
+            )
+        ]
     if fn.resource.type == AZURE_WEBAPP:
         sites = [fn.resource, *fn.canaries]
         shares = _azure_shares(props, len(sites))
@@ -294,39 +348,58 @@ def estimate(fn: Function, args: Any) -> list[pricing.Usage]:
                 raise CannotEstimateError("functionAppConfig is not known yet", unknown=True)
             flex = flex_config is not MISSING
             if flex:
-                memory = _need_number(get(flex_config, "scaleAndConcurrency.instanceMemoryMB"),
-                                      "instanceMemoryMB", DEFAULT_FLEX_MEMORY_MB)
+                memory = _need_number(
+                    get(flex_config, "scaleAndConcurrency.instanceMemoryMB"), "instanceMemoryMB", DEFAULT_FLEX_MEMORY_MB
+                )
             else:
                 memory = float(config_value(args, "azureConsumptionMemoryMb", DEFAULT_AZURE_CONSUMPTION_MEMORY_MB))
             region = _need_str(get(site.props, "location"), "the location", None)
-            usages.append(pricing.azure_functions_usage(requests=requests * share, duration_ms=duration,
-                                                        memory_mb=memory, region=region, flex=flex))
+            usages.append(
+                pricing.azure_functions_usage(
+                    requests=requests * share, duration_ms=duration, memory_mb=memory, region=region, flex=flex
+                )
+            )
         return usages
     if fn.resource.type == GCP_RUN:
         container = get(props, "template.containers.0")
         cpu = pricing.parse_cpu(_need_str(get(container, "resources.limits.cpu"), "the CPU limit", "1"))
-        mem = pricing.parse_memory_gib(_need_str(get(container, "resources.limits.memory"), "the memory limit",
-                                                 "512Mi"))
+        mem = pricing.parse_memory_gib(
+            _need_str(get(container, "resources.limits.memory"), "the memory limit", "512Mi")
+        )
         if cpu is None or mem is None:
             raise CannotEstimateError("the container's CPU or memory limit is malformed")
         revision_min = _need_number(get(props, "template.scaling.minInstanceCount"), "minInstanceCount", 0.0)
         service_min = _need_number(get(props, "scaling.minInstanceCount"), "scaling.minInstanceCount", 0.0)
         revisions = _serving_revisions(get(props, "traffics"))
-        usage = pricing.cloud_run_usage(requests=requests, duration_ms=duration, vcpu=cpu, memory_gib=mem,
-                                        region=_need_str(get(props, "location"), "the location", None),
-                                        min_instances=revision_min, serving_revisions=revisions)
+        usage = pricing.cloud_run_usage(
+            requests=requests,
+            duration_ms=duration,
+            vcpu=cpu,
+            memory_gib=mem,
+            region=_need_str(get(props, "location"), "the location", None),
+            min_instances=revision_min,
+            serving_revisions=revisions,
+        )
         if service_min > revision_min * revisions:
             # A service-level minimum is shared by the revisions: only the part above theirs adds cost.
-            extra = pricing.cloud_run_usage(requests=0, duration_ms=0, vcpu=cpu, memory_gib=mem,
-                                            region=usage.region, min_instances=service_min - revision_min * revisions)
+            extra = pricing.cloud_run_usage(
+                requests=0,
+                duration_ms=0,
+                vcpu=cpu,
+                memory_gib=mem,
+                region=usage.region,
+                min_instances=service_min - revision_min * revisions,
+            )
             usage.fixed_usd += extra.fixed_usd
         return [usage]
     if fn.resource.type == KNATIVE:
         container = get(props, "spec.template.spec.containers.0")
         cpu_raw = _need_str(get(container, "resources.requests.cpu"), "the CPU request", None) or _need_str(
-            get(container, "resources.limits.cpu"), "the CPU limit", None)
+            get(container, "resources.limits.cpu"), "the CPU limit", None
+        )
         mem_raw = _need_str(get(container, "resources.requests.memory"), "the memory request", None) or _need_str(
-            get(container, "resources.limits.memory"), "the memory limit", None)
+            get(container, "resources.limits.memory"), "the memory limit", None
+        )
         cpu = pricing.parse_cpu(cpu_raw) if cpu_raw else None
         mem = pricing.parse_memory_gib(mem_raw) if mem_raw else None
         if cpu is None or mem is None:
@@ -336,16 +409,24 @@ def estimate(fn: Function, args: Any) -> list[pricing.Usage]:
             raise CannotEstimateError("the revision annotations are not known yet", unknown=True)
         min_raw = MISSING
         if isinstance(annotations, dict):
-            min_raw = annotations.get("autoscaling.knative.dev/min-scale",
-                                      annotations.get("autoscaling.knative.dev/minScale", MISSING))
+            min_raw = annotations.get(
+                "autoscaling.knative.dev/min-scale", annotations.get("autoscaling.knative.dev/minScale", MISSING)
+            )
         min_scale = _need_number(min_raw, "autoscaling.knative.dev/min-scale", 0.0)
         concurrency = _need_number(get(props, "spec.template.spec.containerConcurrency"), "containerConcurrency", 0.0)
-        return [pricing.knative_usage(
-            requests=requests, duration_ms=duration, vcpu=cpu, memory_gib=mem,
-            vcpu_hour_usd=_node_price(props, args, "node-vcpu-hour-usd", "kubernetesVcpuHourUsd"),
-            gib_hour_usd=_node_price(props, args, "node-gib-hour-usd", "kubernetesGibHourUsd"),
-            min_scale=min_scale, serving_revisions=_serving_revisions(get(props, "spec.traffic")),
-            container_concurrency=concurrency)]
+        return [
+            pricing.knative_usage(
+                requests=requests,
+                duration_ms=duration,
+                vcpu=cpu,
+                memory_gib=mem,
+                vcpu_hour_usd=_node_price(props, args, "node-vcpu-hour-usd", "kubernetesVcpuHourUsd"),
+                gib_hour_usd=_node_price(props, args, "node-gib-hour-usd", "kubernetesGibHourUsd"),
+                min_scale=min_scale,
+                serving_revisions=_serving_revisions(get(props, "spec.traffic")),
+                container_concurrency=concurrency,
+            )
+        ]
     raise CannotEstimateError(f"{fn.resource.type} is not priced")  # pragma: no cover - find_functions filters
 
 
@@ -426,7 +507,8 @@ def cost_within_budget_validator(args: StackValidationArgs, report_violation: Re
                 f"{'free tier assumed' if free_tier else 'no free tier assumed'}), above its budget "
                 f"{fmt_usd(budget)} minus {fmt_num(headroom)}% headroom ({fmt_usd(allowed)}): raise "
                 "finops.monthlyBudgetUsd, or lower memory, duration, minimum instances or expected traffic.",
-                fn.resource.urn)
+                fn.resource.urn,
+            )
 
 
 def cost_per_1k_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -441,7 +523,9 @@ def cost_per_1k_validator(args: StackValidationArgs, report_violation: ReportVio
             report_violation(
                 f"'{fn.label}' costs an estimated ${per_1k:.4f} per 1,000 inferences "
                 f"({_usage_summary(fn, usages)}), above the ceiling ${ceiling:.4f}: reduce memory, duration or "
-                "always-on capacity, or raise maxUsdPer1kInferences in the pack config.", fn.resource.urn)
+                "always-on capacity, or raise maxUsdPer1kInferences in the pack config.",
+                fn.resource.urn,
+            )
 
 
 def stack_ceiling_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -455,7 +539,9 @@ def stack_ceiling_validator(args: StackValidationArgs, report_violation: ReportV
         report_violation(
             f"the stack's {len(costs)} functions are estimated at {fmt_usd(total)}/month "
             f"({'free tiers applied once' if apply_free else 'no free tiers'}), above the stack ceiling "
-            f"{fmt_usd(ceiling)}: remove or shrink functions, or raise maxMonthlyUsd in the pack config.", None)
+            f"{fmt_usd(ceiling)}: remove or shrink functions, or raise maxMonthlyUsd in the pack config.",
+            None,
+        )
 
 
 def coverage_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -465,15 +551,20 @@ def coverage_validator(args: StackValidationArgs, report_violation: ReportViolat
             usages = estimate(fn, args)
         except CannotEstimateError as exc:
             if not exc.unknown:
-                report_violation(f"'{fn.label}' cannot be priced: {exc.reason}; set it so the FinOps policies "
-                                 "can check the function.", fn.resource.urn)
+                report_violation(
+                    f"'{fn.label}' cannot be priced: {exc.reason}; set it so the FinOps policies "
+                    "can check the function.",
+                    fn.resource.urn,
+                )
             continue
         for warning in dict.fromkeys(w for u in usages for w in u.warnings):
-            report_violation(f"'{fn.label}': {warning}; add the region to prices.json with its source and date.",
-                             fn.resource.urn)
+            report_violation(
+                f"'{fn.label}': {warning}; add the region to prices.json with its source and date.", fn.resource.urn
+            )
 
 
 # --------------------------------------------------------------------------- budgets
+
 
 @dataclass
 class Budget:
@@ -490,8 +581,11 @@ def _aws_budget(res: StackResource) -> Budget | None:
     function: Any = None
     if contains_unknown(filters):
         return Budget(res, UNKNOWN, MISSING, UNKNOWN)
-    entries = filters if isinstance(filters, list) else (
-        [{"name": k, "values": v} for k, v in filters.items()] if isinstance(filters, dict) else [])
+    entries = (
+        filters
+        if isinstance(filters, list)
+        else ([{"name": k, "values": v} for k, v in filters.items()] if isinstance(filters, dict) else [])
+    )
     for entry in entries:
         if get(entry, "name") != "TagKeyValue":
             continue
@@ -617,7 +711,9 @@ def budget_coverage_validator(args: StackValidationArgs, report_violation: Repor
             report_violation(
                 f"'{fn.label}' has no budget resource filtering on function-name={fn.name}: add a "
                 f"{ {'aws': AWS_BUDGET, 'azure': AZURE_BUDGET, 'gcp': GCP_BUDGET}[fn.platform] } for it "
-                "with the function's monthly-budget-usd as its amount.", fn.resource.urn)
+                "with the function's monthly-budget-usd as its amount.",
+                fn.resource.urn,
+            )
             continue
         for budget in mine:
             amount = budget.amount
@@ -625,21 +721,28 @@ def budget_coverage_validator(args: StackValidationArgs, report_violation: Repor
                 report_violation(
                     f"budget '{budget.resource.name}' for '{fn.label}' is {fmt_usd(amount)} but the function's "
                     f"monthly-budget-usd is {fmt_usd(expected)}: make them equal (set finops.monthlyBudgetUsd "
-                    "once and derive both).", budget.resource.urn)
+                    "once and derive both).",
+                    budget.resource.urn,
+                )
             if budget.thresholds is UNKNOWN:
                 continue
             if not budget.thresholds:
                 report_violation(
                     f"budget '{budget.resource.name}' for '{fn.label}' has no alert threshold: add notifications "
-                    f"(e.g. finops.alertThresholdsPercent [50, 80, 100]).", budget.resource.urn)
+                    f"(e.g. finops.alertThresholdsPercent [50, 80, 100]).",
+                    budget.resource.urn,
+                )
             elif min(budget.thresholds) > max_first:
                 report_violation(
                     f"budget '{budget.resource.name}' for '{fn.label}' first alerts at "
                     f"{fmt_num(min(budget.thresholds))}%, after the {fmt_num(max_first)}% limit: add an alert at "
-                    f"or below {fmt_num(max_first)}% so owners hear before the budget is spent.", budget.resource.urn)
+                    f"or below {fmt_num(max_first)}% so owners hear before the budget is spent.",
+                    budget.resource.urn,
+                )
 
 
 # --------------------------------------------------------------------------- reporting API
+
 
 class _Config:
     """Adapts a plain mapping to the ``get_config()`` interface the validators read."""
@@ -680,9 +783,17 @@ def function_costs(resources: list[StackResource], config: dict[str, Any] | None
             continue
         cost = sum(u.cost() for u in usages)
         requests = sum(u.quantities.get("requests", 0.0) for u in usages)
-        out.append(FunctionCost(fn.label, fn.platform, fn.resource.urn, cost, budget_usd,
-                                cost / requests * 1000 if requests else None,
-                                list(dict.fromkeys(w for u in usages for w in u.warnings))))
+        out.append(
+            FunctionCost(
+                fn.label,
+                fn.platform,
+                fn.resource.urn,
+                cost,
+                budget_usd,
+                cost / requests * 1000 if requests else None,
+                list(dict.fromkeys(w for u in usages for w in u.warnings)),
+            )
+        )
     return out
 
 

@@ -79,7 +79,7 @@ def read_metadata(resource_type: str, props: dict[str, Any]) -> dict[str, Any]:
                 result["*"] = UNKNOWN
             for key, value in _string_map(raw).items():
                 if key.startswith(K8S_PREFIX):
-                    result[key[len(K8S_PREFIX):]] = value
+                    result[key[len(K8S_PREFIX) :]] = value
         return result
     if resource_type.startswith("gcp:"):
         for where in _GCP_LABEL_FIELDS.get(resource_type, ("labels", "annotations")):
@@ -136,15 +136,22 @@ def is_taggable(resource_type: str, props: dict[str, Any]) -> bool:
     return get(props, "tags") is not MISSING or get(props, "labels") is not MISSING
 
 
-TAGGABLE_TYPES = frozenset({
-    AWS_LAMBDA, "aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup",
-    AZURE_WEBAPP, AZURE_SLOT, AZURE_PLAN, "azure-native:resources:ResourceGroup",
-    "azure-native:storage:StorageAccount",
-    GCP_RUN,
-    KNATIVE, "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ResourceQuota",
-})
-
-
+TAGGABLE_TYPES = frozenset(
+    {
+        AWS_LAMBDA,
+        "aws:iam/role:Role",
+        "aws:cloudwatch/logGroup:LogGroup",
+        AZURE_WEBAPP,
+        AZURE_SLOT,
+        AZURE_PLAN,
+        "azure-native:resources:ResourceGroup",
+        "azure-native:storage:StorageAccount",
+        GCP_RUN,
+        KNATIVE,
+        "kubernetes:core/v1:Namespace",
+        "kubernetes:core/v1:ResourceQuota",
+    }
+)
 
 
 def function_name(resource_type: str, props: dict[str, Any], logical_name: str) -> Any:

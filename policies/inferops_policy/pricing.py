@@ -80,8 +80,9 @@ def _region_prices(product: str, region: str | None, arch: str) -> tuple[dict[st
     default = entry["default_region"]
     if region is None or region not in entry["regions"]:
         shown = "no region" if region is None else f"region '{region}'"
-        warnings.append(f"{shown} is not in the {product} price table (version {table['version']}); "
-                        f"priced as {default}")
+        warnings.append(
+            f"{shown} is not in the {product} price table (version {table['version']}); priced as {default}"
+        )
         region_used = default
     else:
         region_used = region
@@ -92,8 +93,15 @@ def _region_prices(product: str, region: str | None, arch: str) -> tuple[dict[st
     return {k: v for k, v in prices.items() if k != "verify"}, region_used, warnings
 
 
-def lambda_usage(*, requests: float, duration_ms: float, memory_mb: float, architecture: str = "x86_64",
-                 region: str | None = None, provisioned_concurrency: float = 0.0) -> Usage:
+def lambda_usage(
+    *,
+    requests: float,
+    duration_ms: float,
+    memory_mb: float,
+    architecture: str = "x86_64",
+    region: str | None = None,
+    provisioned_concurrency: float = 0.0,
+) -> Usage:
     """AWS Lambda: GB-seconds billed per 1 ms at the configured memory, plus requests.
 
     Provisioned concurrency adds ``instances x memory x hours of the month`` at the provisioned
@@ -107,12 +115,19 @@ def lambda_usage(*, requests: float, duration_ms: float, memory_mb: float, archi
     if provisioned_concurrency > 0:
         seconds = load_price_table()["hours_per_month"] * SECONDS_PER_HOUR
         fixed = provisioned_concurrency * memory_gb * seconds * prices["provisioned_gb_second"]
-    return Usage("aws-lambda", region_used,
-                 {"requests": requests, "gb_seconds": requests * billed_s * memory_gb}, prices, fixed, warnings)
+    return Usage(
+        "aws-lambda",
+        region_used,
+        {"requests": requests, "gb_seconds": requests * billed_s * memory_gb},
+        prices,
+        fixed,
+        warnings,
+    )
 
 
-def azure_functions_usage(*, requests: float, duration_ms: float, memory_mb: float, region: str | None = None,
-                          flex: bool = False) -> Usage:
+def azure_functions_usage(
+    *, requests: float, duration_ms: float, memory_mb: float, region: str | None = None, flex: bool = False
+) -> Usage:
     """Azure Functions Consumption (default) or Flex Consumption on-demand execution.
 
     Consumption rounds memory up to 128 MB steps (at most 1,536 MB) and bills at least 100 ms per
@@ -130,8 +145,16 @@ def azure_functions_usage(*, requests: float, duration_ms: float, memory_mb: flo
     return Usage(product, region_used, {"requests": requests, "gb_seconds": gb_seconds}, prices, 0.0, warnings)
 
 
-def cloud_run_usage(*, requests: float, duration_ms: float, vcpu: float, memory_gib: float,
-                    region: str | None = None, min_instances: float = 0.0, serving_revisions: int = 1) -> Usage:
+def cloud_run_usage(
+    *,
+    requests: float,
+    duration_ms: float,
+    vcpu: float,
+    memory_gib: float,
+    region: str | None = None,
+    min_instances: float = 0.0,
+    serving_revisions: int = 1,
+) -> Usage:
     """Cloud Run request-based billing: vCPU-seconds and GiB-seconds in 100 ms steps, plus requests.
 
     Minimum instances of every revision that serves traffic (both sides of a canary split) are
@@ -142,17 +165,36 @@ def cloud_run_usage(*, requests: float, duration_ms: float, vcpu: float, memory_
     fixed = 0.0
     if min_instances > 0:
         seconds = load_price_table()["hours_per_month"] * SECONDS_PER_HOUR
-        per_instance = vcpu * prices["idle_min_instance_vcpu_second"] + memory_gib * prices[
-            "idle_min_instance_gib_second"]
+        per_instance = (
+            vcpu * prices["idle_min_instance_vcpu_second"] + memory_gib * prices["idle_min_instance_gib_second"]
+        )
         fixed = min_instances * max(1, serving_revisions) * seconds * per_instance
-    return Usage("gcp-cloud-run", region_used,
-                 {"requests": requests, "vcpu_seconds": requests * billed_s * vcpu,
-                  "gib_seconds": requests * billed_s * memory_gib}, prices, fixed, warnings)
+    return Usage(
+        "gcp-cloud-run",
+        region_used,
+        {
+            "requests": requests,
+            "vcpu_seconds": requests * billed_s * vcpu,
+            "gib_seconds": requests * billed_s * memory_gib,
+        },
+        prices,
+        fixed,
+        warnings,
+    )
 
 
-def knative_usage(*, requests: float, duration_ms: float, vcpu: float, memory_gib: float,
-                  vcpu_hour_usd: float, gib_hour_usd: float, min_scale: float = 0.0,
-                  serving_revisions: int = 1, container_concurrency: float = 0.0) -> Usage:
+def knative_usage(
+    *,
+    requests: float,
+    duration_ms: float,
+    vcpu: float,
+    memory_gib: float,
+    vcpu_hour_usd: float,
+    gib_hour_usd: float,
+    min_scale: float = 0.0,
+    serving_revisions: int = 1,
+    container_concurrency: float = 0.0,
+) -> Usage:
     """Knative on a cluster: the requested vCPU and memory times the hours pods run, at the node price.
 
     Pods at ``min-scale`` run all month for every revision that serves traffic; above that, busy
@@ -164,8 +206,14 @@ def knative_usage(*, requests: float, duration_ms: float, vcpu: float, memory_gi
     always_on = min_scale * max(1, serving_revisions) * table["hours_per_month"] * per_pod_hour
     concurrency = container_concurrency if container_concurrency and container_concurrency > 0 else 1.0
     busy_hours = requests * (duration_ms / 1000.0) / concurrency / SECONDS_PER_HOUR
-    return Usage("kubernetes", "cluster", {"requests": requests}, {"request_per_million": 0.0},
-                 always_on + busy_hours * per_pod_hour, [])
+    return Usage(
+        "kubernetes",
+        "cluster",
+        {"requests": requests},
+        {"request_per_million": 0.0},
+        always_on + busy_hours * per_pod_hour,
+        [],
+    )
 
 
 def free_tier(product: str) -> dict[str, float]:
@@ -187,8 +235,11 @@ def stack_cost(usages: list[Usage], *, apply_free_tiers: bool = True) -> float:
     for product, group in by_product.items():
         allowance = free_tier(product) if apply_free_tiers else {}
         for quantity, (_price_key, free_key) in _QUANTITIES.items():
-            lines = sorted(((u._unit_price(quantity), u.quantities.get(quantity, 0.0)) for u in group),
-                           key=lambda line: line[0], reverse=True)
+            lines = sorted(
+                ((u._unit_price(quantity), u.quantities.get(quantity, 0.0)) for u in group),
+                key=lambda line: line[0],
+                reverse=True,
+            )
             remaining_free = allowance.get(free_key, 0.0)
             for unit_price, amount in lines:
                 free_used = min(amount, remaining_free)
@@ -213,8 +264,15 @@ def parse_cpu(value: Any) -> float | None:
 
 
 _MEMORY_UNITS = {
-    "Ki": 1024.0, "Mi": 1024.0 ** 2, "Gi": 1024.0 ** 3, "Ti": 1024.0 ** 4,
-    "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+    "Ki": 1024.0,
+    "Mi": 1024.0**2,
+    "Gi": 1024.0**3,
+    "Ti": 1024.0**4,
+    "k": 1e3,
+    "K": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
 }
 
 
@@ -223,17 +281,17 @@ def parse_memory_gib(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value) / 1024.0 ** 3
+        return float(value) / 1024.0**3
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
     for suffix in sorted(_MEMORY_UNITS, key=len, reverse=True):
         if text.endswith(suffix):
             try:
-                return float(text[: -len(suffix)]) * _MEMORY_UNITS[suffix] / 1024.0 ** 3
+                return float(text[: -len(suffix)]) * _MEMORY_UNITS[suffix] / 1024.0**3
             except ValueError:
                 return None
     try:
-        return float(text) / 1024.0 ** 3
+        return float(text) / 1024.0**3
     except ValueError:
         return None

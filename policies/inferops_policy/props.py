@@ -15,19 +15,23 @@ from typing import Any
 try:  # the pack always has pulumi_policy; keep the module importable without it for tooling
     from pulumi_policy.proxy import UnknownValueError
 except ImportError:  # pragma: no cover
+
     class UnknownValueError(Exception):  # type: ignore[no-redef]
         """Placeholder when pulumi_policy is absent."""
 
+
 # The engine's sentinels for unknown values (pulumi sdk/go/common/resource/plugin/rpc.go).
-UNKNOWN_SENTINELS = frozenset({
-    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",  # boolean
-    "3eeb2bf0-c639-47a8-9e75-3b44932eb421",  # number
-    "04da6b54-80e4-46f7-96ec-b56ff0331ba9",  # string (the one the engine sends for any kind)
-    "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",  # array
-    "030794c1-ac77-496b-92df-f27374a8bd58",  # asset
-    "e48ece36-62e2-4504-bad9-02848725956a",  # archive
-    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",  # object
-})
+UNKNOWN_SENTINELS = frozenset(
+    {
+        "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",  # boolean
+        "3eeb2bf0-c639-47a8-9e75-3b44932eb421",  # number
+        "04da6b54-80e4-46f7-96ec-b56ff0331ba9",  # string (the one the engine sends for any kind)
+        "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",  # array
+        "030794c1-ac77-496b-92df-f27374a8bd58",  # asset
+        "e48ece36-62e2-4504-bad9-02848725956a",  # archive
+        "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",  # object
+    }
+)
 
 
 class _Marker:

@@ -31,16 +31,24 @@ _FIELD_OF = {
 }
 
 METADATA_SCHEMA = PolicyConfigSchema(properties={})
-FAIRNESS_SCHEMA = PolicyConfigSchema(properties={
-    "fairnessFloor": {
-        "type": "number", "minimum": 0, "maximum": 1, "default": DEFAULT_FAIRNESS_FLOOR,
-        "description": "Lowest acceptable fairness-score for minimal and limited risk functions.",
-    },
-    "highRiskFairnessFloor": {
-        "type": "number", "minimum": 0, "maximum": 1, "default": DEFAULT_HIGH_RISK_FAIRNESS_FLOOR,
-        "description": "Lowest acceptable fairness-score for high risk functions.",
-    },
-})
+FAIRNESS_SCHEMA = PolicyConfigSchema(
+    properties={
+        "fairnessFloor": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "default": DEFAULT_FAIRNESS_FLOOR,
+            "description": "Lowest acceptable fairness-score for minimal and limited risk functions.",
+        },
+        "highRiskFairnessFloor": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "default": DEFAULT_HIGH_RISK_FAIRNESS_FLOOR,
+            "description": "Lowest acceptable fairness-score for high risk functions.",
+        },
+    }
+)
 APPROVAL_SCHEMA = PolicyConfigSchema(properties={})
 
 
@@ -63,8 +71,10 @@ def parse_fairness(value: Any) -> Any:
 
 
 def _missing(fn: str, key: str) -> str:
-    return (f"'{fn}' has no '{key}' metadata key: set {_FIELD_OF[key]} in the stack config "
-            f"(or add the '{key}' tag/label/annotation to a hand-written resource).")
+    return (
+        f"'{fn}' has no '{key}' metadata key: set {_FIELD_OF[key]} in the stack config "
+        f"(or add the '{key}' tag/label/annotation to a hand-written resource)."
+    )
 
 
 def rai_metadata_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -75,8 +85,7 @@ def rai_metadata_validator(args: ResourceValidationArgs, report_violation: Repor
     fn = label(args.resource_type, props, args.name)
     meta = read_metadata(args.resource_type, props)
 
-    for key in ("model-id", "model-version", "model-card-url", "data-lineage-url", "risk-tier",
-                "fairness-score"):
+    for key in ("model-id", "model-version", "model-card-url", "data-lineage-url", "risk-tier", "fairness-score"):
         value = metadata_value(meta, key)
         if value is MISSING:
             report_violation(_missing(fn, key), None)
@@ -86,14 +95,17 @@ def rai_metadata_validator(args: ResourceValidationArgs, report_violation: Repor
         if key in ("model-card-url", "data-lineage-url") and not is_https_url(value):
             report_violation(
                 f"'{fn}' has {key}='{value}', which is not an https URL: link the published "
-                f"{'model card' if key == 'model-card-url' else 'data lineage record'} over https.", None)
+                f"{'model card' if key == 'model-card-url' else 'data lineage record'} over https.",
+                None,
+            )
         if key == "risk-tier" and value not in RISK_TIERS:
-            report_violation(
-                f"'{fn}' has risk-tier='{value}': use one of {', '.join(RISK_TIERS)}.", None)
+            report_violation(f"'{fn}' has risk-tier='{value}': use one of {', '.join(RISK_TIERS)}.", None)
         if key == "fairness-score" and parse_fairness(value) is None:
             report_violation(
                 f"'{fn}' has fairness-score='{value}', which is not a number in [0, 1]: record the "
-                "score from the model's fairness evaluation.", None)
+                "score from the model's fairness evaluation.",
+                None,
+            )
 
 
 def rai_fairness_floor_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -115,7 +127,9 @@ def rai_fairness_floor_validator(args: ResourceValidationArgs, report_violation:
         fn = label(args.resource_type, props, args.name)
         report_violation(
             f"'{fn}' has fairness-score {fmt_num(score)}, below the floor {fmt_num(floor)} for risk tier "
-            f"'{tier}': mitigate or retrain the model and record the new evaluation before deploying.", None)
+            f"'{tier}': mitigate or retrain the model and record the new evaluation before deploying.",
+            None,
+        )
 
 
 def rai_high_risk_approval_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -131,8 +145,10 @@ def rai_high_risk_approval_validator(args: ResourceValidationArgs, report_violat
     if ref is MISSING:
         report_violation(
             f"'{fn}' is high risk but has no 'approval-ref': get a human review and set model.approvalRef "
-            "to its link (e.g. the approved pull request).", None)
+            "to its link (e.g. the approved pull request).",
+            None,
+        )
     elif ref is not UNKNOWN and not is_https_url(ref):
         report_violation(
-            f"'{fn}' has approval-ref='{ref}', which is not an https link: point it at the human review "
-            "record.", None)
+            f"'{fn}' has approval-ref='{ref}', which is not an https link: point it at the human review record.", None
+        )

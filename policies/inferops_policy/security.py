@@ -22,64 +22,91 @@ from .metadata import (
 )
 from .props import MISSING, UNKNOWN, as_number, get, is_absent, plain
 
-PUBLIC_SCHEMA = PolicyConfigSchema(properties={
-    "allowPublicEndpoints": {
-        "type": "boolean", "default": False,
-        "description": "Allow unauthenticated public endpoints for every function.",
-    },
-    "allowedPublicFunctions": {
-        "type": "array", "items": {"type": "string"}, "default": [],
-        "description": "Function names (or resource names) allowed to have an unauthenticated public endpoint.",
-    },
-})
+PUBLIC_SCHEMA = PolicyConfigSchema(
+    properties={
+        "allowPublicEndpoints": {
+            "type": "boolean",
+            "default": False,
+            "description": "Allow unauthenticated public endpoints for every function.",
+        },
+        "allowedPublicFunctions": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Function names (or resource names) allowed to have an unauthenticated public endpoint.",
+        },
+    }
+)
 DEFAULT_SECRET_NAME_PATTERN = (
     r"(?i)(password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential"
-    r"|connection[_-]?string|sas)")
-SECRETS_SCHEMA = PolicyConfigSchema(properties={
-    "secretNamePattern": {
-        "type": "string", "default": DEFAULT_SECRET_NAME_PATTERN,
-        "description": "Regular expression for variable names that hold secrets.",
-    },
-    "allowedNames": {
-        "type": "array", "items": {"type": "string"}, "default": [],
-        "description": "Variable names exempt from the check.",
-    },
-})
+    r"|connection[_-]?string|sas)"
+)
+SECRETS_SCHEMA = PolicyConfigSchema(
+    properties={
+        "secretNamePattern": {
+            "type": "string",
+            "default": DEFAULT_SECRET_NAME_PATTERN,
+            "description": "Regular expression for variable names that hold secrets.",
+        },
+        "allowedNames": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Variable names exempt from the check.",
+        },
+    }
+)
 DEFAULT_WILDCARD_RESOURCE_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData"]
 DEFAULT_DENIED_MANAGED_POLICIES = [
     "arn:aws:iam::aws:policy/AdministratorAccess",
     "arn:aws:iam::aws:policy/PowerUserAccess",
     "arn:aws:iam::aws:policy/IAMFullAccess",
 ]
-IAM_SCHEMA = PolicyConfigSchema(properties={
-    "actionsAllowedOnAnyResource": {
-        "type": "array", "items": {"type": "string"}, "default": DEFAULT_WILDCARD_RESOURCE_ACTIONS,
-        "description": "Actions AWS only grants on Resource \"*\" (they cannot be scoped).",
-    },
-    "deniedManagedPolicyArns": {
-        "type": "array", "items": {"type": "string"}, "default": DEFAULT_DENIED_MANAGED_POLICIES,
-        "description": "Managed policies that must not be attached to a role.",
-    },
-})
-TLS_SCHEMA = PolicyConfigSchema(properties={
-    "minTlsVersion": {
-        "type": "string", "enum": ["1.2", "1.3"], "default": "1.2",
-        "description": "Lowest TLS version an Azure function app or storage account may accept.",
-    },
-})
+IAM_SCHEMA = PolicyConfigSchema(
+    properties={
+        "actionsAllowedOnAnyResource": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": DEFAULT_WILDCARD_RESOURCE_ACTIONS,
+            "description": 'Actions AWS only grants on Resource "*" (they cannot be scoped).',
+        },
+        "deniedManagedPolicyArns": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": DEFAULT_DENIED_MANAGED_POLICIES,
+            "description": "Managed policies that must not be attached to a role.",
+        },
+    }
+)
+TLS_SCHEMA = PolicyConfigSchema(
+    properties={
+        "minTlsVersion": {
+            "type": "string",
+            "enum": ["1.2", "1.3"],
+            "default": "1.2",
+            "description": "Lowest TLS version an Azure function app or storage account may accept.",
+        },
+    }
+)
 DEFAULT_MIN_RETENTION_DAYS = 1
-RETENTION_SCHEMA = PolicyConfigSchema(properties={
-    "maxRetentionDays": {
-        "type": "integer", "minimum": 0, "default": 0,
-        "description": "Longest retention allowed in days (0: no upper bound). Retention must always be set.",
-    },
-})
+RETENTION_SCHEMA = PolicyConfigSchema(
+    properties={
+        "maxRetentionDays": {
+            "type": "integer",
+            "minimum": 0,
+            "default": 0,
+            "description": "Longest retention allowed in days (0: no upper bound). Retention must always be set.",
+        },
+    }
+)
 
 # A secret store reference is not a secret: Key Vault references, Secrets Manager/SSM ARNs.
 _REFERENCE = re.compile(r"^(@Microsoft\.KeyVault\(|arn:aws:(secretsmanager|ssm):|projects/[^/]+/secrets/)")
 # Values that are secrets whatever their name.
-_SECRET_VALUE = re.compile(r"(AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|AccountKey=[^;]{8,}"
-                           r"|SharedAccessKey=[^;]{8,}|sig=[A-Za-z0-9%]{16,})")
+_SECRET_VALUE = re.compile(
+    r"(AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|AccountKey=[^;]{8,}"
+    r"|SharedAccessKey=[^;]{8,}|sig=[A-Za-z0-9%]{16,})"
+)
 
 
 def _allowed_public(args: Any, props: dict[str, Any], names: list[Any]) -> bool | None:
@@ -91,8 +118,10 @@ def _allowed_public(args: Any, props: dict[str, Any], names: list[Any]) -> bool 
         return False
     if any(n is UNKNOWN for n in names):
         return None
-    return any(isinstance(n, str) and n in allowed for n in names) or label(
-        args.resource_type, props, args.name) in allowed
+    return (
+        any(isinstance(n, str) and n in allowed for n in names)
+        or label(args.resource_type, props, args.name) in allowed
+    )
 
 
 def public_endpoint_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -104,26 +133,31 @@ def public_endpoint_validator(args: ResourceValidationArgs, report_violation: Re
     if rtype == AWS_FUNCTION_URL:
         if get(props, "authorizationType") == "NONE":
             names = [get(props, "functionName")]
-            finding = ("is a Lambda function URL with authorizationType NONE: use AWS_IAM (callers sign "
-                       "requests) or put an authenticating API in front")
+            finding = (
+                "is a Lambda function URL with authorizationType NONE: use AWS_IAM (callers sign "
+                "requests) or put an authenticating API in front"
+            )
     elif rtype == AWS_PERMISSION:
         if get(props, "principal") == "*" and get(props, "functionUrlAuthType") == "NONE":
             names = [get(props, "function")]
-            finding = ("grants lambda:InvokeFunctionUrl to everyone (principal '*', auth NONE): restrict the "
-                       "principal and use AWS_IAM auth")
+            finding = (
+                "grants lambda:InvokeFunctionUrl to everyone (principal '*', auth NONE): restrict the "
+                "principal and use AWS_IAM auth"
+            )
     elif rtype in GCP_RUN_IAM:
         members = [get(props, "member")] if rtype.endswith("ServiceIamMember") else get(props, "members")
         members = members if isinstance(members, list) else []
         public = [m for m in members if m in ("allUsers", "allAuthenticatedUsers")]
         if get(props, "role") == "roles/run.invoker" and public:
             names = [get(props, "name")]
-            finding = (f"grants roles/run.invoker to {public[0]}: grant it to the calling service accounts "
-                       "instead")
+            finding = f"grants roles/run.invoker to {public[0]}: grant it to the calling service accounts instead"
     elif rtype == GCP_RUN:
         if get(props, "invokerIamDisabled") is True:
             names = [get(props, "name")]
-            finding = ("disables the Cloud Run invoker IAM check (invokerIamDisabled): keep IAM on and grant "
-                       "roles/run.invoker to the callers")
+            finding = (
+                "disables the Cloud Run invoker IAM check (invokerIamDisabled): keep IAM on and grant "
+                "roles/run.invoker to the callers"
+            )
     elif rtype in (AZURE_WEBAPP, AZURE_SLOT):
         finding = _azure_anonymous(props)
         names = [get(props, "name")]
@@ -131,8 +165,10 @@ def public_endpoint_validator(args: ResourceValidationArgs, report_violation: Re
         action = get(props, "globalValidation.unauthenticatedClientAction")
         if get(props, "globalValidation.requireAuthentication") is False or action == "AllowAnonymous":
             names = [get(props, "name")]
-            finding = ("lets anonymous callers through App Service authentication: set "
-                       "globalValidation.requireAuthentication true")
+            finding = (
+                "lets anonymous callers through App Service authentication: set "
+                "globalValidation.requireAuthentication true"
+            )
     elif rtype == KNATIVE:
         labels = get(props, "metadata.labels")
         if labels is UNKNOWN:
@@ -142,8 +178,10 @@ def public_endpoint_validator(args: ResourceValidationArgs, report_violation: Re
             return
         if visibility != "cluster-local":
             names = [get(props, "metadata.name")]
-            finding = ("is exposed outside the cluster: label it networking.knative.dev/visibility=cluster-local "
-                       "and reach it through an authenticating gateway")
+            finding = (
+                "is exposed outside the cluster: label it networking.knative.dev/visibility=cluster-local "
+                "and reach it through an authenticating gateway"
+            )
     if finding is None:
         return
     allowed = _allowed_public(args, props, names)
@@ -160,10 +198,16 @@ def _azure_anonymous(props: dict[str, Any]) -> str | None:
     if isinstance(settings, list):
         for item in settings:
             name, value = get(item, "name"), get(item, "value")
-            if isinstance(name, str) and name.upper() in ("AUTH_LEVEL", "FUNCTIONS_AUTH_LEVEL", "INFEROPS_AUTH_LEVEL") \
-                    and isinstance(value, str) and value.lower() == "anonymous":
-                return (f"declares anonymous function auth ({name}=anonymous): use the 'function' auth level "
-                        "or App Service authentication")
+            if (
+                isinstance(name, str)
+                and name.upper() in ("AUTH_LEVEL", "FUNCTIONS_AUTH_LEVEL", "INFEROPS_AUTH_LEVEL")
+                and isinstance(value, str)
+                and value.lower() == "anonymous"
+            ):
+                return (
+                    f"declares anonymous function auth ({name}=anonymous): use the 'function' auth level "
+                    "or App Service authentication"
+                )
     return None
 
 
@@ -212,7 +256,9 @@ def plaintext_secrets_validator(args: ResourceValidationArgs, report_violation: 
             report_violation(
                 f"'{who}' sets {name} to a plaintext secret-looking value: store it in the platform's secret "
                 "store (Secrets Manager, Key Vault reference, Secret Manager secretKeyRef, Kubernetes Secret) "
-                "and reference it, or use an identity instead of a key.", None)
+                "and reference it, or use an identity instead of a key.",
+                None,
+            )
 
 
 def _statements(document: Any) -> list[dict[str, Any]] | None:
@@ -248,13 +294,13 @@ def iam_wildcards_validator(args: ResourceValidationArgs, report_violation: Repo
         arns = get(props, "managedPolicyArns")
         for arn in arns if isinstance(arns, list) else []:
             if arn in denied:
-                report_violation(f"role '{args.name}' attaches {arn}: grant only the actions the function needs.",
-                                 None)
+                report_violation(f"role '{args.name}' attaches {arn}: grant only the actions the function needs.", None)
     elif rtype == "aws:iam/rolePolicyAttachment:RolePolicyAttachment":
         denied = set(config_value(args, "deniedManagedPolicyArns", DEFAULT_DENIED_MANAGED_POLICIES))
         if get(props, "policyArn") in denied:
-            report_violation(f"'{args.name}' attaches {get(props, 'policyArn')}: grant only the actions the "
-                             "function needs.", None)
+            report_violation(
+                f"'{args.name}' attaches {get(props, 'policyArn')}: grant only the actions the function needs.", None
+            )
     unscopable = set(config_value(args, "actionsAllowedOnAnyResource", DEFAULT_WILDCARD_RESOURCE_ACTIONS))
     for where, document in documents:
         if is_absent(document):
@@ -269,11 +315,17 @@ def iam_wildcards_validator(args: ResourceValidationArgs, report_violation: Repo
             resources = [r for r in _as_list(statement.get("Resource", [])) if isinstance(r, str)]
             wild_actions = [a for a in actions if a == "*" or a.endswith(":*")]
             if wild_actions:
-                report_violation(f"policy '{where}' allows wildcard action {wild_actions[0]}: list the exact "
-                                 "actions the function needs.", None)
+                report_violation(
+                    f"policy '{where}' allows wildcard action {wild_actions[0]}: list the exact "
+                    "actions the function needs.",
+                    None,
+                )
             if "*" in resources and any(a not in unscopable for a in actions):
-                report_violation(f"policy '{where}' allows {', '.join(sorted(set(actions) - unscopable))} on "
-                                 "Resource \"*\": scope it to the function's own ARNs.", None)
+                report_violation(
+                    f"policy '{where}' allows {', '.join(sorted(set(actions) - unscopable))} on "
+                    'Resource "*": scope it to the function\'s own ARNs.',
+                    None,
+                )
 
 
 _TLS_ORDER = {"1.0": 0, "1.1": 1, "1.2": 2, "1.3": 3, "TLS1_0": 0, "TLS1_1": 1, "TLS1_2": 2, "TLS1_3": 3}
@@ -292,15 +344,13 @@ def azure_https_tls_validator(args: ResourceValidationArgs, report_violation: Re
             report_violation(f"'{who}' does not set httpsOnly: true: set it so plain HTTP is redirected.", None)
         tls = get(props, "siteConfig.minTlsVersion")
         if isinstance(tls, str) and _TLS_ORDER.get(tls, 99) < _TLS_ORDER[minimum]:
-            report_violation(f"'{who}' accepts TLS {tls}: set siteConfig.minTlsVersion to {minimum} or later.",
-                             None)
+            report_violation(f"'{who}' accepts TLS {tls}: set siteConfig.minTlsVersion to {minimum} or later.", None)
     elif rtype == "azure-native:storage:StorageAccount":
         if get(props, "enableHttpsTrafficOnly") is False:
             report_violation(f"'{who}' allows plain HTTP: set enableHttpsTrafficOnly: true.", None)
         tls = get(props, "minimumTlsVersion")
         if isinstance(tls, str) and _TLS_ORDER.get(tls, 99) < _TLS_ORDER[minimum]:
-            report_violation(f"'{who}' accepts {tls}: set minimumTlsVersion to TLS{minimum.replace('.', '_')}.",
-                             None)
+            report_violation(f"'{who}' accepts {tls}: set minimumTlsVersion to TLS{minimum.replace('.', '_')}.", None)
 
 
 _RETENTION = {
@@ -321,10 +371,12 @@ def log_retention_validator(args: ResourceValidationArgs, report_violation: Repo
         return
     days = as_number(value)
     if value is MISSING or not isinstance(days, float) or days <= 0:
-        report_violation(f"'{args.name}' keeps logs forever ({field} not set): set {field} (e.g. 30) so "
-                         "inference logs expire.", None)
+        report_violation(
+            f"'{args.name}' keeps logs forever ({field} not set): set {field} (e.g. 30) so inference logs expire.", None
+        )
         return
     maximum = int(config_value(args, "maxRetentionDays", 0))
     if maximum and days > maximum:
-        report_violation(f"'{args.name}' keeps logs {days:g} days, above the {maximum}-day maximum: lower "
-                         f"{field}.", None)
+        report_violation(
+            f"'{args.name}' keeps logs {days:g} days, above the {maximum}-day maximum: lower {field}.", None
+        )
