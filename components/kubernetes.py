@@ -170,8 +170,8 @@ class _KnativeService(CustomResource):
             self,
             f"kubernetes:{api_version}:{kind}",
             resource_name,
-            props,
-            opts,  # type: ignore[arg-type]
+            props,  # type: ignore[arg-type]  # a generated *Args class, as the SDK's own resources pass
+            opts,
         )
 
 

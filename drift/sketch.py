@@ -16,9 +16,12 @@ Error bounds (``FeatureResult.error_bound``):
   with the default grid). The p-value uses Smirnov's asymptotic distribution at ``D_b`` (so it is
   an upper bound of the asymptotic p-value at the exact ``D``).
 * ``wasserstein``: the integral of ``|F_r - F_c|`` with both CDFs taken linear inside each bin (the outer
-  bins end at the exact min and max). Inside bin ``k`` (width ``w_k``) the true and the interpolated
-  difference both lie in an interval of length ``p_k + q_k``, so the error is at most
-  ``sum_k w_k (p_k + q_k)``, divided by the same reference std as the statistic.
+  bins end at the exact min and max), except that values equal to a bin's right edge (counted exactly
+  per edge) are a step at that edge. Inside bin ``k`` (width ``w_k``) the true and the interpolated
+  difference both lie in an interval of length ``p_k + q_k`` (the masses strictly inside the bin), so the
+  error is at most ``sum_k w_k (p_k + q_k)``, divided by the same reference std as the statistic. For a
+  column with few distinct values the edges sit on the values, nothing is strictly inside a bin, and
+  the distance is exact (bound 0).
 * ``psi`` / ``jensenshannon``: computed on the fine bins merged into ``bins`` groups at the reference's
   quantiles ``k / bins`` read off the fine grid; the groups' edges can differ from the exact quantiles
   by one fine bin, so these are approximations without a bound (``error_bound`` is null).
@@ -49,6 +52,8 @@ class NumericSketch:
             raise ValueError("sketch edges must be a non-empty array of finite numbers")
         self.edges = e
         self.counts = np.zeros(e.size + 1, dtype=np.int64)
+        #: values exactly equal to each edge (bin k's right end): point masses, as in discrete columns
+        self.at_edge = np.zeros(e.size, dtype=np.int64)
         self.n = 0
         self.min = np.inf
         self.max = -np.inf
@@ -72,7 +77,12 @@ class NumericSketch:
             return
         if not np.all(np.isfinite(x)):
             raise ValueError("numeric sketch: chunk contains NaN or infinite values")
-        self.counts += np.bincount(np.searchsorted(self.edges, x, side="left"), minlength=self.counts.size)
+        idx = np.searchsorted(self.edges, x, side="left")
+        self.counts += np.bincount(idx, minlength=self.counts.size)
+        inner = idx < self.edges.size
+        hit = idx[inner][self.edges[idx[inner]] == x[inner]]
+        if hit.size:
+            self.at_edge += np.bincount(hit, minlength=self.edges.size)
         # Chan et al.'s pairwise update keeps the variance accurate across many chunks.
         n_b, mean_b = x.size, float(x.mean())
         m2_b = float(np.sum((x - mean_b) ** 2))
@@ -141,20 +151,29 @@ def binned_ks(ref: NumericSketch, cur: NumericSketch) -> tuple[float, float, flo
 
 
 def binned_wasserstein(ref: NumericSketch, cur: NumericSketch) -> tuple[float, float]:
-    """``(W / reference std, error bound)`` with CDFs interpolated linearly inside bins."""
+    """``(W / reference std, error bound)`` with CDFs interpolated linearly inside bins.
+
+    Values equal to a bin's right edge are a step at that edge, not spread over the bin: a column with
+    few distinct values (0/1 flags, counts) has its edges at those values, so its CDFs are steps and the
+    result is exact (interpolating them linearly halved the distance of a 0/1 column).
+    """
     lo, hi = min(ref.min, cur.min), max(ref.max, cur.max)
     inner = np.clip(ref.edges, lo, hi)
     bounds = np.concatenate(([lo], inner, [hi]))
     widths = np.diff(bounds)
     p = ref.counts / ref.n
     q = cur.counts / cur.n
-    d = np.concatenate(([0.0], np.cumsum(p) - np.cumsum(q)))  # at every bound; last is 0
-    a, b = d[:-1], d[1:]
+    # mass strictly inside each bin (the right-edge point masses are left out; the top bin has none)
+    p_in = p - np.append(ref.at_edge, 0) / ref.n
+    q_in = q - np.append(cur.at_edge, 0) / cur.n
+    d = np.concatenate(([0.0], np.cumsum(p) - np.cumsum(q)))  # at every bound, point masses included
+    a = d[:-1]
+    b = a + (p_in - q_in)  # just before the bin's right end: the step there is not yet taken
     same = a * b >= 0
     denom = np.where(same, 1.0, np.abs(a) + np.abs(b))
     area = np.where(same, (np.abs(a) + np.abs(b)) / 2.0, (a * a + b * b) / (2.0 * denom))
     w = float(np.dot(widths, area))
-    err = float(np.dot(widths, p + q))
+    err = float(np.dot(widths, p_in + q_in))
     scale = ref.std
     if scale == 0.0:
         n = ref.n + cur.n

@@ -430,40 +430,12 @@ def _validate(policy: str, props: Mapping[str, Any], schema: Mapping[str, Any]) 
         raise PolicyConfigError(f"policy '{policy}': {where}: {error.message}")
 
 
-def estimate_costs(
-    resources: Iterable[Any], *, pack_dir: str | os.PathLike[str] | None = None, config: Mapping[str, Any] | None = None
-) -> list[Any]:
-    """Per-function monthly cost estimates with the pack's own price table and cost model.
-
-    ``resources`` are ``RegisteredResource``-like objects (inputs merged with outputs, as
-    ``AnalyzeStack`` sends them); ``config`` is a ``--policy-pack-config`` mapping, whose
-    ``finops-cost-within-budget`` entry supplies the cost-model keys (Kubernetes node price...).
-    Returns the pack's ``FunctionCost`` records (function, platform, urn, monthly_usd, budget_usd,
-    usd_per_1k, warnings, reason).
-    """
-    pack = str(Path(pack_dir or Path(__file__).resolve().parent.parent / "policies").resolve())
-    if pack not in sys.path:
-        sys.path.insert(0, pack)
-    from inferops_policy import finops
-    from inferops_policy.props import plain
-
-    entry = (config or {}).get("finops-cost-within-budget")
-    cost_config = {k: v for k, v in entry.items() if k != "enforcementLevel"} if isinstance(entry, dict) else {}
-    stack = [
-        finops.StackResource(r.type, r.name, r.urn, plain({**(r.inputs or {}), **(getattr(r, "outputs", None) or {})}))
-        for r in resources
-        if getattr(r, "custom", True)
-    ]
-    return finops.function_costs(stack, cost_config)
-
-
 __all__ = [
     "UNKNOWN",
     "Diagnostic",
     "PolicyConfigError",
     "PolicyPackError",
     "PolicyPackProcess",
-    "estimate_costs",
     "load_policy_pack_config",
     "to_struct",
 ]

@@ -98,19 +98,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.registered.append((args.typ, args.name, dict(args.inputs), outputs, bool(args.custom), args.provider))
         return resource_id, outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": _ACCOUNT, "arn": f"arn:aws:iam::{_ACCOUNT}:user/mock", "userId": "mock"}
+            return {"accountId": _ACCOUNT, "arn": f"arn:aws:iam::{_ACCOUNT}:user/mock", "userId": "mock"}, []
         if args.token in ("aws:index/getPartition:getPartition",):
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, []
         if args.token == "azure-native:authorization:getClientConfig":
             return {
                 "subscriptionId": "00000000-0000-0000-0000-000000000000",
                 "tenantId": "t",
                 "clientId": "c",
                 "objectId": "o",
-            }
-        return dict(args.args)
+            }, []
+        return dict(args.args), []
 
 
 class _Monitor(MockMonitor):
@@ -242,7 +242,7 @@ def run_program(
         return pulumi.Output.from_input(exports).apply(resolved.update)
 
     old_cwd, old_path = os.getcwd(), list(sys.path)
-    pulumi.export = capture  # type: ignore[assignment]
+    pulumi.export = capture
     try:
         os.chdir(project)
         if str(project) not in sys.path:
@@ -251,7 +251,7 @@ def run_program(
     except pulumi.RunError as exc:
         raise ProgramError(str(exc)) from None
     finally:
-        pulumi.export = real_export  # type: ignore[assignment]
+        pulumi.export = real_export
         os.chdir(old_cwd)
         sys.path[:] = old_path
 

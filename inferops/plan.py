@@ -154,7 +154,7 @@ def build_plan(
 
     estimates = costs.estimate_functions(run, stack, pack_config)
     by_fn = _resources_by_function(run, stack)
-    functions = []
+    functions: list[dict[str, Any]] = []
     for fn in stack.functions:
         functions.append(
             {

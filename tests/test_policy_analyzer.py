@@ -324,20 +324,21 @@ def test_unknowns_in_hand_built_functions(pack):
     assert pack.analyze_stack(resources) == []
 
 
-def test_estimate_costs_for_the_dev_stack(dev_run):
-    from inferops.analyzer import estimate_costs
+def test_estimate_costs_for_the_dev_stack(dev_run, dev_config):
+    from components.spec import parse_stack_config
+    from inferops.costs import estimate_functions
 
-    costs = {c.function: c for c in estimate_costs(dev_run.resources, config=load_policy_pack_config(PACK_CONFIG))}
+    estimates = estimate_functions(dev_run, parse_stack_config(dev_config), load_policy_pack_config(PACK_CONFIG))
     # fraud-scorer: Lambda arm64 1 GB, 3M x 120 ms; churn-predictor: Consumption at 1,536 MB, 1M x 200 ms;
     # doc-classifier: Cloud Run 1 vCPU/1 GiB, 500k x 350 ms billed 400 ms; sentiment: one 0.5 vCPU/0.5 GiB pod
     # all month at the config's node price ($0.0316/vCPU-h, $0.0042/GiB-h) plus busy time.
-    assert {name: (round(c.monthly_usd, 2), c.budget_usd) for name, c in costs.items()} == {
-        "fraud-scorer": (5.40, 400.0),
-        "churn-predictor": (5.00, 150.0),
-        "doc-classifier": (5.50, 120.0),
-        "sentiment": (13.08, 80.0),
+    assert {name: round(e.monthly_usd, 2) for name, e in estimates.functions.items()} == {
+        "fraud-scorer": 5.40,
+        "churn-predictor": 5.00,
+        "doc-classifier": 5.50,
+        "sentiment": 13.08,
     }
-    assert all(c.reason is None and not c.warnings for c in costs.values())
+    assert estimates.unpriced == {} and all(not e.warnings for e in estimates.functions.values())
 
 
 def test_pack_is_self_contained():
