@@ -18,7 +18,10 @@ Evidently and NannyML pin an older pandas, so they run from a separate virtualen
 default ``/work/venv-bench/bin/python``; see bench/requirements.txt). A tool that cannot be imported is
 reported as unavailable and the others are still measured.
 
-Usage: ``python bench/drift_bench.py [--rows 100000 1000000] [--workdir DIR]``. Not run in CI.
+``--repeat N`` runs every tool N times (fresh child each time) and reports the median time, the range,
+and the largest peak RSS: on a shared machine single runs vary by up to 2x.
+
+Usage: ``python bench/drift_bench.py [--rows 100000 1000000] [--workdir DIR] [--repeat N]``. Not run in CI.
 """
 
 from __future__ import annotations
@@ -225,7 +228,30 @@ def run_child(python: str, tool: str, ref: Path, cur: Path, out_dir: Path, timeo
 
 
 def _fmt_time(r: dict) -> str:
-    return f"{r['seconds']:8.2f} s" if "seconds" in r else r.get("error", "n/a")
+    if "seconds" not in r:
+        return r.get("error", "n/a")
+    spread = f" ({r['seconds_min']:.2f}-{r['seconds_max']:.2f})" if r.get("runs", 1) > 1 else ""
+    return f"{r['seconds']:8.2f} s{spread}"
+
+
+def combine_runs(runs: list[dict]) -> dict:
+    """One result from repeated runs: median time and wall time, their range, the largest peak RSS."""
+    import statistics
+
+    ok = [r for r in runs if "seconds" in r]
+    if not ok:
+        return runs[-1]
+    out = dict(ok[len(ok) // 2])
+    times = [r["seconds"] for r in ok]
+    out.update(seconds=statistics.median(times), seconds_min=min(times), seconds_max=max(times), runs=len(ok),
+               all_seconds=times)
+    walls = [r["wall"] for r in ok if "wall" in r]
+    if walls:
+        out["wall"] = statistics.median(walls)
+    rss = [r["peak_rss"] for r in ok if r.get("peak_rss")]
+    if rss:
+        out["peak_rss"] = max(rss)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tools", nargs="+",
                    default=["sort", "drift", "drift-detect", "scipy", "nannyml", "evidently"])
     p.add_argument("--timeout", type=float, default=1200.0, help="seconds per tool run")
+    p.add_argument("--repeat", type=int, default=1, help="runs per tool: median time, largest peak RSS")
     p.add_argument("--json", type=Path, help="also write all results here")
     p.add_argument("--worker")
     p.add_argument("--ref")
@@ -266,9 +293,10 @@ def main(argv: list[str] | None = None) -> int:
             if not os.path.exists(python):
                 results[tool] = {"error": f"unavailable: {python} not found"}
             else:
-                results[tool] = run_child(python, tool, ref, cur, args.workdir, args.timeout)
+                results[tool] = combine_runs([run_child(python, tool, ref, cur, args.workdir, args.timeout)
+                                              for _ in range(max(1, args.repeat))])
             r = results[tool]
-            rss = f"{r['peak_rss'] / 2**20:7.0f} MiB" if "peak_rss" in r else ""
+            rss = f"{r['peak_rss'] / 2**20:7.0f} MiB" if r.get("peak_rss") else ""
             wall = f"(wall {r['wall']:.2f} s with start-up)" if "wall" in r else ""
             print(f"  {tool:13s} {_fmt_time(r):>10s}  peak RSS {rss:>11s} {wall}", flush=True)
         print("  ratios:")

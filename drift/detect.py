@@ -290,8 +290,10 @@ class _Planned:
     threshold: float | None  # None: default (alpha for p-value tests, corrected later)
     ref: Any  # the prepared samples, dropped (None) once the column's test and summaries are done
     cur: Any
-    n_reference: int = 0
+    n_reference: int = 0  # values tested (nulls dropped by the readers)
     n_current: int = 0
+    size_reference: int = 0  # length of the column as given
+    size_current: int = 0
     reference_summary: dict[str, Any] = field(default_factory=dict)
     current_summary: dict[str, Any] = field(default_factory=dict)
 
@@ -303,6 +305,11 @@ def detect(reference: Mapping[str, np.ndarray], current: Mapping[str, np.ndarray
 
     ``timestamps`` are the current window's record times (else its ``timestamp`` column, if any); they
     order the records for ADWIN and name where a change began.
+
+    Each feature column is fetched (``reference[name]``) once, when its test runs, and dropped after it:
+    a mapping that reads columns lazily from a file (:class:`drift.readers.ParquetColumns`) never has
+    more than a few columns in memory. Such a mapping may have an ``n_rows`` attribute, used instead of
+    fetching every column to size the work.
     """
     cfg = config or DetectConfig()
     kinds = dict(kinds or {})
@@ -313,9 +320,12 @@ def detect(reference: Mapping[str, np.ndarray], current: Mapping[str, np.ndarray
     columns = names + (["prediction"] if with_prediction else [])
 
     def run(name: str) -> tuple[_Planned, float, float | None]:
-        return _run_column(name, reference[name], current[name], kinds, cfg)
+        ref, cur = reference[name], current[name]
+        _check_values("reference", name, ref)
+        _check_values("current", name, cur)
+        return _run_column(name, ref, cur, kinds, cfg)
 
-    largest = max((_size(reference[c]) + _size(current[c]) for c in columns), default=0)
+    largest = _rows_hint(reference) + _rows_hint(current)
     workers = min(MAX_WORKERS, _cpus(), len(columns))
     if workers > 1 and largest >= PARALLEL_MIN_VALUES:
         # Results come back in column order, so the first bad column raises first, as sequentially.
@@ -330,8 +340,8 @@ def detect(reference: Mapping[str, np.ndarray], current: Mapping[str, np.ndarray
 
     performance = _performance(reference, current, cfg)
     change_points = _change_points(current, cfg, performance, timestamps)
-    n_ref = _n_rows(reference)
-    n_cur = _n_rows(current)
+    n_ref = max([p.size_reference for p, _, _ in raw] + _reserved_sizes(reference), default=0)
+    n_cur = max([p.size_current for p, _, _ in raw] + _reserved_sizes(current), default=0)
     return assemble_report(features, prediction, performance, change_points, cfg, n_ref, n_cur)
 
 
@@ -393,24 +403,39 @@ def _check_columns(reference: Mapping[str, Any], current: Mapping[str, Any]) -> 
         raise ValueError(f"current: missing feature column(s) {', '.join(sorted(ref_f - cur_f))}")
     if cur_f - ref_f:
         raise ValueError(f"reference: missing feature column(s) {', '.join(sorted(cur_f - ref_f))}")
+    # Feature columns are checked when their test runs (detect's run()), so that a lazy mapping is not
+    # read twice; the few columns with fixed roles are checked here.
     for side, data in (("reference", reference), ("current", current)):
-        for name, arr in data.items():
-            if _is_arrow(arr):
-                if len(arr) == 0 and name not in _ID_COLUMNS:
-                    raise ValueError(f"{side}: column {name!r} is empty")
-                if pa.types.is_floating(arr.type) and len(arr) and not _all_finite(arr):
-                    raise ValueError(f"{side}: column {name!r} contains NaN or infinite values")
-                continue
-            a = np.asarray(arr)
-            if a.ndim != 1:
-                raise ValueError(f"{side}: column {name!r} must be one-dimensional, got shape {a.shape}")
-            if a.size == 0 and name not in _ID_COLUMNS:
-                raise ValueError(f"{side}: column {name!r} is empty")
-            if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-                raise ValueError(f"{side}: column {name!r} contains NaN or infinite values")
+        for name in RESERVED_COLUMNS:
+            if name in data:
+                _check_values(side, name, data[name])
 
 
-def _n_rows(data: Mapping[str, Any]) -> int:
+def _check_values(side: str, name: str, arr: Any) -> None:
+    if _is_arrow(arr):
+        if len(arr) == 0 and name not in _ID_COLUMNS:
+            raise ValueError(f"{side}: column {name!r} is empty")
+        if pa.types.is_floating(arr.type) and len(arr) and not _all_finite(arr):
+            raise ValueError(f"{side}: column {name!r} contains NaN or infinite values")
+        return
+    a = np.asarray(arr)
+    if a.ndim != 1:
+        raise ValueError(f"{side}: column {name!r} must be one-dimensional, got shape {a.shape}")
+    if a.size == 0 and name not in _ID_COLUMNS:
+        raise ValueError(f"{side}: column {name!r} is empty")
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        raise ValueError(f"{side}: column {name!r} contains NaN or infinite values")
+
+
+def _reserved_sizes(data: Mapping[str, Any]) -> list[int]:
+    return [_size(data[name]) for name in RESERVED_COLUMNS if name in data]
+
+
+def _rows_hint(data: Mapping[str, Any]) -> int:
+    """Rows of the longest column, from ``data.n_rows`` when a lazy mapping provides it."""
+    hint = getattr(data, "n_rows", None)
+    if isinstance(hint, int):
+        return hint
     return max((_size(v) for v in data.values()), default=0)
 
 
@@ -429,6 +454,7 @@ def _run_column(name: str, ref: Any, cur: Any, kinds: Mapping[str, str], cfg: De
     ``MAX_WORKERS`` columns' copies instead of every column's until the end.
     """
     p = _plan(name, ref, cur, kinds, cfg)
+    p.size_reference, p.size_current = _size(ref), _size(cur)
     stat, pv = p.test.func(p.ref, p.cur, **_params(p.test, cfg))
     p.n_reference, p.n_current = p.ref.n, p.cur.n
     p.reference_summary, p.current_summary = summarize(p.ref), summarize(p.cur, p.ref)

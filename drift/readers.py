@@ -366,7 +366,8 @@ def plan_columns(schema: pa.Schema, source: str, *, columns: Sequence[str] | Non
     """Choose the feature columns of a reference ``schema``.
 
     Every column except ``timestamp``, ``model_id`` and ``model_version`` (:data:`NON_FEATURE_COLUMNS`)
-    is a feature unless ``columns`` names the features explicitly. ``categorical`` forces numeric-looking columns (codes, ids) to be categorical.
+    is a feature unless ``columns`` names the features explicitly. ``categorical`` forces numeric-looking
+    columns (codes, ids) to be categorical.
     """
     present = schema.names
     forced = set(categorical)
@@ -613,66 +614,111 @@ def read_dataset(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BAT
                    timestamps=timestamps)
 
 
+
+class ParquetColumns(Mapping[str, Any]):
+    """The planned feature columns of a local Parquet file, each read and validated when accessed.
+
+    A mapping for :func:`drift.detect.detect`, which fetches each column once, when its test runs, and
+    drops it afterwards: memory holds the columns in flight, not the file, and reading overlaps with the
+    tests of other columns in detect's thread pool. Columns named in ``keep`` (``prediction`` and
+    ``label``, which detect pairs row by row after the tests) are kept once read. Every access opens its
+    own reader, so threads may read different columns at once. Checks and messages are those of
+    :func:`read_dataset`: missing columns and empty files when constructed, bad values when read.
+    """
+
+    def __init__(self, src: Source, plan: ColumnPlan, *, categorical_arrow: bool = True,
+                 keep: Sequence[str] = ("prediction", "label")) -> None:
+        import threading
+
+        import pyarrow.parquet as pq
+
+        self.source, self.plan, self.categorical_arrow = src, plan, categorical_arrow
+        pfile = self._open(pq)
+        try:
+            self.names: list[str] = pfile.schema_arrow.names
+            #: rows in the file (the report's row count)
+            self.n_rows: int = int(pfile.metadata.num_rows)
+        finally:
+            pfile.close()
+        missing = [c for c in plan.features if c not in self.names]
+        if missing:
+            raise DataError(src.uri, f"missing column(s) {', '.join(map(repr, missing))} present in the reference")
+        if self.n_rows == 0:
+            raise DataError(src.uri, "no rows")
+        self._keep = set(keep)
+        self._kept: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _open(self, pq: Any) -> Any:
+        try:
+            return pq.ParquetFile(self.source._open_binary(), pre_buffer=False)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(self.source.uri, f"cannot read as parquet: {one_line(exc)}") from None
+
+    def _column(self, name: str) -> pa.ChunkedArray:
+        import pyarrow.parquet as pq
+
+        pfile = self._open(pq)
+        try:
+            return pfile.read(columns=[name], use_threads=False).column(0)
+        except (pa.ArrowException, OSError) as exc:
+            raise _translate_arrow_error(self.source, exc, self.names) from None
+        finally:
+            pfile.close()
+
+    def __getitem__(self, name: str) -> Any:
+        kind = self.plan.kinds[name]  # KeyError for a column that is not planned, as a dict
+        with self._lock:
+            if name in self._kept:
+                return self._kept[name]
+        src, parts, row0 = self.source, [], 0
+        for arr in self._column(name).chunks:
+            if kind == "numeric":
+                parts.append(_numeric_chunk(arr, name, src, row0))
+            else:
+                parts.append(_categorical_chunk(arr, self.categorical_arrow))
+            row0 += len(arr)
+        check_not_null(src.uri, {name: sum(len(p) for p in parts)}, self.n_rows)
+        values: Any
+        if kind == "categorical" and self.categorical_arrow:
+            values = pa.chunked_array(parts, type=CATEGORICAL_ARROW_TYPE)
+        elif len(parts) == 1:
+            values = parts[0]
+        else:
+            values = np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
+        if name in self._keep:
+            with self._lock:
+                self._kept[name] = values
+        return values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.plan.features)
+
+    def __len__(self) -> int:
+        return len(self.plan.kinds)
+
+    def timestamps(self) -> np.ndarray | None:
+        """The ``timestamp`` column as ``datetime64[ns]``, or None (no such column, unparseable)."""
+        if not (self.plan.timestamp and TIMESTAMP_COLUMN in self.names):
+            return None
+        stamps = [_timestamps(a) for a in self._column(TIMESTAMP_COLUMN).chunks]
+        if not stamps or any(t is None for t in stamps):
+            return None
+        joined = np.concatenate(stamps)
+        return joined if joined.size == self.n_rows else None
+
+
 def _read_parquet_columns(src: Source, plan: ColumnPlan, *, on_rows: Callable[[int], None] | None,
                           categorical_arrow: bool) -> Dataset:
     """:func:`read_dataset` for a local Parquet file: one column at a time, same checks and errors."""
-    import pyarrow.parquet as pq
-
-    try:
-        handle = src._open_binary()
-    except OSError as exc:
-        raise DataError(src.uri, f"cannot open: {one_line(exc)}") from None
-    with handle:
-        try:
-            pfile = pq.ParquetFile(handle, pre_buffer=False)
-            names = pfile.schema_arrow.names
-            n_rows = int(pfile.metadata.num_rows)
-        except (pa.ArrowException, OSError) as exc:
-            raise DataError(src.uri, f"cannot read as parquet: {one_line(exc)}") from None
-        missing = [c for c in plan.features if c not in names]
-        if missing:
-            raise DataError(src.uri, f"missing column(s) {', '.join(map(repr, missing))} present in the reference")
-        if n_rows == 0:
-            raise DataError(src.uri, "no rows")
-
-        def column(name: str) -> pa.ChunkedArray:
-            try:
-                return pfile.read(columns=[name], use_threads=False).column(0)
-            except (pa.ArrowException, OSError) as exc:
-                raise _translate_arrow_error(src, exc, names) from None
-
-        features: dict[str, Any] = {}
-        counts: dict[str, int] = {}
-        done = 0
-        for i, (name, kind) in enumerate(plan.kinds.items()):
-            col = column(name)
-            parts: list[Any] = []
-            row0 = 0
-            for arr in col.chunks:
-                if kind == "numeric":
-                    parts.append(_numeric_chunk(arr, name, src, row0))
-                else:
-                    parts.append(_categorical_chunk(arr, categorical_arrow))
-                row0 += len(arr)
-            del col
-            counts[name] = sum(len(p) for p in parts)
-            if kind == "categorical" and categorical_arrow:
-                features[name] = pa.chunked_array(parts, type=CATEGORICAL_ARROW_TYPE)
-            elif len(parts) == 1:
-                features[name] = parts[0]
-            else:
-                features[name] = np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
-            del parts
-            if on_rows is not None:  # progress in rows: each column is an equal share of the file
-                step = n_rows * (i + 1) // len(plan.kinds) - done
-                done += step
-                on_rows(step)
-        check_not_null(src.uri, counts, n_rows)
-        timestamps = None
-        if plan.timestamp and TIMESTAMP_COLUMN in names:
-            stamps = [t for t in (_timestamps(a) for a in column(TIMESTAMP_COLUMN).chunks) if t is not None]
-            timestamps = np.concatenate(stamps) if stamps else None
-            if timestamps is not None and timestamps.size != n_rows:
-                timestamps = None
-    return Dataset(source=src.uri, n_rows=n_rows, features=features, kinds=dict(plan.kinds),
-                   timestamps=timestamps)
+    columns = ParquetColumns(src, plan, categorical_arrow=categorical_arrow, keep=())
+    features: dict[str, Any] = {}
+    done = 0
+    for i, name in enumerate(plan.features):
+        features[name] = columns[name]
+        if on_rows is not None:  # progress in rows: each column is an equal share of the file
+            step = columns.n_rows * (i + 1) // len(plan.features) - done
+            done += step
+            on_rows(step)
+    return Dataset(source=src.uri, n_rows=columns.n_rows, features=features, kinds=dict(plan.kinds),
+                   timestamps=columns.timestamps())

@@ -210,7 +210,8 @@ def detect_from_sketches(reference: Mapping[str, NumericSketch | CategoricalCoun
     planned: list[tuple[str, str, stattests.StatTest, float | None, float, float | None, float | None, Any,
                         Any]] = []
     for name in reference:
-        if name in ("label", "timestamp", "model_id", "model_version") or (name == "prediction" and not cfg.test_prediction):
+        if name in ("label", "timestamp", "model_id", "model_version") or (
+                name == "prediction" and not cfg.test_prediction):
             continue
         r, c = reference[name], current[name]
         ov = cfg.features.get(name, FeatureOverride())

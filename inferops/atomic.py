@@ -20,6 +20,12 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, make_parent
     if make_parents:
         target.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    if target.exists() and not target.is_file():
+        # A device or pipe (``--out /dev/stdout``, ``/dev/null``): renaming over it would replace the
+        # device node itself, so write through it instead; there is no partial file to protect.
+        with target.open("wb") as handle:
+            handle.write(payload)
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

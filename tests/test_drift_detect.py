@@ -265,3 +265,41 @@ def test_report_round_trips_and_rejects_bad_fields() -> None:
     with pytest.raises(ValueError, match="field 'severity' must be one of"):
         DriftReport.from_dict(bad)
     assert all(math.isfinite(f["statistic"]) for f in d["features"])
+
+
+def test_thread_pool_gives_the_sequential_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow as pa
+
+    import drift.detect as d
+
+    rng = np.random.default_rng(12)
+    ref, cur = _data(3000, rng), _data(2500, rng, mean=0.3, shares=[0.1, 0.2, 0.3, 0.4])
+    for data in (ref, cur):
+        data["p"] = rng.normal(size=data["x"].size)
+        data["c_arrow"] = pa.chunked_array([pa.array(data["c"]).dictionary_encode()])
+    monkeypatch.setattr(d, "PARALLEL_MIN_VALUES", 10**12)
+    sequential = detect(ref, cur).to_dict()
+    monkeypatch.setattr(d, "PARALLEL_MIN_VALUES", 0)
+    monkeypatch.setattr(d, "_cpus", lambda: 4)
+    parallel = detect(ref, cur).to_dict()
+    assert parallel == sequential
+    by = {f["feature"]: f for f in parallel["features"]}
+    assert [f["feature"] for f in parallel["features"]] == ["x", "u", "c", "p", "c_arrow"]
+    assert by["x"]["drifted"] and by["c"]["drifted"] and not by["u"]["drifted"]
+    assert {k: v for k, v in by["c_arrow"].items() if k != "feature"} == \
+        {k: v for k, v in by["c"].items() if k != "feature"}  # Arrow and object arrays: same numbers
+    # the first bad column (in column order) is the one reported, as sequentially
+    cur["u"] = np.zeros(0)
+    cur["p"] = np.zeros(0)
+    with pytest.raises(ValueError, match="current: column 'u' is empty"):
+        detect(ref, cur)
+
+
+def test_model_id_is_not_a_feature() -> None:
+    # functions/core.py writes model_id on every log record: an identifier, not a model input
+    rng = np.random.default_rng(13)
+    ref, cur = _data(500, rng), _data(500, rng)
+    ref["model_id"] = np.array(["fraud-scorer"] * 500, dtype=object)
+    cur["model_id"] = np.array(["fraud-scorer-v2"] * 500, dtype=object)
+    report = detect(ref, cur)
+    assert [f.feature for f in report.features] == ["x", "u", "c"]

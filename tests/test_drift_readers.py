@@ -303,3 +303,56 @@ def test_s3_errors_are_one_line(tmp_path: Path, s3_bucket: str, s3_endpoint: str
         str(local), s3_bucket, "bad.parquet")
     with pytest.raises(DataError, match=r"^s3://logs/bad\.parquet: column 'x': infinite value in record 3 "):
         load(f"s3://{s3_bucket}/bad.parquet")
+
+
+# ---- Arrow categorical columns and column-wise Parquet reading ----------------------------------------
+
+def _counts(values: object) -> dict[str, int]:
+    from drift.stattests import CategoricalSample
+
+    return CategoricalSample(values).counts
+
+
+@pytest.mark.parametrize("name", ["d.csv", "d.jsonl", "d.parquet"])
+def test_categorical_arrow_matches_object_arrays(tmp_path: Path, name: str) -> None:
+    cols = _table(400)
+    cols["c"][3] = None
+    path = write(tmp_path / name, cols)
+    src = Source.open(str(path))
+    plan = readers.plan_columns(readers.read_schema(src), src.uri, categorical=["k"])
+    plain = readers.read_dataset(src, plan, batch_rows=64)
+    arrow = readers.read_dataset(src, plan, batch_rows=64, categorical_arrow=True)
+    for col in ("c", "k"):
+        assert isinstance(arrow.features[col], pa.ChunkedArray)
+        assert arrow.features[col].type == readers.CATEGORICAL_ARROW_TYPE
+        assert len(arrow.features[col]) == plain.features[col].size
+        assert arrow.features[col].to_pylist() == list(plain.features[col])
+        assert _counts(arrow.features[col]) == _counts(plain.features[col])
+    np.testing.assert_array_equal(arrow.features["x"], plain.features["x"])
+    assert arrow.n_rows == plain.n_rows == 400 and len(arrow.features["c"]) == 399
+
+
+def test_parquet_with_row_groups_reads_like_csv(tmp_path: Path) -> None:
+    # Local Parquet is read column by column; several row groups and nulls must give what the batch
+    # readers give for the same rows.
+    cols = _table(1000)
+    for i in (0, 250, 999):
+        cols["x"][i] = None
+    cols["c"][500] = None
+    pq.write_table(pa.table(cols), tmp_path / "d.parquet", row_group_size=128)
+    write(tmp_path / "d.csv", cols)
+    a, b = load(tmp_path / "d.parquet"), load(tmp_path / "d.csv")
+    assert a.n_rows == b.n_rows == 1000
+    np.testing.assert_array_equal(a.features["x"], b.features["x"])
+    assert a.features["x"].size == 997
+    assert list(a.features["c"]) == list(b.features["c"])
+    np.testing.assert_array_equal(a.timestamps, b.timestamps)
+
+
+def test_nan_in_a_later_row_group_names_its_record(tmp_path: Path) -> None:
+    cols = _table(300)
+    cols["x"][130] = None
+    cols["x"][201] = float("nan")
+    pq.write_table(pa.table(cols), tmp_path / "f.parquet", row_group_size=100)
+    message = _error(tmp_path / "f.parquet")
+    assert ": column 'x': NaN value in record 202 (1 NaN or infinite value(s) in records " in message

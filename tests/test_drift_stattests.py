@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
@@ -183,3 +184,23 @@ def test_binned_wasserstein_discrete_values_beyond_reference_edges_stay_within_b
     w, err = binned_wasserstein(r, c)
     exact = stats.wasserstein_distance(a, b) / a.std()
     assert err > 0 and abs(w - exact) <= err + 1e-12
+
+
+def test_categorical_counts_same_for_numpy_and_arrow() -> None:
+    rng = np.random.default_rng(9)
+    values = rng.choice(np.array(["de", "fr", "us", "xx"], dtype=object), 5000, p=[0.4, 0.3, 0.2, 0.1])
+    values[[7, 99]] = None
+    expected = st.CategoricalSample(values).counts
+    assert expected["<null>"] == 2 and sum(expected.values()) == 5000
+    plain = pa.array(values)
+    dictionary = plain.dictionary_encode()
+    # chunks with different dictionaries, one of them holding a value its rows never use
+    first = dictionary.slice(0, 2500)
+    second = pa.array([*values[2500:].tolist(), "never"]).dictionary_encode().slice(0, 2500)
+    for arrow in (plain, dictionary, pa.chunked_array([first, second]), pa.chunked_array([plain])):
+        assert st.CategoricalSample(arrow).counts == expected
+    codes = rng.integers(0, 4, 1000)
+    assert st.CategoricalSample(pa.array(codes)).counts == st.CategoricalSample(codes).counts
+    for arrow in (pa.array(values), pa.array(values).dictionary_encode()):
+        ref, cur = st.CategoricalSample(arrow), st.CategoricalSample(values[::-1])
+        assert st.chisquare_test(ref, cur) == st.chisquare_test(st.CategoricalSample(values), cur)
