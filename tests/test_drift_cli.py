@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
@@ -376,3 +377,61 @@ def test_progress_bar_appears_when_stderr_is_a_terminal(tmp_path: Path) -> None:
         os.close(leader)
     assert proc.returncode == 0
     assert b"reading reference.csv" in seen and b"reading stable.parquet" in seen
+
+
+# ---- local Parquet read column by column, inside detect() ---------------------------------------------
+
+def _log_tables(tmp_path: Path, rows: int = 6_000) -> dict[str, Path]:
+    rng = np.random.default_rng(21)
+    paths: dict[str, Path] = {}
+    for name, shift, err in (("ref", 0.0, 0.1), ("cur", 0.4, 0.25)):
+        label = rng.integers(0, 2, rows)
+        cols = {
+            "timestamp": [f"2026-11-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z" for i in range(rows)],
+            "model_id": ["fraud-scorer"] * rows,
+            "model_version": ["2.2.0"] * rows,
+            "x": rng.normal(shift, 1, rows),
+            "y": rng.exponential(1, rows),
+            "c": rng.choice(["a", "b", "c"], rows, p=[0.5, 0.3, 0.2]),
+            "prediction": np.where(rng.random(rows) < err, 1 - label, label),
+            "label": label,
+        }
+        table = pa.table(cols)
+        pq.write_table(table, tmp_path / f"{name}.parquet", row_group_size=1_000)
+        pcsv.write_csv(table, tmp_path / f"{name}.csv")
+        paths[name], paths[f"{name}_csv"] = tmp_path / f"{name}.parquet", tmp_path / f"{name}.csv"
+    return paths
+
+
+def test_lazy_parquet_report_equals_eager_reading(tmp_path: Path) -> None:
+    p = _log_tables(tmp_path)
+    out = {kind: tmp_path / f"{kind}.json" for kind in ("lazy", "csv", "progress")}
+    assert main(["check", "--reference", str(p["ref"]), "--current", str(p["cur"]), "--out", str(out["lazy"]),
+                 "--plots", str(tmp_path / "plots")]) == 1
+    assert main(["check", "--reference", str(p["ref_csv"]), "--current", str(p["cur_csv"]),
+                 "--out", str(out["csv"])]) == 1
+    assert main(["check", "--reference", str(p["ref"]), "--current", str(p["cur"]), "--out", str(out["progress"]),
+                 "--progress"]) == 1  # with a progress bar the files are read up front
+    lazy, csv, progress = (json.loads(out[k].read_text()) for k in ("lazy", "csv", "progress"))
+    assert lazy == csv == progress
+    assert [f["feature"] for f in lazy["features"]] == ["x", "y", "c"]
+    assert lazy["n_reference"] == lazy["n_current"] == 6_000
+    assert lazy["performance"]["metric"] == "accuracy" and lazy["performance"]["drifted"]
+    assert {f["feature"] for f in lazy["features"] if f["drifted"]} == {"x"}
+    assert sorted(f.name for f in (tmp_path / "plots").iterdir()) == ["x.png"]  # plots read the column again
+
+
+def test_lazy_parquet_errors_are_the_readers_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = _log_tables(tmp_path, rows=3_000)
+    table = pq.read_table(p["cur"])
+    y = table.column("y").to_numpy().copy()
+    y[2_345] = np.nan
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("y"), "y", pa.array(y)), bad, row_group_size=1_000)
+    err = _fail(capsys, "--reference", str(p["ref"]), "--current", str(bad))
+    assert err.startswith(f"drift: error: {bad}: column 'y': NaN value in record 2346 (1 NaN or infinite value(s)")
+    empty = tmp_path / "null.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("c"), "c", pa.nulls(3_000, pa.string())), empty)
+    assert _fail(capsys, "--reference", str(p["ref"]), "--current", str(empty)) == \
+        f"drift: error: {empty}: column 'c': all values are null"
+    assert not (tmp_path / "r.json").exists()
