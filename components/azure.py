@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from typing import Any
 
 import pulumi
 import pulumi_azure_native as azure_native
@@ -272,22 +273,25 @@ class AzureInferenceFunction(pulumi.ComponentResource):
         identity = azure_native.web.ManagedServiceIdentityArgs(
             type=azure_native.web.ManagedServiceIdentityType.SYSTEM_ASSIGNED
         )
-        network = None if fn.endpoint.enabled else "Disabled"
+        # What the production app and its canary slot share: same plan, identity kind and hardening.
+        site_args: dict[str, Any] = {
+            "resource_group_name": rg.name,
+            "location": fn.region,
+            "kind": "functionapp,linux",
+            "reserved": True,
+            "server_farm_id": plan.id,
+            "identity": identity,
+            "https_only": True,
+            "public_network_access": None if fn.endpoint.enabled else "Disabled",
+            "tags": tags,
+            "opts": child,
+        }
         app = azure_native.web.WebApp(
             f"{name}-app",
             name=app_name,
-            resource_group_name=rg.name,
-            location=fn.region,
-            kind="functionapp,linux",
-            reserved=True,
-            server_farm_id=plan.id,
-            identity=identity,
-            https_only=True,
-            public_network_access=network,
             site_config=site_config(fn.stable_version, stable_uri, "production", ramp_up_rules),
             function_app_config=function_app_config,
-            tags=tags,
-            opts=child,
+            **site_args,
         )
 
         subscription_id = azure_native.authorization.get_client_config_output().subscription_id
@@ -319,17 +323,8 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 f"{name}-{CANARY_SLOT}",
                 name=app.name,
                 slot=CANARY_SLOT,
-                resource_group_name=rg.name,
-                location=fn.region,
-                kind="functionapp,linux",
-                reserved=True,
-                server_farm_id=plan.id,
-                identity=identity,
-                https_only=True,
-                public_network_access=network,
                 site_config=site_config(fn.model.version, candidate_uri, CANARY_SLOT, None),
-                tags=tags,
-                opts=child,
+                **site_args,
             )
             storage_access(f"{name}-{CANARY_SLOT}-storage-access", slot)
             azure_native.web.WebAppSlotConfigurationNames(
