@@ -43,6 +43,7 @@ CATEGORIES = [f"cat_{i}" for i in range(12)]
 
 # ---- data ----------------------------------------------------------------------------------------
 
+
 def make_data(rows: int, workdir: Path) -> tuple[Path, Path, int]:
     """Write reference.parquet and current.parquet; return their paths and the data size in bytes.
 
@@ -71,6 +72,7 @@ def make_data(rows: int, workdir: Path) -> tuple[Path, Path, int]:
 
 
 # ---- workers (run in child processes) ---------------------------------------------------------------
+
 
 def _load_numpy(path: str) -> dict:
     import pyarrow.parquet as pq
@@ -117,8 +119,9 @@ def worker(tool: str, ref: str, cur: str, out_dir: str) -> dict:
         import drift.detect
 
         t0 = time.perf_counter()
-        code = drift.cli.main(["check", "--reference", ref, "--current", cur, "--out",
-                               os.path.join(out_dir, "drift_report.json")])
+        code = drift.cli.main(
+            ["check", "--reference", ref, "--current", cur, "--out", os.path.join(out_dir, "drift_report.json")]
+        )
         result["seconds"] = time.perf_counter() - t0
         result["exit_code"] = code
         with open(os.path.join(out_dir, "drift_report.json")) as handle:
@@ -167,8 +170,12 @@ def worker(tool: str, ref: str, cur: str, out_dir: str) -> dict:
         categorical = [c for c in ref_df.columns if c.startswith("cat_")]
         t0 = time.perf_counter()
         calc = nml.UnivariateDriftCalculator(
-            column_names=list(ref_df.columns), treat_as_categorical=categorical, chunk_number=1,
-            continuous_methods=["kolmogorov_smirnov", "wasserstein"], categorical_methods=["chi2", "jensen_shannon"])
+            column_names=list(ref_df.columns),
+            treat_as_categorical=categorical,
+            chunk_number=1,
+            continuous_methods=["kolmogorov_smirnov", "wasserstein"],
+            categorical_methods=["chi2", "jensen_shannon"],
+        )
         calc.fit(ref_df)
         calc.calculate(cur_df).to_df()
         result["seconds"] = time.perf_counter() - t0
@@ -178,6 +185,7 @@ def worker(tool: str, ref: str, cur: str, out_dir: str) -> dict:
 
 
 # ---- orchestration -------------------------------------------------------------------------------
+
 
 def peak_rss_bytes() -> int | None:
     """This process image's peak resident memory (Linux ``VmHWM``), else None.
@@ -197,8 +205,18 @@ def peak_rss_bytes() -> int | None:
 
 def run_child(python: str, tool: str, ref: Path, cur: Path, out_dir: Path, timeout: float) -> dict:
     """Run one worker in a child process; add its wall time and peak RSS (bytes)."""
-    cmd = [python, str(Path(__file__).resolve()), "--worker", tool, "--ref", str(ref), "--cur", str(cur),
-           "--out-dir", str(out_dir)]
+    cmd = [
+        python,
+        str(Path(__file__).resolve()),
+        "--worker",
+        tool,
+        "--ref",
+        str(ref),
+        "--cur",
+        str(cur),
+        "--out-dir",
+        str(out_dir),
+    ]
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
@@ -243,8 +261,13 @@ def combine_runs(runs: list[dict]) -> dict:
         return runs[-1]
     out = dict(ok[len(ok) // 2])
     times = [r["seconds"] for r in ok]
-    out.update(seconds=statistics.median(times), seconds_min=min(times), seconds_max=max(times), runs=len(ok),
-               all_seconds=times)
+    out.update(
+        seconds=statistics.median(times),
+        seconds_min=min(times),
+        seconds_max=max(times),
+        runs=len(ok),
+        all_seconds=times,
+    )
     walls = [r["wall"] for r in ok if "wall" in r]
     if walls:
         out["wall"] = statistics.median(walls)
@@ -260,10 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "drift-bench")
     p.add_argument("--python", default=sys.executable, help="interpreter for drift, sort and scipy")
-    p.add_argument("--bench-python", default="/work/venv-bench/bin/python",
-                   help="interpreter with evidently and nannyml installed")
-    p.add_argument("--tools", nargs="+",
-                   default=["sort", "drift", "drift-detect", "scipy", "nannyml", "evidently"])
+    p.add_argument(
+        "--bench-python", default="/work/venv-bench/bin/python", help="interpreter with evidently and nannyml installed"
+    )
+    p.add_argument("--tools", nargs="+", default=["sort", "drift", "drift-detect", "scipy", "nannyml", "evidently"])
     p.add_argument("--timeout", type=float, default=1200.0, help="seconds per tool run")
     p.add_argument("--repeat", type=int, default=1, help="runs per tool: median time, largest peak RSS")
     p.add_argument("--json", type=Path, help="also write all results here")
@@ -280,21 +303,26 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{time.strftime('%Y-%m-%d')}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
     everything: dict = {}
     for rows in args.rows:
         ref, cur, data_bytes = make_data(rows, args.workdir)
-        print(f"\n== {rows:,} rows x ({N_NUMERIC} numeric + {N_CATEGORICAL} categorical), reference and current; "
-              f"data {data_bytes / 2**20:.0f} MiB as arrays")
+        print(
+            f"\n== {rows:,} rows x ({N_NUMERIC} numeric + {N_CATEGORICAL} categorical), reference and current; "
+            f"data {data_bytes / 2**20:.0f} MiB as arrays"
+        )
         results: dict[str, dict] = {}
         for tool in args.tools:
             python = args.bench_python if tool in ("evidently", "nannyml") else args.python
             if not os.path.exists(python):
                 results[tool] = {"error": f"unavailable: {python} not found"}
             else:
-                results[tool] = combine_runs([run_child(python, tool, ref, cur, args.workdir, args.timeout)
-                                              for _ in range(max(1, args.repeat))])
+                results[tool] = combine_runs(
+                    [run_child(python, tool, ref, cur, args.workdir, args.timeout) for _ in range(max(1, args.repeat))]
+                )
             r = results[tool]
             rss = f"{r['peak_rss'] / 2**20:7.0f} MiB" if r.get("peak_rss") else ""
             wall = f"(wall {r['wall']:.2f} s with start-up)" if "wall" in r else ""
@@ -317,12 +345,17 @@ def main(argv: list[str] | None = None) -> int:
         planted = sorted([f"num_{i}" for i in range(5)] + ["cat_0", "cat_1"])
         for tool in ("drift", "drift-detect", "scipy"):
             if "drifted" in results.get(tool, {}):
-                verdict = "the planted shifts exactly" if results[tool]["drifted"] == planted else \
-                    f"{results[tool]['drifted']} (planted: {planted})"
+                verdict = (
+                    "the planted shifts exactly"
+                    if results[tool]["drifted"] == planted
+                    else f"{results[tool]['drifted']} (planted: {planted})"
+                )
                 print(f"    {tool} flagged {verdict}")
         if "peak_rss" in results.get("drift", {}):
-            print(f"    drift check peak RSS / data size:         {results['drift']['peak_rss'] / data_bytes:6.2f}x "
-                  "(target <= 2x)")
+            print(
+                f"    drift check peak RSS / data size:         {results['drift']['peak_rss'] / data_bytes:6.2f}x "
+                "(target <= 2x)"
+            )
         everything[str(rows)] = {"data_bytes": data_bytes, "results": results}
     if args.json:
         args.json.write_text(json.dumps(everything, indent=2) + "\n")

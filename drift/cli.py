@@ -70,33 +70,67 @@ def default_memory_budget() -> int:
 def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``check`` subcommand."""
     p = subparsers.add_parser(
-        "check", help="compare a current window with a reference and report drift",
+        "check",
+        help="compare a current window with a reference and report drift",
         description="Compare current inference logs with a reference. Exit 0: no drift, 1: drift, "
-                    "2: bad input or usage.")
-    p.add_argument("--reference", required=True, metavar="REF",
-                   help="reference (baseline) logs: .jsonl, .csv or .parquet; local path or s3://, gs://, az://")
+        "2: bad input or usage.",
+    )
+    p.add_argument(
+        "--reference",
+        required=True,
+        metavar="REF",
+        help="reference (baseline) logs: .jsonl, .csv or .parquet; local path or s3://, gs://, az://",
+    )
     p.add_argument("--current", required=True, metavar="CUR", help="current window, same formats as --reference")
     p.add_argument("--format", choices=("json", "markdown"), default="json", help="report format (default json)")
     p.add_argument("--out", metavar="FILE", help="write the report here (atomically) instead of stdout")
-    p.add_argument("--config", metavar="OVERRIDES",
-                   help="YAML or JSON file of detection overrides (tests, thresholds, per-feature settings)")
+    p.add_argument(
+        "--config",
+        metavar="OVERRIDES",
+        help="YAML or JSON file of detection overrides (tests, thresholds, per-feature settings)",
+    )
     p.add_argument("--plots", metavar="DIR", help="write one PNG per drifted feature into DIR")
-    p.add_argument("--columns", type=_csv_list, metavar="A,B,...",
-                   help="feature columns to compare (default: every column but timestamp, model_id and "
-                        "model_version)")
-    p.add_argument("--categorical", type=_csv_list, default=[], metavar="A,B,...",
-                   help="treat these numeric-looking columns (codes, ids) as categorical")
-    p.add_argument("--input-format", choices=("jsonl", "csv", "parquet"),
-                   help="format of both inputs (default: from the file suffix)")
-    p.add_argument("--chunked", action="store_true",
-                   help="stream the inputs in chunks into binned sketches (bounded memory)")
-    p.add_argument("--chunk-rows", type=_positive_int, default=readers.DEFAULT_BATCH_ROWS, metavar="N",
-                   help=f"rows per chunk when streaming (default {readers.DEFAULT_BATCH_ROWS})")
-    p.add_argument("--memory-budget", type=_positive_int, metavar="MB",
-                   help="stream in chunks when the inputs' estimated size exceeds this many MiB "
-                        "(default: a quarter of physical memory)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: only when stderr is a terminal)")
+    p.add_argument(
+        "--columns",
+        type=_csv_list,
+        metavar="A,B,...",
+        help="feature columns to compare (default: every column but timestamp, model_id and model_version)",
+    )
+    p.add_argument(
+        "--categorical",
+        type=_csv_list,
+        default=[],
+        metavar="A,B,...",
+        help="treat these numeric-looking columns (codes, ids) as categorical",
+    )
+    p.add_argument(
+        "--input-format",
+        choices=("jsonl", "csv", "parquet"),
+        help="format of both inputs (default: from the file suffix)",
+    )
+    p.add_argument(
+        "--chunked", action="store_true", help="stream the inputs in chunks into binned sketches (bounded memory)"
+    )
+    p.add_argument(
+        "--chunk-rows",
+        type=_positive_int,
+        default=readers.DEFAULT_BATCH_ROWS,
+        metavar="N",
+        help=f"rows per chunk when streaming (default {readers.DEFAULT_BATCH_ROWS})",
+    )
+    p.add_argument(
+        "--memory-budget",
+        type=_positive_int,
+        metavar="MB",
+        help="stream in chunks when the inputs' estimated size exceeds this many MiB "
+        "(default: a quarter of physical memory)",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: only when stderr is a terminal)",
+    )
     p.set_defaults(handler=run_check)
     return p
 
@@ -147,8 +181,9 @@ def _read(src: Source, plan: readers.ColumnPlan, args: argparse.Namespace, progr
         return readers.read_dataset(src, plan, batch_rows=args.chunk_rows, on_rows=tick, categorical_arrow=True)
 
 
-def _detect_in_memory(ref_src: Source, cur_src: Source, plan: readers.ColumnPlan, config: Any,
-                      args: argparse.Namespace, progress: bool) -> tuple[Any, dict[str, Any]]:
+def _detect_in_memory(
+    ref_src: Source, cur_src: Source, plan: readers.ColumnPlan, config: Any, args: argparse.Namespace, progress: bool
+) -> tuple[Any, dict[str, Any]]:
     from drift.detect import detect
 
     if not progress and all(s.fmt == "parquet" and readers._is_local(s.fs) for s in (ref_src, cur_src)):
@@ -168,8 +203,9 @@ def _detect_in_memory(ref_src: Source, cur_src: Source, plan: readers.ColumnPlan
     return report, {"reference": ref.features, "current": cur.features}
 
 
-def _detect_chunked(ref_src: Source, cur_src: Source, plan: readers.ColumnPlan, config: Any,
-                    args: argparse.Namespace, progress: bool) -> tuple[Any, dict[str, Any]]:
+def _detect_chunked(
+    ref_src: Source, cur_src: Source, plan: readers.ColumnPlan, config: Any, args: argparse.Namespace, progress: bool
+) -> tuple[Any, dict[str, Any]]:
     """Stream both files once into binned sketches; memory is bounded by the chunk size.
 
     Numeric bin edges are the quantiles of the reference's first chunk (``--chunk-rows`` rows), so a
@@ -183,8 +219,9 @@ def _detect_chunked(ref_src: Source, cur_src: Source, plan: readers.ColumnPlan, 
         rows = 0
         total = _parquet_rows(src) if progress else None
         with _progress(progress, f"reading {os.path.basename(src.path)}", total) as tick:
-            for chunk in readers.iter_chunks(src, plan, batch_rows=args.chunk_rows, on_rows=tick,
-                                             categorical_arrow=True):
+            for chunk in readers.iter_chunks(
+                src, plan, batch_rows=args.chunk_rows, on_rows=tick, categorical_arrow=True
+            ):
                 rows += chunk.rows
                 for name, values in chunk.features.items():
                     if name not in sketches:
@@ -200,8 +237,9 @@ def _detect_chunked(ref_src: Source, cur_src: Source, plan: readers.ColumnPlan, 
     ref: dict[str, Any] = {}
     n_ref = stream(ref_src, ref)
     readers.check_not_null(ref_src.uri, {name: ref[name].n if name in ref else 0 for name in plan.features}, n_ref)
-    cur: dict[str, Any] = {name: s.empty_like() if isinstance(s, NumericSketch) else CategoricalCounts()
-                           for name, s in ref.items()}
+    cur: dict[str, Any] = {
+        name: s.empty_like() if isinstance(s, NumericSketch) else CategoricalCounts() for name, s in ref.items()
+    }
     n_cur = stream(cur_src, cur)
     readers.check_not_null(cur_src.uri, {name: cur[name].n for name in plan.features}, n_cur)
     report = detect_from_sketches(ref, cur, config=config)
@@ -242,10 +280,12 @@ def run_check(args: argparse.Namespace) -> int:
     ref_src = Source.open(args.reference, args.input_format)
     cur_src = Source.open(args.current, args.input_format)
     # Kinds forced in the config file decide how the columns are decoded, like --categorical.
-    categorical = list(args.categorical) + [name for name, override in getattr(config, "features", {}).items()
-                                            if override.kind == "categorical"]
-    plan = readers.plan_columns(readers.read_schema(ref_src), ref_src.uri, columns=args.columns,
-                                categorical=categorical)
+    categorical = list(args.categorical) + [
+        name for name, override in getattr(config, "features", {}).items() if override.kind == "categorical"
+    ]
+    plan = readers.plan_columns(
+        readers.read_schema(ref_src), ref_src.uri, columns=args.columns, categorical=categorical
+    )
     progress = sys.stderr.isatty() if args.progress is None else bool(args.progress)
     budget = (args.memory_budget << 20) if args.memory_budget else default_memory_budget()
     chunked = args.chunked or (ref_src.in_memory_bytes() + cur_src.in_memory_bytes() > budget)
@@ -255,12 +295,19 @@ def run_check(args: argparse.Namespace) -> int:
     plots: dict[str, str] = {}
     if args.plots:
         try:
-            written = write_plots(report, args.plots, reference=data.get("reference"),
-                                  current=data.get("current"), binned=data.get("binned"))
+            written = write_plots(
+                report,
+                args.plots,
+                reference=data.get("reference"),
+                current=data.get("current"),
+                binned=data.get("binned"),
+            )
         except OSError as exc:
             raise UsageError(f"{args.plots}: cannot write plots: {one_line(exc)}") from None
-        plots = {name: os.path.relpath(path, os.path.dirname(os.path.abspath(args.out)))
-                 if args.out else str(path) for name, path in written.items()}
+        plots = {
+            name: os.path.relpath(path, os.path.dirname(os.path.abspath(args.out))) if args.out else str(path)
+            for name, path in written.items()
+        }
 
     if args.format == "markdown":
         text = render_markdown(report, reference=args.reference, current=args.current, plots=plots)

@@ -99,6 +99,7 @@ class DetectConfig:
 
     def validate(self, where: str = "drift config") -> None:
         """Raise ``ValueError`` naming the first bad key."""
+
         def bad(key: str, msg: str) -> ValueError:
             return ValueError(f"{where}: key '{key}': {msg}")
 
@@ -121,8 +122,12 @@ class DetectConfig:
             raise bad("major_distance_factor", f"must be >= 1, got {self.major_distance_factor}")
         if self.performance_threshold is not None and self.performance_threshold <= 0:
             raise bad("performance_threshold", "must be > 0")
-        for key, kind in (("numeric_small_test", "numeric"), ("numeric_large_test", "numeric"),
-                          ("categorical_small_test", "categorical"), ("categorical_large_test", "categorical")):
+        for key, kind in (
+            ("numeric_small_test", "numeric"),
+            ("numeric_large_test", "numeric"),
+            ("categorical_small_test", "categorical"),
+            ("categorical_large_test", "categorical"),
+        ):
             try:
                 stattests.get_stattest(getattr(self, key), kind)
             except ValueError as exc:
@@ -144,13 +149,21 @@ class DetectConfig:
 
 _SECTIONS: dict[str, dict[str, str]] = {
     # file section -> {file key: DetectConfig attribute}
-    "": {"alpha": "alpha", "correction": "correction", "large_sample_cutoff": "large_sample_cutoff",
-         "bins": "bins", "test_prediction": "test_prediction"},
-    "tests": {"numeric_small": "numeric_small_test", "numeric_large": "numeric_large_test",
-              "categorical_small": "categorical_small_test", "categorical_large": "categorical_large_test"},
+    "": {
+        "alpha": "alpha",
+        "correction": "correction",
+        "large_sample_cutoff": "large_sample_cutoff",
+        "bins": "bins",
+        "test_prediction": "test_prediction",
+    },
+    "tests": {
+        "numeric_small": "numeric_small_test",
+        "numeric_large": "numeric_large_test",
+        "categorical_small": "categorical_small_test",
+        "categorical_large": "categorical_large_test",
+    },
     "severity": {"major_share": "major_share", "major_distance_factor": "major_distance_factor"},
-    "performance": {"task": "performance_task", "alpha": "performance_alpha",
-                    "threshold": "performance_threshold"},
+    "performance": {"task": "performance_task", "alpha": "performance_alpha", "threshold": "performance_threshold"},
     "streaming": {"metric": "streaming_metric", "delta": "streaming_delta"},
 }
 _TYPES = {f.name: f.type for f in fields(DetectConfig)}
@@ -257,6 +270,7 @@ def _overrides(value: Any, where: str) -> dict[str, FeatureOverride]:
 
 # ---- detection -----------------------------------------------------------------------------------------
 
+
 def infer_kind(values: Any) -> str:
     """numeric for integer/float dtypes, categorical for bool, strings and objects (numpy or Arrow)."""
     if _is_arrow(values):
@@ -298,9 +312,14 @@ class _Planned:
     current_summary: dict[str, Any] = field(default_factory=dict)
 
 
-def detect(reference: Mapping[str, np.ndarray], current: Mapping[str, np.ndarray], *,
-           kinds: Mapping[str, str] | None = None, config: DetectConfig | None = None,
-           timestamps: np.ndarray | None = None) -> DriftReport:
+def detect(
+    reference: Mapping[str, np.ndarray],
+    current: Mapping[str, np.ndarray],
+    *,
+    kinds: Mapping[str, str] | None = None,
+    config: DetectConfig | None = None,
+    timestamps: np.ndarray | None = None,
+) -> DriftReport:
     """Compare ``current`` with ``reference`` column by column; see the module docstring for the rules.
 
     ``timestamps`` are the current window's record times (else its ``timestamp`` column, if any); they
@@ -328,14 +347,19 @@ def detect(reference: Mapping[str, np.ndarray], current: Mapping[str, np.ndarray
     largest = _rows_hint(reference) + _rows_hint(current)
     workers = min(MAX_WORKERS, _cpus(), len(columns))
     if workers > 1 and largest >= PARALLEL_MIN_VALUES:
-        # Results come back in column order, so the first bad column raises first, as sequentially.
+        # Results come back in column order, so the first bad column raises first, as sequentially;
+        # columns not started yet are then cancelled rather than read and tested for nothing.
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift") as pool:
-            raw = list(pool.map(run, columns))
+            try:
+                raw = list(pool.map(run, columns))
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     else:
         raw = [run(name) for name in columns]
     thresholds = _thresholds([(p, pv) for p, _, pv in raw], cfg)
     results = [_result(p, stat, pv, thresholds[id(p)]) for p, stat, pv in raw]
-    features = results[:len(names)]
+    features = results[: len(names)]
     prediction = results[len(names)] if with_prediction else None
 
     performance = _performance(reference, current, cfg)
@@ -345,9 +369,16 @@ def detect(reference: Mapping[str, np.ndarray], current: Mapping[str, np.ndarray
     return assemble_report(features, prediction, performance, change_points, cfg, n_ref, n_cur)
 
 
-def assemble_report(features: list[FeatureResult], prediction: FeatureResult | None,
-                    performance: PerformanceResult | None, change_points: list[ChangePoint],
-                    cfg: DetectConfig, n_reference: int, n_current: int, binned: bool = False) -> DriftReport:
+def assemble_report(
+    features: list[FeatureResult],
+    prediction: FeatureResult | None,
+    performance: PerformanceResult | None,
+    change_points: list[ChangePoint],
+    cfg: DetectConfig,
+    n_reference: int,
+    n_current: int,
+    binned: bool = False,
+) -> DriftReport:
     """Apply the severity rules and build the report (shared with the binned path)."""
     tested = features + ([prediction] if prediction else [])
     drifted = [f for f in tested if f.drifted]
@@ -357,31 +388,45 @@ def assemble_report(features: list[FeatureResult], prediction: FeatureResult | N
     if performance is not None and performance.drifted:
         kinds_found.append("performance")
     severity, reasons = severity_of(tested, performance, cfg)
-    return DriftReport(drifted=bool(kinds_found), severity=severity, n_reference=n_reference,
-                       n_current=n_current, features=features, performance=performance,
-                       change_points=change_points, drift_kinds=kinds_found, prediction=prediction,
-                       correction=cfg.correction, alpha=cfg.alpha, severity_reasons=reasons, binned=binned)
+    return DriftReport(
+        drifted=bool(kinds_found),
+        severity=severity,
+        n_reference=n_reference,
+        n_current=n_current,
+        features=features,
+        performance=performance,
+        change_points=change_points,
+        drift_kinds=kinds_found,
+        prediction=prediction,
+        correction=cfg.correction,
+        alpha=cfg.alpha,
+        severity_reasons=reasons,
+        binned=binned,
+    )
 
 
-def severity_of(tested: list[FeatureResult], performance: PerformanceResult | None, cfg: DetectConfig
-                ) -> tuple[str, list[str]]:
+def severity_of(
+    tested: list[FeatureResult], performance: PerformanceResult | None, cfg: DetectConfig
+) -> tuple[str, list[str]]:
     """``(severity, reasons)`` by the rules in the module docstring."""
     reasons: list[str] = []
     drifted = [f for f in tested if f.drifted]
     if performance is not None and performance.drifted:
-        reasons.append(f"performance: {performance.metric} fell from {performance.reference:.4g} to "
-                       f"{performance.current:.4g} (p={performance.p_value:.3g})")
+        reasons.append(
+            f"performance: {performance.metric} fell from {performance.reference:.4g} to "
+            f"{performance.current:.4g} (p={performance.p_value:.3g})"
+        )
     if tested and len(drifted) / len(tested) >= cfg.major_share:
         reasons.append(f"{len(drifted)} of {len(tested)} columns drifted (>= {cfg.major_share:.0%})")
     for f in drifted:
         if f.returns == "distance" and f.statistic >= cfg.major_distance_factor * f.threshold:
-            reasons.append(f"{f.feature}: {f.test} {f.statistic:.4g} >= {cfg.major_distance_factor:g} x "
-                           f"threshold {f.threshold:g}")
+            reasons.append(
+                f"{f.feature}: {f.test} {f.statistic:.4g} >= {cfg.major_distance_factor:g} x threshold {f.threshold:g}"
+            )
     if reasons:
         return "major", reasons
     if drifted:
-        return "minor", [f"{len(drifted)} of {len(tested)} columns drifted: "
-                         + ", ".join(f.feature for f in drifted)]
+        return "minor", [f"{len(drifted)} of {len(tested)} columns drifted: " + ", ".join(f.feature for f in drifted)]
     return "none", []
 
 
@@ -446,8 +491,9 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _run_column(name: str, ref: Any, cur: Any, kinds: Mapping[str, str], cfg: DetectConfig
-                ) -> tuple[_Planned, float, float | None]:
+def _run_column(
+    name: str, ref: Any, cur: Any, kinds: Mapping[str, str], cfg: DetectConfig
+) -> tuple[_Planned, float, float | None]:
     """Prepare one column, run its test and summaries, then drop the samples.
 
     Sorted copies of a numeric column live only while its own test runs, so memory holds at most
@@ -462,8 +508,7 @@ def _run_column(name: str, ref: Any, cur: Any, kinds: Mapping[str, str], cfg: De
     return p, stat, pv
 
 
-def _plan(name: str, ref: np.ndarray, cur: np.ndarray, kinds: Mapping[str, str], cfg: DetectConfig
-          ) -> _Planned:
+def _plan(name: str, ref: np.ndarray, cur: np.ndarray, kinds: Mapping[str, str], cfg: DetectConfig) -> _Planned:
     ov = cfg.features.get(name, FeatureOverride())
     kind = kinds.get(name) or ov.kind
     if kind is None:
@@ -522,21 +567,34 @@ def _thresholds(tested: list[tuple[_Planned, float | None]], cfg: DetectConfig) 
 
 def _result(p: _Planned, stat: float, pv: float | None, threshold: float) -> FeatureResult:
     return FeatureResult(
-        feature=p.name, kind=p.kind, test=p.test.name, statistic=float(stat),  # type: ignore[arg-type]
-        p_value=None if pv is None else float(pv), threshold=float(threshold),
-        drifted=p.test.is_drift(stat, pv, threshold), n_reference=p.n_reference, n_current=p.n_current,
-        returns=p.test.returns, reference_summary=p.reference_summary, current_summary=p.current_summary)
+        feature=p.name,
+        kind=p.kind,
+        test=p.test.name,
+        statistic=float(stat),  # type: ignore[arg-type]
+        p_value=None if pv is None else float(pv),
+        threshold=float(threshold),
+        drifted=p.test.is_drift(stat, pv, threshold),
+        n_reference=p.n_reference,
+        n_current=p.n_current,
+        returns=p.test.returns,
+        reference_summary=p.reference_summary,
+        current_summary=p.current_summary,
+    )
 
 
 def summarize(sample: Any, reference: Any = None) -> dict[str, Any]:
     """Small description of a sample for reports: moments for numeric, top shares for categorical."""
     if isinstance(sample, stattests.NumericSample):
         s = sample.sorted
-        return {"mean": sample.mean, "std": sample.std, "min": float(s[0]),
-                "median": float(sample.quantiles(np.array([0.5]))[0]), "max": float(s[-1])}
+        return {
+            "mean": sample.mean,
+            "std": sample.std,
+            "min": float(s[0]),
+            "median": float(sample.quantiles(np.array([0.5]))[0]),
+            "max": float(s[-1]),
+        }
     shares = sample.shares()
-    out: dict[str, Any] = {"categories": len(shares),
-                           "top_shares": dict(list(shares.items())[:_SUMMARY_TOP])}
+    out: dict[str, Any] = {"categories": len(shares), "top_shares": dict(list(shares.items())[:_SUMMARY_TOP])}
     if reference is not None:
         new = sorted(set(sample.counts) - set(reference.counts), key=lambda c: (-sample.counts[c], c))
         out["new_categories"] = new[:_SUMMARY_TOP]
@@ -545,6 +603,7 @@ def summarize(sample: Any, reference: Any = None) -> dict[str, Any]:
 
 
 # ---- performance (concept drift) -----------------------------------------------------------------------
+
 
 def _pairs(data: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
     if "label" not in data or "prediction" not in data:
@@ -578,8 +637,9 @@ def _correct(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return y.astype(str) == p.astype(str)
 
 
-def _performance(reference: Mapping[str, Any], current: Mapping[str, Any], cfg: DetectConfig
-                 ) -> PerformanceResult | None:
+def _performance(
+    reference: Mapping[str, Any], current: Mapping[str, Any], cfg: DetectConfig
+) -> PerformanceResult | None:
     rp, cp = _pairs(reference), _pairs(current)
     if rp is None or cp is None:
         return None
@@ -607,10 +667,21 @@ def _performance(reference: Mapping[str, Any], current: Mapping[str, Any], cfg: 
         else:
             pv = float(stats.ttest_ind(er, ec, equal_var=False, alternative="less").pvalue)
         test, degr = "welch_t", (c - r) / max(r, 1e-12)
-    return PerformanceResult(metric=metric, reference=r, current=c, delta=c - r, test=test, p_value=pv,
-                             threshold=float(thr), drifted=bool(degr >= thr and pv < cfg.performance_alpha),
-                             degradation=float(degr), alpha=cfg.performance_alpha, task=task,
-                             n_reference=int(rp[0].size), n_current=int(cp[0].size))
+    return PerformanceResult(
+        metric=metric,
+        reference=r,
+        current=c,
+        delta=c - r,
+        test=test,
+        p_value=pv,
+        threshold=float(thr),
+        drifted=bool(degr >= thr and pv < cfg.performance_alpha),
+        degradation=float(degr),
+        alpha=cfg.performance_alpha,
+        task=task,
+        n_reference=int(rp[0].size),
+        n_current=int(cp[0].size),
+    )
 
 
 def _both_classes(y: np.ndarray) -> bool:
@@ -628,7 +699,7 @@ def auc_delong(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
     m, n = pos.size, neg.size
     r_all = stats.rankdata(np.concatenate([pos, neg]))
     r_pos, r_neg = stats.rankdata(pos), stats.rankdata(neg)
-    v10 = (r_all[:m] - r_pos) / n        # per positive: share of negatives ranked below
+    v10 = (r_all[:m] - r_pos) / n  # per positive: share of negatives ranked below
     v01 = 1.0 - (r_all[m:] - r_neg) / m  # per negative: share of positives ranked above
     auc = float(v10.mean())
     var = (float(v10.var(ddof=1)) / m if m > 1 else 0.0) + (float(v01.var(ddof=1)) / n if n > 1 else 0.0)
@@ -637,8 +708,10 @@ def auc_delong(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
 
 # ---- streaming -----------------------------------------------------------------------------------------
 
-def _change_points(current: Mapping[str, Any], cfg: DetectConfig, performance: PerformanceResult | None,
-                   timestamps: np.ndarray | None) -> list[ChangePoint]:
+
+def _change_points(
+    current: Mapping[str, Any], cfg: DetectConfig, performance: PerformanceResult | None, timestamps: np.ndarray | None
+) -> list[ChangePoint]:
     metric = cfg.streaming_metric
     if metric == "none":
         return []
@@ -677,9 +750,17 @@ def _change_points(current: Mapping[str, Any], cfg: DetectConfig, performance: P
             ts = None
     out = []
     for ch in adwin(values, delta=cfg.streaming_delta, value_range=vrange):
-        out.append(ChangePoint(metric=metric, index=ch.start, timestamp=_ts(ts, order, ch.start),
-                               detected_index=ch.detected, detected_timestamp=_ts(ts, order, ch.detected),
-                               mean_before=ch.mean_before, mean_after=ch.mean_after))
+        out.append(
+            ChangePoint(
+                metric=metric,
+                index=ch.start,
+                timestamp=_ts(ts, order, ch.start),
+                detected_index=ch.detected,
+                detected_timestamp=_ts(ts, order, ch.detected),
+                mean_before=ch.mean_before,
+                mean_after=ch.mean_after,
+            )
+        )
     return out
 
 

@@ -44,15 +44,23 @@ NON_FEATURE_COLUMNS = ("timestamp", "model_id", "model_version")
 DEFAULT_BATCH_ROWS = 1 << 20
 
 _SUFFIXES: dict[str, Format] = {
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
     ".csv": "csv",
-    ".parquet": "parquet", ".pq": "parquet",
+    ".parquet": "parquet",
+    ".pq": "parquet",
 }
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zst", ".xz")
 
 # Optional filesystem packages per URI scheme: (module, pip name).
-_OPTIONAL_FS = {"gs": ("gcsfs", "gcsfs"), "gcs": ("gcsfs", "gcsfs"),
-                "az": ("adlfs", "adlfs"), "abfs": ("adlfs", "adlfs"), "abfss": ("adlfs", "adlfs")}
+_OPTIONAL_FS = {
+    "gs": ("gcsfs", "gcsfs"),
+    "gcs": ("gcsfs", "gcsfs"),
+    "az": ("adlfs", "adlfs"),
+    "abfs": ("adlfs", "adlfs"),
+    "abfss": ("adlfs", "adlfs"),
+}
 
 
 class DataError(ValueError):
@@ -73,6 +81,7 @@ def one_line(text: object) -> str:
 # Locating and opening files
 # ---------------------------------------------------------------------------------------------
 
+
 def infer_format(uri: str, fmt: str | None = None) -> Format:
     """Return the file format from ``fmt`` or the URI's suffix (a compression suffix is skipped)."""
     if fmt:
@@ -87,8 +96,9 @@ def infer_format(uri: str, fmt: str | None = None) -> Format:
     for suffix, found in _SUFFIXES.items():
         if name.endswith(suffix):
             return found
-    raise DataError(uri, "cannot tell the format from the file name (use .jsonl, .csv or .parquet, "
-                         "or pass the format explicitly)")
+    raise DataError(
+        uri, "cannot tell the format from the file name (use .jsonl, .csv or .parquet, or pass the format explicitly)"
+    )
 
 
 def _compression(uri: str) -> str | None:
@@ -98,8 +108,11 @@ def _compression(uri: str) -> str | None:
 
 def s3_storage_options() -> dict[str, Any]:
     """Storage options for s3fs, honouring an endpoint override from the environment."""
-    endpoint = (os.environ.get("DRIFT_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
-                or os.environ.get("AWS_ENDPOINT_URL"))
+    endpoint = (
+        os.environ.get("DRIFT_S3_ENDPOINT_URL")
+        or os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+    )
     return {"client_kwargs": {"endpoint_url": endpoint}} if endpoint else {}
 
 
@@ -119,8 +132,9 @@ def resolve(uri: str, storage_options: Mapping[str, Any] | None = None) -> tuple
         try:
             importlib.import_module(module)
         except ImportError:
-            raise DataError(uri, f"reading {scheme}:// URIs needs the optional package {pip_name} "
-                                 f"(pip install {pip_name})") from None
+            raise DataError(
+                uri, f"reading {scheme}:// URIs needs the optional package {pip_name} (pip install {pip_name})"
+            ) from None
     options = dict(storage_options or {})
     if scheme in ("s3", "s3a") and not options:
         options = s3_storage_options()
@@ -156,8 +170,7 @@ class Source:
     size: int
 
     @classmethod
-    def open(cls, uri: str, fmt: str | None = None,
-             storage_options: Mapping[str, Any] | None = None) -> Source:
+    def open(cls, uri: str, fmt: str | None = None, storage_options: Mapping[str, Any] | None = None) -> Source:
         """Locate ``uri`` and check that it exists and is not empty."""
         found = infer_format(uri, fmt)
         fs, path = resolve(uri, storage_options)
@@ -207,32 +220,35 @@ class Source:
 _CSV_NULLS = [""]  # keep "NaN"/"inf" as numbers so they are reported, not silently nulled
 
 
-def _csv_batches(src: Source, column_types: Mapping[str, pa.DataType] | None,
-                 batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _csv_batches(
+    src: Source, column_types: Mapping[str, pa.DataType] | None, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
     import pyarrow.csv as pcsv
 
-    convert = pcsv.ConvertOptions(null_values=_CSV_NULLS, strings_can_be_null=True,
-                                  column_types=dict(column_types or {}))
+    convert = pcsv.ConvertOptions(
+        null_values=_CSV_NULLS, strings_can_be_null=True, column_types=dict(column_types or {})
+    )
     read = pcsv.ReadOptions(block_size=max(1 << 20, min(batch_rows * 64, 64 << 20)))
     with src._open_binary() as handle:
         reader = pcsv.open_csv(handle, read_options=read, convert_options=convert)
         yield from reader
 
 
-def _json_batches(src: Source, column_types: Mapping[str, pa.DataType] | None,
-                  batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _json_batches(
+    src: Source, column_types: Mapping[str, pa.DataType] | None, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
     import pyarrow.json as pjson
 
-    parse = pjson.ParseOptions(explicit_schema=pa.schema(list((column_types or {}).items())),
-                               unexpected_field_behavior="infer")
+    parse = pjson.ParseOptions(
+        explicit_schema=pa.schema(list((column_types or {}).items())), unexpected_field_behavior="infer"
+    )
     read = pjson.ReadOptions(block_size=max(1 << 20, min(batch_rows * 128, 64 << 20)))
     with src._open_binary() as handle:
         reader = pjson.open_json(handle, read_options=read, parse_options=parse)
         yield from reader
 
 
-def _parquet_batches(src: Source, columns: Sequence[str] | None,
-                     batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _parquet_batches(src: Source, columns: Sequence[str] | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
     with src._open_binary() as handle:
@@ -248,8 +264,10 @@ def _parquet_batches(src: Source, columns: Sequence[str] | None,
         yield from pfile.iter_batches(batch_size=batch_rows, columns=wanted)
 
 
-_CSV_ERR = re.compile(r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to (\w+): "
-                      r"invalid value '(.*)'")
+_CSV_ERR = re.compile(
+    r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to (\w+): "
+    r"invalid value '(.*)'"
+)
 _JSON_ERR = re.compile(r"Column\(/([^)]*)\) changed from (\w+) to (\w+)(?: in row (\d+))?")
 
 
@@ -284,9 +302,13 @@ def _translate_arrow_error(src: Source, exc: Exception, names: Sequence[str] | N
     return DataError(src.uri, f"cannot read as {src.fmt}: {text}")
 
 
-def iter_batches(src: Source, *, column_types: Mapping[str, pa.DataType] | None = None,
-                 columns: Sequence[str] | None = None,
-                 batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+def iter_batches(
+    src: Source,
+    *,
+    column_types: Mapping[str, pa.DataType] | None = None,
+    columns: Sequence[str] | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> Iterator[pa.RecordBatch]:
     """Stream ``src`` as record batches of at most about ``batch_rows`` rows.
 
     ``column_types`` fixes the types of CSV and JSON columns (so every block of a file decodes the same
@@ -329,13 +351,18 @@ def read_schema(src: Source) -> pa.Schema:
 # Column plan: which columns are features, and of which kind
 # ---------------------------------------------------------------------------------------------
 
+
 def _kind_of(dtype: pa.DataType) -> Kind | None:
     if pa.types.is_dictionary(dtype):
         dtype = dtype.value_type
     if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
         return "numeric"
-    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_boolean(dtype) \
-            or pa.types.is_string_view(dtype):
+    if (
+        pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_boolean(dtype)
+        or pa.types.is_string_view(dtype)
+    ):
         return "categorical"
     return None
 
@@ -361,8 +388,9 @@ class ColumnPlan:
         return {name: pa.float64() for name, kind in self.kinds.items() if kind == "numeric"}
 
 
-def plan_columns(schema: pa.Schema, source: str, *, columns: Sequence[str] | None = None,
-                 categorical: Iterable[str] = ()) -> ColumnPlan:
+def plan_columns(
+    schema: pa.Schema, source: str, *, columns: Sequence[str] | None = None, categorical: Iterable[str] = ()
+) -> ColumnPlan:
     """Choose the feature columns of a reference ``schema``.
 
     Every column except ``timestamp``, ``model_id`` and ``model_version`` (:data:`NON_FEATURE_COLUMNS`)
@@ -381,8 +409,9 @@ def plan_columns(schema: pa.Schema, source: str, *, columns: Sequence[str] | Non
             raise DataError(source, f"column {name!r}: all values are null")
         kind = "categorical" if name in forced else _kind_of(schema.field(name).type)
         if kind is None:
-            raise DataError(source, f"column {name!r}: unsupported type {schema.field(name).type} "
-                                    "(expected numbers or strings)")
+            raise DataError(
+                source, f"column {name!r}: unsupported type {schema.field(name).type} (expected numbers or strings)"
+            )
         kinds[name] = kind
     if not kinds:
         raise DataError(source, "no feature columns")
@@ -393,10 +422,14 @@ def plan_columns(schema: pa.Schema, source: str, *, columns: Sequence[str] | Non
 # Converting batches into validated numpy chunks
 # ---------------------------------------------------------------------------------------------
 
+
 def _first_non_numeric(arr: pa.Array) -> str:
     text = pc.cast(arr, pa.string())
-    ok = pc.match_substring_regex(text, r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|"
-                                        r"^\s*[-+]?(?i:nan|inf|infinity)\s*$")
+    ok = pc.match_substring_regex(
+        text,
+        r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|"
+        r"^\s*[-+]?(?i:nan|inf|infinity)\s*$",
+    )
     bad = pc.filter(text, pc.invert(pc.fill_null(ok, True)))
     return bad[0].as_py() if len(bad) else "?"
 
@@ -413,8 +446,9 @@ def _numeric_chunk(arr: pa.Array, name: str, src: Source, row0: int) -> np.ndarr
         try:
             arr = pc.cast(arr, pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise DataError(src.uri, f"column {name!r}: non-numeric value {_first_non_numeric(arr)!r} "
-                                     "in a numeric column") from None
+            raise DataError(
+                src.uri, f"column {name!r}: non-numeric value {_first_non_numeric(arr)!r} in a numeric column"
+            ) from None
     values = arr.to_numpy(zero_copy_only=False)
     finite = np.isfinite(values)
     if not finite.all():
@@ -422,8 +456,11 @@ def _numeric_chunk(arr: pa.Array, name: str, src: Source, row0: int) -> np.ndarr
         index = int(np.argmin(finite))
         what = "NaN" if np.isnan(values[index]) else "infinite"
         row = row0 + 1 + (int(rows[index]) if rows is not None else index)
-        raise DataError(src.uri, f"column {name!r}: {what} value in record {row} ({bad} NaN or infinite "
-                                 f"value(s) in records {row0 + 1}-{row0 + batch_len})")
+        raise DataError(
+            src.uri,
+            f"column {name!r}: {what} value in record {row} ({bad} NaN or infinite "
+            f"value(s) in records {row0 + 1}-{row0 + batch_len})",
+        )
     return values
 
 
@@ -442,8 +479,7 @@ def _categorical_chunk(arr: pa.Array, as_arrow: bool = False) -> np.ndarray | pa
     if as_arrow:
         # One int32 index a row and the distinct strings once: counted later with np.bincount.
         if arr.type != CATEGORICAL_ARROW_TYPE:
-            arr = pa.DictionaryArray.from_arrays(pc.cast(arr.indices, pa.int32()),
-                                                 pc.cast(arr.dictionary, pa.string()))
+            arr = pa.DictionaryArray.from_arrays(pc.cast(arr.indices, pa.int32()), pc.cast(arr.dictionary, pa.string()))
         return arr
     # An object array pointing at one str per distinct value: 8 bytes a row instead of a str a row.
     dictionary = pc.cast(arr.dictionary, pa.string()).to_numpy(zero_copy_only=False)
@@ -460,9 +496,14 @@ class Chunk:
     timestamps: np.ndarray | None = None
 
 
-def iter_chunks(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BATCH_ROWS,
-                on_rows: Callable[[int], None] | None = None,
-                categorical_arrow: bool = False) -> Iterator[Chunk]:
+def iter_chunks(
+    src: Source,
+    plan: ColumnPlan,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    on_rows: Callable[[int], None] | None = None,
+    categorical_arrow: bool = False,
+) -> Iterator[Chunk]:
     """Stream ``src`` as validated chunks of the planned feature columns.
 
     Numeric columns are float64 numpy arrays; categorical ones object arrays of ``str``, or with
@@ -478,8 +519,7 @@ def iter_chunks(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BATC
         if not checked:
             missing = [c for c in plan.features if c not in batch.schema.names]
             if missing:
-                raise DataError(src.uri, f"missing column(s) {', '.join(map(repr, missing))} "
-                                         "present in the reference")
+                raise DataError(src.uri, f"missing column(s) {', '.join(map(repr, missing))} present in the reference")
             checked = True
         features: dict[str, Any] = {}
         for name, kind in plan.kinds.items():
@@ -522,6 +562,7 @@ def _timestamps(arr: pa.Array) -> np.ndarray | None:
 # Whole-file (in-memory) reading
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Dataset:
     """Validated feature columns of one file, ready for :func:`drift.detect.detect`."""
@@ -557,8 +598,14 @@ def parquet_rows(src: Source) -> int:
         raise DataError(src.uri, f"cannot read as parquet: {one_line(exc)}") from None
 
 
-def read_dataset(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BATCH_ROWS,
-                 on_rows: Callable[[int], None] | None = None, categorical_arrow: bool = False) -> Dataset:
+def read_dataset(
+    src: Source,
+    plan: ColumnPlan,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    on_rows: Callable[[int], None] | None = None,
+    categorical_arrow: bool = False,
+) -> Dataset:
     """Read the planned columns of ``src`` into memory, validated.
 
     A local Parquet file is read one column at a time (a float64 column without nulls in one row group
@@ -576,19 +623,17 @@ def read_dataset(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BAT
     if src.fmt == "parquet":
         capacity = parquet_rows(src)
         batch_rows = min(batch_rows, PARQUET_MEMORY_BATCH_ROWS)
-        filled = {name: np.empty(capacity, dtype=np.float64) for name, kind in plan.kinds.items()
-                  if kind == "numeric"}
+        filled = {name: np.empty(capacity, dtype=np.float64) for name, kind in plan.kinds.items() if kind == "numeric"}
     used = dict.fromkeys(filled, 0)
     parts: dict[str, list[Any]] = {name: [] for name in plan.features if name not in filled}
     stamps: list[np.ndarray] = []
     n_rows = 0
-    for chunk in iter_chunks(src, plan, batch_rows=batch_rows, on_rows=on_rows,
-                             categorical_arrow=categorical_arrow):
+    for chunk in iter_chunks(src, plan, batch_rows=batch_rows, on_rows=on_rows, categorical_arrow=categorical_arrow):
         n_rows += chunk.rows
         for name, values in chunk.features.items():
             if name in filled:
                 start = used[name]
-                filled[name][start:start + values.size] = values
+                filled[name][start : start + values.size] = values
                 used[name] = start + values.size
             else:
                 parts[name].append(values)
@@ -610,9 +655,7 @@ def read_dataset(src: Source, plan: ColumnPlan, *, batch_rows: int = DEFAULT_BAT
     timestamps = np.concatenate(stamps) if stamps else None
     if timestamps is not None and timestamps.size != n_rows:
         timestamps = None
-    return Dataset(source=src.uri, n_rows=n_rows, features=features, kinds=dict(plan.kinds),
-                   timestamps=timestamps)
-
+    return Dataset(source=src.uri, n_rows=n_rows, features=features, kinds=dict(plan.kinds), timestamps=timestamps)
 
 
 class ParquetColumns(Mapping[str, Any]):
@@ -626,8 +669,14 @@ class ParquetColumns(Mapping[str, Any]):
     :func:`read_dataset`: missing columns and empty files when constructed, bad values when read.
     """
 
-    def __init__(self, src: Source, plan: ColumnPlan, *, categorical_arrow: bool = True,
-                 keep: Sequence[str] = ("prediction", "label")) -> None:
+    def __init__(
+        self,
+        src: Source,
+        plan: ColumnPlan,
+        *,
+        categorical_arrow: bool = True,
+        keep: Sequence[str] = ("prediction", "label"),
+    ) -> None:
         import threading
 
         import pyarrow.parquet as pq
@@ -708,8 +757,9 @@ class ParquetColumns(Mapping[str, Any]):
         return joined if joined.size == self.n_rows else None
 
 
-def _read_parquet_columns(src: Source, plan: ColumnPlan, *, on_rows: Callable[[int], None] | None,
-                          categorical_arrow: bool) -> Dataset:
+def _read_parquet_columns(
+    src: Source, plan: ColumnPlan, *, on_rows: Callable[[int], None] | None, categorical_arrow: bool
+) -> Dataset:
     """:func:`read_dataset` for a local Parquet file: one column at a time, same checks and errors."""
     columns = ParquetColumns(src, plan, categorical_arrow=categorical_arrow, keep=())
     features: dict[str, Any] = {}
@@ -720,5 +770,10 @@ def _read_parquet_columns(src: Source, plan: ColumnPlan, *, on_rows: Callable[[i
             step = columns.n_rows * (i + 1) // len(plan.features) - done
             done += step
             on_rows(step)
-    return Dataset(source=src.uri, n_rows=columns.n_rows, features=features, kinds=dict(plan.kinds),
-                   timestamps=columns.timestamps())
+    return Dataset(
+        source=src.uri,
+        n_rows=columns.n_rows,
+        features=features,
+        kinds=dict(plan.kinds),
+        timestamps=columns.timestamps(),
+    )

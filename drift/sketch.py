@@ -142,7 +142,7 @@ def binned_ks(ref: NumericSketch, cur: NumericSketch) -> tuple[float, float, flo
     p = ref.counts / ref.n
     q = cur.counts / cur.n
     d_edges = np.cumsum(p)[:-1] - np.cumsum(q)[:-1]  # F_r - F_c at each edge
-    d_left = np.concatenate(([0.0], d_edges))          # at each bin's left end
+    d_left = np.concatenate(([0.0], d_edges))  # at each bin's left end
     lower = float(np.max(np.abs(d_edges)))
     upper = float(np.max(np.maximum(d_left + p, q - d_left)))
     m, n = sorted([float(ref.n), float(cur.n)], reverse=True)
@@ -163,12 +163,13 @@ def binned_wasserstein(ref: NumericSketch, cur: NumericSketch) -> tuple[float, f
     widths = np.diff(bounds)
     p = ref.counts / ref.n
     q = cur.counts / cur.n
-    # mass strictly inside each bin (the right-edge point masses are left out; the top bin has none)
-    p_in = p - np.append(ref.at_edge, 0) / ref.n
-    q_in = q - np.append(cur.at_edge, 0) / cur.n
+    # point masses at each bin's right edge (the top bin has none) and the mass strictly inside
+    p_at = np.append(ref.at_edge, 0) / ref.n
+    q_at = np.append(cur.at_edge, 0) / cur.n
+    p_in, q_in = p - p_at, q - q_at
     d = np.concatenate(([0.0], np.cumsum(p) - np.cumsum(q)))  # at every bound, point masses included
     a = d[:-1]
-    b = a + (p_in - q_in)  # just before the bin's right end: the step there is not yet taken
+    b = d[1:] - (p_at - q_at)  # just before the bin's right end: the step there is not yet taken
     same = a * b >= 0
     denom = np.where(same, 1.0, np.abs(a) + np.abs(b))
     area = np.where(same, (np.abs(a) + np.abs(b)) / 2.0, (a * a + b * b) / (2.0 * denom))
@@ -191,13 +192,18 @@ def coarse_counts(ref: NumericSketch, cur: NumericSketch, bins: int) -> tuple[np
     cuts = np.unique(np.searchsorted(cum, np.arange(1, bins) / bins * ref.n, side="left"))
     cuts = cuts[cuts < ref.counts.size - 1]
     groups = np.concatenate(([0], cuts + 1))
-    return (np.add.reduceat(ref.counts, groups).astype(np.float64),
-            np.add.reduceat(cur.counts, groups).astype(np.float64))
+    return (
+        np.add.reduceat(ref.counts, groups).astype(np.float64),
+        np.add.reduceat(cur.counts, groups).astype(np.float64),
+    )
 
 
-def detect_from_sketches(reference: Mapping[str, NumericSketch | CategoricalCounts],
-                         current: Mapping[str, NumericSketch | CategoricalCounts], *,
-                         config: DetectConfig | None = None) -> Any:
+def detect_from_sketches(
+    reference: Mapping[str, NumericSketch | CategoricalCounts],
+    current: Mapping[str, NumericSketch | CategoricalCounts],
+    *,
+    config: DetectConfig | None = None,
+) -> Any:
     """Build a :class:`drift.model.DriftReport` from per-column sketches (binned path).
 
     The key ``prediction``, if present, is the output-drift entry; every other key is a feature. No
@@ -207,11 +213,11 @@ def detect_from_sketches(reference: Mapping[str, NumericSketch | CategoricalCoun
     if set(reference) != set(current):
         missing = sorted(set(reference) ^ set(current))
         raise ValueError(f"sketches: columns {', '.join(missing)} are not in both reference and current")
-    planned: list[tuple[str, str, stattests.StatTest, float | None, float, float | None, float | None, Any,
-                        Any]] = []
+    planned: list[tuple[str, str, stattests.StatTest, float | None, float, float | None, float | None, Any, Any]] = []
     for name in reference:
         if name in ("label", "timestamp", "model_id", "model_version") or (
-                name == "prediction" and not cfg.test_prediction):
+            name == "prediction" and not cfg.test_prediction
+        ):
             continue
         r, c = reference[name], current[name]
         ov = cfg.features.get(name, FeatureOverride())
@@ -250,10 +256,21 @@ def detect_from_sketches(reference: Mapping[str, NumericSketch | CategoricalCoun
     prediction = None
     for s, (name, kind, test, _, stat, pv, err, rsum, csum) in zip(stand_ins, planned, strict=True):
         thr = thresholds[id(s)]
-        fr = FeatureResult(feature=name, kind=kind, test=test.name, statistic=stat,  # type: ignore[arg-type]
-                           p_value=pv, threshold=thr, drifted=test.is_drift(stat, pv, thr),
-                           n_reference=reference[name].n, n_current=current[name].n, returns=test.returns,
-                           error_bound=err, reference_summary=rsum, current_summary=csum)
+        fr = FeatureResult(
+            feature=name,
+            kind=kind,
+            test=test.name,
+            statistic=stat,  # type: ignore[arg-type]
+            p_value=pv,
+            threshold=thr,
+            drifted=test.is_drift(stat, pv, thr),
+            n_reference=reference[name].n,
+            n_current=current[name].n,
+            returns=test.returns,
+            error_bound=err,
+            reference_summary=rsum,
+            current_summary=csum,
+        )
         if name == "prediction":
             prediction = fr
         else:

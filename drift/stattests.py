@@ -178,8 +178,9 @@ def aligned_counts(ref: CategoricalSample, cur: CategoricalSample) -> tuple[list
     return cats, r, c
 
 
-def quantile_bin_counts(ref: NumericSample, cur: NumericSample, bins: int = DEFAULT_BINS
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def quantile_bin_counts(
+    ref: NumericSample, cur: NumericSample, bins: int = DEFAULT_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Counts of both samples in bins cut at the reference's quantiles ``k / bins``.
 
     Bins are right-closed, the outer ones unbounded; repeated quantiles (ties) are merged, so a
@@ -194,6 +195,7 @@ def quantile_bin_counts(ref: NumericSample, cur: NumericSample, bins: int = DEFA
 
 
 # ---- statistics on counts (shared with the binned path in drift.sketch) ---------------------------------
+
 
 def psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray, eps: float = PSI_EPS) -> float:
     """Population stability index ``sum((q - p) * ln(q / p))`` with shares floored at ``eps``."""
@@ -219,6 +221,7 @@ def chi2_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[fl
 
 
 # ---- the tests ----------------------------------------------------------------------------------------
+
 
 def ks_test(ref: NumericSample, cur: NumericSample) -> tuple[float, float]:
     """Two-sided two-sample KS; matches ``scipy.stats.ks_2samp`` (method ``auto``)."""
@@ -277,15 +280,17 @@ def wasserstein_normed(ref: NumericSample, cur: NumericSample) -> tuple[float, N
     return w / scale, None
 
 
-def psi_test(ref: NumericSample | CategoricalSample, cur: NumericSample | CategoricalSample,
-             bins: int = DEFAULT_BINS) -> tuple[float, None]:
+def psi_test(
+    ref: NumericSample | CategoricalSample, cur: NumericSample | CategoricalSample, bins: int = DEFAULT_BINS
+) -> tuple[float, None]:
     """PSI on reference-quantile bins (numeric) or on category shares (categorical)."""
     r, c = _binned(ref, cur, bins)
     return psi_from_counts(r, c), None
 
 
-def js_test(ref: NumericSample | CategoricalSample, cur: NumericSample | CategoricalSample,
-            bins: int = DEFAULT_BINS) -> tuple[float, None]:
+def js_test(
+    ref: NumericSample | CategoricalSample, cur: NumericSample | CategoricalSample, bins: int = DEFAULT_BINS
+) -> tuple[float, None]:
     """Jensen-Shannon distance (base 2) on reference-quantile bins or category shares."""
     r, c = _binned(ref, cur, bins)
     return js_from_counts(r, c), None
@@ -308,6 +313,7 @@ def _binned(ref: Any, cur: Any, bins: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---- registry -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StatTest:
@@ -332,14 +338,20 @@ _BOTH = frozenset({"numeric", "categorical"})
 REGISTRY: dict[str, StatTest] = {
     t.name: t
     for t in (
-        StatTest("ks", frozenset({"numeric"}), 0.05, "p_value", ks_test,
-                 "two-sample Kolmogorov-Smirnov"),
-        StatTest("wasserstein", frozenset({"numeric"}), 0.1, "distance", wasserstein_normed,
-                 "Wasserstein distance / reference std"),
+        StatTest("ks", frozenset({"numeric"}), 0.05, "p_value", ks_test, "two-sample Kolmogorov-Smirnov"),
+        StatTest(
+            "wasserstein",
+            frozenset({"numeric"}),
+            0.1,
+            "distance",
+            wasserstein_normed,
+            "Wasserstein distance / reference std",
+        ),
         StatTest("psi", _BOTH, 0.1, "distance", psi_test, "population stability index"),
         StatTest("jensenshannon", _BOTH, 0.1, "distance", js_test, "Jensen-Shannon distance (base 2)"),
-        StatTest("chisquare", frozenset({"categorical"}), 0.05, "p_value", chisquare_test,
-                 "chi-square test of homogeneity"),
+        StatTest(
+            "chisquare", frozenset({"categorical"}), 0.05, "p_value", chisquare_test, "chi-square test of homogeneity"
+        ),
     )
 }
 
@@ -351,8 +363,7 @@ def get_stattest(name: str, kind: str | None = None) -> StatTest:
         raise ValueError(f"unknown drift test {name!r}; valid tests: {', '.join(sorted(REGISTRY))}")
     if kind is not None and kind not in test.kinds:
         valid = sorted(n for n, t in REGISTRY.items() if kind in t.kinds)
-        raise ValueError(f"drift test {name!r} does not accept {kind} columns; valid for {kind}: "
-                         f"{', '.join(valid)}")
+        raise ValueError(f"drift test {name!r} does not accept {kind} columns; valid for {kind}: {', '.join(valid)}")
     return test
 
 
@@ -365,8 +376,7 @@ def make_sample(values: Any, kind: str) -> NumericSample | CategoricalSample:
     raise ValueError(f"unknown column kind {kind!r}; valid kinds: categorical, numeric")
 
 
-def run_stattest(name: str, reference: Any, current: Any, kind: str, **params: Any
-                 ) -> tuple[float, float | None]:
+def run_stattest(name: str, reference: Any, current: Any, kind: str, **params: Any) -> tuple[float, float | None]:
     """Convenience: run a registered test on two raw arrays."""
     test = get_stattest(name, kind)
     return test.func(make_sample(reference, kind), make_sample(current, kind), **params)

@@ -28,15 +28,23 @@ STABLE = str(SAMPLE / "stable.parquet")
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``python -m drift`` as a user would, from the repository root."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "drift", *args], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "drift", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def assert_close(actual: Any, expected: Any, path: str = "report") -> None:
     """Structural equality with a relative tolerance on floats (BLAS/libm may differ in the last bits)."""
     if isinstance(expected, float) and not isinstance(expected, bool):
-        assert isinstance(actual, int | float) and math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-12), \
+        assert isinstance(actual, int | float) and math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-12), (
             f"{path}: {actual} != {expected}"
+        )
     elif isinstance(expected, dict):
         assert isinstance(actual, dict) and list(actual) == list(expected), f"{path}: keys differ"
         for key in expected:
@@ -50,6 +58,7 @@ def assert_close(actual: Any, expected: Any, path: str = "report") -> None:
 
 
 # ---- exit codes through subprocesses ---------------------------------------------------------------
+
 
 def test_exit_1_and_golden_report_on_the_sample(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
@@ -78,8 +87,10 @@ def test_exit_2_on_bad_input_is_one_line_without_traceback(tmp_path: Path) -> No
     out = tmp_path / "report.json"
     proc = run_cli("check", "--reference", REF, "--current", str(bad), "--out", str(out))
     assert proc.returncode == 2
-    assert proc.stderr == f"drift: error: {bad}: column 'amount': NaN value in record 2 " \
-                          "(1 NaN or infinite value(s) in records 1-2)\n"
+    assert (
+        proc.stderr == f"drift: error: {bad}: column 'amount': NaN value in record 2 "
+        "(1 NaN or infinite value(s) in records 1-2)\n"
+    )
     assert not out.exists()
 
 
@@ -91,6 +102,7 @@ def test_exit_2_on_usage_error() -> None:
 
 
 # ---- in-process: errors ----------------------------------------------------------------------------
+
 
 def _fail(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     code = main(["check", *args])
@@ -108,8 +120,10 @@ def test_bad_inputs_each_give_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     missing = tmp_path / "missing.parquet"
     pq.write_table(pa.table({"amount": [1.0, 2.0], "age": [3.0, 4.0]}), missing)
     err = _fail(capsys, "--reference", REF, "--current", str(missing))
-    assert err == f"drift: error: {missing}: missing column(s) 'country', 'device', 'prediction', 'label' " \
-                  "present in the reference"
+    assert (
+        err == f"drift: error: {missing}: missing column(s) 'country', 'device', 'prediction', 'label' "
+        "present in the reference"
+    )
 
     text = tmp_path / "text.csv"
     text.write_text("amount,age,country,device,prediction,label\n1.0,30,US,ios,1,1\nlots,31,US,ios,0,0\n")
@@ -121,8 +135,10 @@ def test_bad_inputs_each_give_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     err = _fail(capsys, "--reference", REF, "--current", str(nulls))
     assert err == f"drift: error: {nulls}: column 'age': all values are null"
 
-    assert _fail(capsys, "--reference", str(tmp_path / "nope.csv"), "--current", CUR) == \
-        f"drift: error: {tmp_path / 'nope.csv'}: no such file"
+    assert (
+        _fail(capsys, "--reference", str(tmp_path / "nope.csv"), "--current", CUR)
+        == f"drift: error: {tmp_path / 'nope.csv'}: no such file"
+    )
 
 
 def test_bad_config_and_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -163,10 +179,14 @@ def test_remediate_subcommand_is_registered(capsys: pytest.CaptureFixture[str]) 
 
 # ---- in-process: outputs ---------------------------------------------------------------------------
 
+
 def test_config_overrides_reach_detection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "drift.json"
-    config.write_text(json.dumps({"features": {"amount": {"test": "ks"}, "age": {"threshold": 0.5},
-                                               "device": {"kind": "categorical"}}}))
+    config.write_text(
+        json.dumps(
+            {"features": {"amount": {"test": "ks"}, "age": {"threshold": 0.5}, "device": {"kind": "categorical"}}}
+        )
+    )
     out = tmp_path / "r.json"
     assert main(["check", "--reference", REF, "--current", STABLE, "--config", str(config), "--out", str(out)]) == 0
     features = {f["feature"]: f for f in json.loads(out.read_text())["features"]}
@@ -181,8 +201,21 @@ def test_config_overrides_reach_detection(tmp_path: Path, capsys: pytest.Capture
 
 def test_plots_and_markdown_links(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report.md"
-    code = main(["check", "--reference", REF, "--current", CUR, "--format", "markdown", "--out", str(out),
-                 "--plots", str(tmp_path / "plots")])
+    code = main(
+        [
+            "check",
+            "--reference",
+            REF,
+            "--current",
+            CUR,
+            "--format",
+            "markdown",
+            "--out",
+            str(out),
+            "--plots",
+            str(tmp_path / "plots"),
+        ]
+    )
     assert code == 1
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["amount.png", "country.png", "prediction.png"]
     md = out.read_text()
@@ -200,8 +233,9 @@ def test_columns_option_limits_the_features(tmp_path: Path, capsys: pytest.Captu
 def test_progress_bar_only_when_asked_or_on_a_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--reference", REF, "--current", STABLE, "--out", str(tmp_path / "a.json")]) == 0
     assert capsys.readouterr().err == ""  # stderr is not a terminal under pytest
-    assert main(["check", "--reference", REF, "--current", STABLE, "--out", str(tmp_path / "b.json"),
-                 "--progress"]) == 0
+    assert (
+        main(["check", "--reference", REF, "--current", STABLE, "--out", str(tmp_path / "b.json"), "--progress"]) == 0
+    )
     assert "reading stable.parquet" in capsys.readouterr().err
 
 
@@ -219,8 +253,10 @@ def test_sample_script_is_reproducible(tmp_path: Path) -> None:
 
 # ---- object store through the CLI -------------------------------------------------------------------
 
-def test_s3_inputs_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_s3_inputs_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("moto.server")
     import boto3
     from moto.server import ThreadedMotoServer
@@ -230,8 +266,12 @@ def test_s3_inputs_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": endpoint}.items():
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_S3": endpoint,
+        }.items():
             monkeypatch.setenv(key, value)
         monkeypatch.delenv("DRIFT_S3_ENDPOINT_URL", raising=False)
         client = boto3.client("s3", endpoint_url=endpoint)
@@ -239,12 +279,26 @@ def test_s3_inputs_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture
         client.upload_file(REF, "inference-logs", "fraud/reference.csv")
         client.upload_file(CUR, "inference-logs", "fraud/current.jsonl")
         out = tmp_path / "r.json"
-        code = main(["check", "--reference", "s3://inference-logs/fraud/reference.csv",
-                     "--current", "s3://inference-logs/fraud/current.jsonl", "--out", str(out)])
+        code = main(
+            [
+                "check",
+                "--reference",
+                "s3://inference-logs/fraud/reference.csv",
+                "--current",
+                "s3://inference-logs/fraud/current.jsonl",
+                "--out",
+                str(out),
+            ]
+        )
         assert code == 1, capsys.readouterr().err
         assert_close(json.loads(out.read_text()), json.loads((SAMPLE / "expected_report.json").read_text()))
-        err = _fail(capsys, "--reference", "s3://inference-logs/fraud/reference.csv",
-                    "--current", "s3://inference-logs/fraud/absent.jsonl")
+        err = _fail(
+            capsys,
+            "--reference",
+            "s3://inference-logs/fraud/reference.csv",
+            "--current",
+            "s3://inference-logs/fraud/absent.jsonl",
+        )
         assert err == "drift: error: s3://inference-logs/fraud/absent.jsonl: no such file"
     finally:
         server.stop()
@@ -262,14 +316,27 @@ def test_numeric_only_table_in_memory(tmp_path: Path, capsys: pytest.CaptureFixt
 
 # ---- chunked (bounded-memory) mode --------------------------------------------------------------------
 
+
 def _mixed_tables(tmp_path: Path, rows: int = 20_000) -> tuple[Path, Path]:
     rng = np.random.default_rng(5)
     ref, cur = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
     cats = np.array(["a", "b", "c", "d"])
-    pq.write_table(pa.table({"x": rng.normal(0, 1, rows), "y": rng.exponential(1, rows),
-                             "c": cats[rng.integers(0, 4, rows)]}), ref, row_group_size=2_000)
-    pq.write_table(pa.table({"x": rng.normal(0.3, 1, rows), "y": rng.exponential(1, rows),
-                             "c": rng.choice(cats, rows, p=[0.4, 0.2, 0.2, 0.2])}), cur, row_group_size=2_000)
+    pq.write_table(
+        pa.table({"x": rng.normal(0, 1, rows), "y": rng.exponential(1, rows), "c": cats[rng.integers(0, 4, rows)]}),
+        ref,
+        row_group_size=2_000,
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "x": rng.normal(0.3, 1, rows),
+                "y": rng.exponential(1, rows),
+                "c": rng.choice(cats, rows, p=[0.4, 0.2, 0.2, 0.2]),
+            }
+        ),
+        cur,
+        row_group_size=2_000,
+    )
     return ref, cur
 
 
@@ -279,14 +346,26 @@ def test_chunked_mode_agrees_with_in_memory(tmp_path: Path, capsys: pytest.Captu
     config.write_text(json.dumps({"tests": {"numeric_large": "ks", "categorical_large": "chisquare"}}))
     common = ["check", "--reference", str(ref), "--current", str(cur), "--config", str(config)]
     assert main([*common, "--out", str(tmp_path / "exact.json")]) == 1
-    assert main([*common, "--out", str(tmp_path / "binned.json"), "--chunked", "--chunk-rows", "2000",
-                 "--plots", str(tmp_path / "plots")]) == 1
+    assert (
+        main(
+            [
+                *common,
+                "--out",
+                str(tmp_path / "binned.json"),
+                "--chunked",
+                "--chunk-rows",
+                "2000",
+                "--plots",
+                str(tmp_path / "plots"),
+            ]
+        )
+        == 1
+    )
     exact = {f["feature"]: f for f in json.loads((tmp_path / "exact.json").read_text())["features"]}
     binned_report = json.loads((tmp_path / "binned.json").read_text())
     binned = {f["feature"]: f for f in binned_report["features"]}
     assert binned_report["binned"] is True and binned_report["n_reference"] == 20_000
-    assert {n for n, f in exact.items() if f["drifted"]} == {n for n, f in binned.items() if f["drifted"]} \
-        == {"x", "c"}
+    assert {n for n, f in exact.items() if f["drifted"]} == {n for n, f in binned.items() if f["drifted"]} == {"x", "c"}
     for name in ("x", "y"):
         # The documented bound: the exact KS statistic lies in [binned, binned + error_bound].
         lo, bound = binned[name]["statistic"], binned[name]["error_bound"]
@@ -313,17 +392,28 @@ def test_chunked_mode_checks_inputs_too(tmp_path: Path, capsys: pytest.CaptureFi
     x[4_321] = np.inf
     pq.write_table(table.set_column(0, "x", pa.array(x)), bad, row_group_size=1_000)
     err = _fail(capsys, "--reference", str(ref), "--current", str(bad), "--chunked", "--chunk-rows", "1000")
-    assert err == f"drift: error: {bad}: column 'x': infinite value in record 4322 " \
-                  "(1 NaN or infinite value(s) in records 4001-5000)"
+    assert (
+        err == f"drift: error: {bad}: column 'x': infinite value in record 4322 "
+        "(1 NaN or infinite value(s) in records 4001-5000)"
+    )
 
 
 def _peak_rss_mib(*args: str) -> float:
     # VmHWM is this process image's peak RSS; ru_maxrss would include the forking pytest process.
-    code = ("import re, sys; from drift.cli import main; rc = main(sys.argv[1:]); "
-            "print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024); "
-            "sys.exit(0 if rc in (0, 1) else rc)")
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300, check=True)
+    code = (
+        "import re, sys; from drift.cli import main; rc = main(sys.argv[1:]); "
+        "print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024); "
+        "sys.exit(0 if rc in (0, 1) else rc)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+        check=True,
+    )
     return float(proc.stdout.strip().splitlines()[-1])
 
 
@@ -336,8 +426,12 @@ def test_chunked_mode_bounds_memory(tmp_path: Path) -> None:
     paths = []
     for name, shift in (("ref", 0.0), ("cur", 0.1)):
         path = tmp_path / f"{name}.parquet"
-        pq.write_table(pa.table({f"v{i}": rng.normal(shift, 1, rows) for i in range(4)}), path,
-                       row_group_size=50_000, compression="none")
+        pq.write_table(
+            pa.table({f"v{i}": rng.normal(shift, 1, rows) for i in range(4)}),
+            path,
+            row_group_size=50_000,
+            compression="none",
+        )
         paths.append(str(path))
     common = ["check", "--reference", paths[0], "--current", paths[1], "--out", str(tmp_path / "r.json")]
     in_memory = _peak_rss_mib(*common)
@@ -356,10 +450,26 @@ def test_progress_bar_appears_when_stderr_is_a_terminal(tmp_path: Path) -> None:
     # A new pseudo-terminal is 0 columns wide, where tqdm draws nothing; give it a real size.
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     try:
-        proc = subprocess.run([sys.executable, "-m", "drift", "check", "--reference", REF, "--current", STABLE,
-                               "--out", str(tmp_path / "r.json")], cwd=ROOT, stderr=follower,
-                              stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
-                              check=False)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "drift",
+                "check",
+                "--reference",
+                REF,
+                "--current",
+                STABLE,
+                "--out",
+                str(tmp_path / "r.json"),
+            ],
+            cwd=ROOT,
+            stderr=follower,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=120,
+            check=False,
+        )
         os.close(follower)
         follower = -1
         seen = b""
@@ -380,6 +490,7 @@ def test_progress_bar_appears_when_stderr_is_a_terminal(tmp_path: Path) -> None:
 
 
 # ---- local Parquet read column by column, inside detect() ---------------------------------------------
+
 
 def _log_tables(tmp_path: Path, rows: int = 6_000) -> dict[str, Path]:
     rng = np.random.default_rng(21)
@@ -406,12 +517,40 @@ def _log_tables(tmp_path: Path, rows: int = 6_000) -> dict[str, Path]:
 def test_lazy_parquet_report_equals_eager_reading(tmp_path: Path) -> None:
     p = _log_tables(tmp_path)
     out = {kind: tmp_path / f"{kind}.json" for kind in ("lazy", "csv", "progress")}
-    assert main(["check", "--reference", str(p["ref"]), "--current", str(p["cur"]), "--out", str(out["lazy"]),
-                 "--plots", str(tmp_path / "plots")]) == 1
-    assert main(["check", "--reference", str(p["ref_csv"]), "--current", str(p["cur_csv"]),
-                 "--out", str(out["csv"])]) == 1
-    assert main(["check", "--reference", str(p["ref"]), "--current", str(p["cur"]), "--out", str(out["progress"]),
-                 "--progress"]) == 1  # with a progress bar the files are read up front
+    assert (
+        main(
+            [
+                "check",
+                "--reference",
+                str(p["ref"]),
+                "--current",
+                str(p["cur"]),
+                "--out",
+                str(out["lazy"]),
+                "--plots",
+                str(tmp_path / "plots"),
+            ]
+        )
+        == 1
+    )
+    assert (
+        main(["check", "--reference", str(p["ref_csv"]), "--current", str(p["cur_csv"]), "--out", str(out["csv"])]) == 1
+    )
+    assert (
+        main(
+            [
+                "check",
+                "--reference",
+                str(p["ref"]),
+                "--current",
+                str(p["cur"]),
+                "--out",
+                str(out["progress"]),
+                "--progress",
+            ]
+        )
+        == 1
+    )  # with a progress bar the files are read up front
     lazy, csv, progress = (json.loads(out[k].read_text()) for k in ("lazy", "csv", "progress"))
     assert lazy == csv == progress
     assert [f["feature"] for f in lazy["features"]] == ["x", "y", "c"]
@@ -432,6 +571,8 @@ def test_lazy_parquet_errors_are_the_readers_errors(tmp_path: Path, capsys: pyte
     assert err.startswith(f"drift: error: {bad}: column 'y': NaN value in record 2346 (1 NaN or infinite value(s)")
     empty = tmp_path / "null.parquet"
     pq.write_table(table.set_column(table.schema.get_field_index("c"), "c", pa.nulls(3_000, pa.string())), empty)
-    assert _fail(capsys, "--reference", str(p["ref"]), "--current", str(empty)) == \
-        f"drift: error: {empty}: column 'c': all values are null"
+    assert (
+        _fail(capsys, "--reference", str(p["ref"]), "--current", str(empty))
+        == f"drift: error: {empty}: column 'c': all values are null"
+    )
     assert not (tmp_path / "r.json").exists()

@@ -16,8 +16,15 @@ CATS = np.array(["a", "b", "c", "d"], dtype=object)
 SHARES = [0.4, 0.3, 0.2, 0.1]
 
 
-def _data(n: int, rng: np.random.Generator, *, mean: float = 0.0, scale: float = 1.0,
-          shares: list[float] | None = None, cats: np.ndarray = CATS) -> dict[str, np.ndarray]:
+def _data(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    mean: float = 0.0,
+    scale: float = 1.0,
+    shares: list[float] | None = None,
+    cats: np.ndarray = CATS,
+) -> dict[str, np.ndarray]:
     return {
         "x": rng.normal(mean, scale, n),
         "u": rng.uniform(0, 10, n),
@@ -46,8 +53,9 @@ def test_identical_small_samples_false_alarm_rate_at_most_nominal(n: int, seeds:
     assert per_test_alarms / (3 * seeds) <= _max_alarm_rate(alpha / 3, 3 * seeds)
 
 
-@pytest.mark.parametrize(("n", "seeds"), [(5_000, 20), (100_000, 2),
-                                          pytest.param(1_000_000, 1, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    ("n", "seeds"), [(5_000, 20), (100_000, 2), pytest.param(1_000_000, 1, marks=pytest.mark.slow)]
+)
 def test_identical_large_samples_never_alarm(n: int, seeds: int) -> None:
     for seed in range(seeds):
         rng = np.random.default_rng(1000 + seed)
@@ -99,8 +107,12 @@ def test_bonferroni_threshold_is_alpha_over_features() -> None:
 def test_holm_is_step_down_and_consistent() -> None:
     rng = np.random.default_rng(2)
     ref = {f"f{i}": rng.normal(size=300) for i in range(4)}
-    cur = {"f0": rng.normal(1.0, 1, 300), "f1": rng.normal(0.35, 1, 300), "f2": rng.normal(size=300),
-           "f3": rng.normal(size=300)}
+    cur = {
+        "f0": rng.normal(1.0, 1, 300),
+        "f1": rng.normal(0.35, 1, 300),
+        "f2": rng.normal(size=300),
+        "f3": rng.normal(size=300),
+    }
     rep = detect(ref, cur, config=DetectConfig(correction="holm"))
     ps = sorted((f.p_value, f.threshold, f.drifted) for f in rep.features)
     expected = []
@@ -117,8 +129,10 @@ def test_holm_is_step_down_and_consistent() -> None:
 
 def test_overrides_from_yaml_and_json(tmp_path: Path) -> None:
     y = tmp_path / "drift.yaml"
-    y.write_text("alpha: 0.01\ncorrection: holm\nfeatures:\n  x: {test: psi, threshold: 0.2}\n"
-                 "  c: {kind: categorical}\nseverity: {major_share: 0.75}\nperformance: {threshold: 0.1}\n")
+    y.write_text(
+        "alpha: 0.01\ncorrection: holm\nfeatures:\n  x: {test: psi, threshold: 0.2}\n"
+        "  c: {kind: categorical}\nseverity: {major_share: 0.75}\nperformance: {threshold: 0.1}\n"
+    )
     cfg = load_detect_config(y)
     assert cfg.alpha == 0.01 and cfg.correction == "holm" and cfg.major_share == 0.75
     assert cfg.features["x"] == FeatureOverride(test="psi", threshold=0.2)
@@ -132,18 +146,21 @@ def test_overrides_from_yaml_and_json(tmp_path: Path) -> None:
     assert load_detect_config(j).numeric_large_test == "ks"
 
 
-@pytest.mark.parametrize(("text", "match"), [
-    ("alpah: 0.1\n", r"drift\.yaml: unknown key 'alpah'; valid: alpha"),
-    ("alpha: 2\n", r"drift\.yaml: key 'alpha': must be in \(0, 1\)"),
-    ("alpha: yes\n", r"drift\.yaml: key 'alpha': expected float"),
-    ("features:\n  x: {test: nope}\n", r"drift\.yaml: key 'features\.x\.test': unknown drift test 'nope'"),
-    ("features:\n  x: {treshold: 1}\n", r"drift\.yaml: unknown key 'features\.x\.treshold'"),
-    ("features:\n  x: {kind: categorical, test: ks}\n", r"features\.x\.test.*does not accept categorical"),
-    ("tests: {numeric_small: chisquare}\n", r"drift\.yaml: key 'tests\.numeric_small'.*does not accept numeric"),
-    ("correction: fdr\n", r"key 'correction': must be one of bonferroni, holm, none"),
-    ("alpha: [\n", r"drift\.yaml: invalid YAML"),
-    ("- 1\n", r"drift\.yaml: the top level must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("alpah: 0.1\n", r"drift\.yaml: unknown key 'alpah'; valid: alpha"),
+        ("alpha: 2\n", r"drift\.yaml: key 'alpha': must be in \(0, 1\)"),
+        ("alpha: yes\n", r"drift\.yaml: key 'alpha': expected float"),
+        ("features:\n  x: {test: nope}\n", r"drift\.yaml: key 'features\.x\.test': unknown drift test 'nope'"),
+        ("features:\n  x: {treshold: 1}\n", r"drift\.yaml: unknown key 'features\.x\.treshold'"),
+        ("features:\n  x: {kind: categorical, test: ks}\n", r"features\.x\.test.*does not accept categorical"),
+        ("tests: {numeric_small: chisquare}\n", r"drift\.yaml: key 'tests\.numeric_small'.*does not accept numeric"),
+        ("correction: fdr\n", r"key 'correction': must be one of bonferroni, holm, none"),
+        ("alpha: [\n", r"drift\.yaml: invalid YAML"),
+        ("- 1\n", r"drift\.yaml: the top level must be a mapping"),
+    ],
+)
 def test_bad_config_names_file_and_key(tmp_path: Path, text: str, match: str) -> None:
     p = tmp_path / "drift.yaml"
     p.write_text(text)
@@ -177,6 +194,7 @@ def test_prediction_is_output_drift_not_a_feature() -> None:
 
 
 # ---- performance ---------------------------------------------------------------------------------------
+
 
 def _classified(n: int, accuracy: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
     label = rng.integers(0, 3, n)
@@ -240,6 +258,7 @@ def test_regression_mae_increase() -> None:
 
 # ---- severity and report -------------------------------------------------------------------------------
 
+
 def test_severity_minor_for_one_mild_drift_of_many() -> None:
     rng = np.random.default_rng(8)
     ref = {f"f{i}": rng.normal(size=5000) for i in range(5)}
@@ -256,6 +275,7 @@ def test_report_round_trips_and_rejects_bad_fields() -> None:
     d = json.loads(json.dumps(rep.to_dict()))
     assert list(d)[:5] == ["drifted", "severity", "n_reference", "n_current", "features"]
     from drift.model import DriftReport
+
     assert DriftReport.from_dict(d).to_dict() == d
     bad = json.loads(json.dumps(d))
     bad["features"][0]["statistic"] = "big"
@@ -286,8 +306,9 @@ def test_thread_pool_gives_the_sequential_report(monkeypatch: pytest.MonkeyPatch
     by = {f["feature"]: f for f in parallel["features"]}
     assert [f["feature"] for f in parallel["features"]] == ["x", "u", "c", "p", "c_arrow"]
     assert by["x"]["drifted"] and by["c"]["drifted"] and not by["u"]["drifted"]
-    assert {k: v for k, v in by["c_arrow"].items() if k != "feature"} == \
-        {k: v for k, v in by["c"].items() if k != "feature"}  # Arrow and object arrays: same numbers
+    assert {k: v for k, v in by["c_arrow"].items() if k != "feature"} == {
+        k: v for k, v in by["c"].items() if k != "feature"
+    }  # Arrow and object arrays: same numbers
     # the first bad column (in column order) is the one reported, as sequentially
     cur["u"] = np.zeros(0)
     cur["p"] = np.zeros(0)

@@ -30,12 +30,19 @@ def _rows(rng: np.random.Generator, n: int, amount_mean: float) -> list[dict[str
     age = rng.integers(18, 80, n)
     country = rng.choice(["US", "IN", "DE"], n, p=[0.5, 0.3, 0.2])
     device = rng.choice(["ios", "android", "web"], n, p=[0.4, 0.4, 0.2])
-    return [{"amount": float(a), "age": int(g), "country": str(c), "device": str(d)}
-            for a, g, c, d in zip(amount, age, country, device, strict=True)]
+    return [
+        {"amount": float(a), "age": int(g), "country": str(c), "device": str(d)}
+        for a, g, c, d in zip(amount, age, country, device, strict=True)
+    ]
 
 
-def _log_window(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], path: Path,
-                rows: list[dict[str, Any]], version: str) -> list[dict[str, Any]]:
+def _log_window(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    path: Path,
+    rows: list[dict[str, Any]],
+    version: str,
+) -> list[dict[str, Any]]:
     """Send ``rows`` through the handler in batches; write the captured log lines to ``path``."""
     monkeypatch.setenv("MODEL_URI", str(MODEL_PATH))
     monkeypatch.setenv("MODEL_ID", "fraud-scorer")
@@ -43,7 +50,7 @@ def _log_window(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[s
     core.clear_cache()
     capsys.readouterr()  # drop anything printed before
     for start in range(0, len(rows), core.MAX_INSTANCES):
-        status, body = core.handle(json.dumps({"instances": rows[start:start + core.MAX_INSTANCES]}))
+        status, body = core.handle(json.dumps({"instances": rows[start : start + core.MAX_INSTANCES]}))
         assert status == 200, body
     out = capsys.readouterr().out
     core.clear_cache()
@@ -55,15 +62,21 @@ def _log_window(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[s
 
 
 def _check(ref: Path, cur: Path, out: Path) -> tuple[int, dict[str, Any]]:
-    proc = subprocess.run([sys.executable, "-m", "drift", "check", "--reference", str(ref), "--current",
-                           str(cur), "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "drift", "check", "--reference", str(ref), "--current", str(cur), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
     assert proc.returncode in (0, 1), proc.stderr
     return proc.returncode, json.loads(out.read_text())
 
 
-def test_shifted_feature_in_handler_logs_is_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_shifted_feature_in_handler_logs_is_flagged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     rng = np.random.default_rng(7)
     ref_path, cur_path = tmp_path / "reference.jsonl", tmp_path / "current.jsonl"
     reference = _log_window(monkeypatch, capsys, ref_path, _rows(rng, ROWS, 20.0), "2.2.0")
@@ -81,8 +94,9 @@ def test_shifted_feature_in_handler_logs_is_flagged(tmp_path: Path, monkeypatch:
     assert report["prediction"]["drifted"]  # ...and reported as output drift
 
 
-def test_same_distribution_in_handler_logs_is_not_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_same_distribution_in_handler_logs_is_not_flagged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     rng = np.random.default_rng(8)
     ref_path, cur_path = tmp_path / "reference.jsonl", tmp_path / "current.jsonl"
     _log_window(monkeypatch, capsys, ref_path, _rows(rng, ROWS, 20.0), "2.2.0")

@@ -37,8 +37,10 @@ def write(path: Path, cols: dict[str, list]) -> Path:
         pq.write_table(pa.table(cols), path)
         return path
     if ".csv" in path.suffixes:
+
         def cell(v: object) -> str:
             return "" if v is None else str(v)
+
         text = "\n".join([",".join(names)] + [",".join(cell(cols[c][i]) for c in names) for i in range(n)]) + "\n"
     else:
         text = "\n".join(json.dumps({c: cols[c][i] for c in names}) for i in range(n)) + "\n"
@@ -54,6 +56,7 @@ def load(path: Path | str, **kw: object) -> readers.Dataset:
 
 
 # ---- formats ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["d.csv", "d.jsonl", "d.parquet", "d.csv.gz", "d.ndjson"])
 def test_every_format_reads_the_same_values(tmp_path: Path, name: str) -> None:
@@ -106,6 +109,7 @@ def test_categorical_values_share_one_object_per_category(tmp_path: Path) -> Non
 
 
 # ---- schema checks: one-line errors naming file and column -------------------------------------------
+
 
 def _error(path: Path | str, **kw: object) -> str:
     with pytest.raises(DataError) as info:
@@ -236,8 +240,9 @@ def test_explicit_format_overrides_suffix(tmp_path: Path) -> None:
 def test_gcs_without_gcsfs_is_one_line() -> None:
     with pytest.raises(DataError) as info:
         Source.open("gs://bucket/logs.parquet")
-    assert str(info.value) == ("gs://bucket/logs.parquet: reading gs:// URIs needs the optional package gcsfs "
-                               "(pip install gcsfs)")
+    assert str(info.value) == (
+        "gs://bucket/logs.parquet: reading gs:// URIs needs the optional package gcsfs (pip install gcsfs)"
+    )
 
 
 def test_in_memory_estimate(tmp_path: Path) -> None:
@@ -251,6 +256,7 @@ def test_in_memory_estimate(tmp_path: Path) -> None:
 
 
 # ---- object store: moto's S3 server on loopback --------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
@@ -268,8 +274,12 @@ def s3_endpoint() -> Iterator[str]:
 def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     import boto3
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "DRIFT_S3_ENDPOINT_URL": s3_endpoint}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "DRIFT_S3_ENDPOINT_URL": s3_endpoint,
+    }.items():
         monkeypatch.setenv(key, value)
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
     client.create_bucket(Bucket="logs")
@@ -300,12 +310,14 @@ def test_s3_errors_are_one_line(tmp_path: Path, s3_bucket: str, s3_endpoint: str
     cols["x"][2] = float("inf")
     local = write(tmp_path / "bad.parquet", cols)
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").upload_file(
-        str(local), s3_bucket, "bad.parquet")
+        str(local), s3_bucket, "bad.parquet"
+    )
     with pytest.raises(DataError, match=r"^s3://logs/bad\.parquet: column 'x': infinite value in record 3 "):
         load(f"s3://{s3_bucket}/bad.parquet")
 
 
 # ---- Arrow categorical columns and column-wise Parquet reading ----------------------------------------
+
 
 def _counts(values: object) -> dict[str, int]:
     from drift.stattests import CategoricalSample

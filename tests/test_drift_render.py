@@ -21,10 +21,16 @@ def make_report(n_steady: int = 2) -> DriftReport:
         FeatureResult("amount", "numeric", "ks", 0.31, 1.2e-40, 0.025, True, 2000, 2000),
         FeatureResult("country", "categorical", "chisquare", 812.5, 3.0e-12, 0.025, True, 2000, 2000),
     ]
-    features += [FeatureResult(f"f{i}|x", "numeric", "wasserstein", 0.01, None, 0.1, False, 2000, 2000,
-                               returns="distance") for i in range(n_steady)]
+    features += [
+        FeatureResult(f"f{i}|x", "numeric", "wasserstein", 0.01, None, 0.1, False, 2000, 2000, returns="distance")
+        for i in range(n_steady)
+    ]
     return DriftReport(
-        drifted=True, severity="major", n_reference=2000, n_current=2000, features=features,
+        drifted=True,
+        severity="major",
+        n_reference=2000,
+        n_current=2000,
+        features=features,
         performance=PerformanceResult("accuracy", 0.9, 0.75, -0.15, "two-proportion z", 1e-9, 0.05, True),
         change_points=[ChangePoint("error_rate", 412, "2026-01-12T03:26:00Z")],
         drift_kinds=["data", "performance"],
@@ -54,8 +60,9 @@ def test_json_replaces_non_finite_numbers_with_null() -> None:
 
 
 def test_markdown_lists_drifted_features_first_and_the_rest_collapsed() -> None:
-    md = render.render_markdown(make_report(), reference="ref.csv", current="s3://logs/cur.parquet",
-                                plots={"amount": "plots/amount.png"})
+    md = render.render_markdown(
+        make_report(), reference="ref.csv", current="s3://logs/cur.parquet", plots={"amount": "plots/amount.png"}
+    )
     assert md.startswith("## Drift check: major drift\n")
     assert "reference `ref.csv` (2,000 rows)" in md and "current `s3://logs/cur.parquet` (2,000 rows)" in md
     assert "**2 of 4 features drifted**; drift kinds: data, performance" in md
@@ -71,8 +78,7 @@ def test_markdown_lists_drifted_features_first_and_the_rest_collapsed() -> None:
 
 
 def test_markdown_without_drift() -> None:
-    report = DriftReport(False, "none", 10, 12,
-                         [FeatureResult("x", "numeric", "ks", 0.1, 0.7, 0.05, False, 10, 12)])
+    report = DriftReport(False, "none", 10, 12, [FeatureResult("x", "numeric", "ks", 0.1, 0.7, 0.05, False, 10, 12)])
     md = render.render_markdown(report)
     assert md.startswith("## Drift check: no drift\n")
     assert "**0 of 1 features drifted**" in md
@@ -91,10 +97,18 @@ def test_plots_one_png_per_drifted_feature(tmp_path: Path) -> None:
     import matplotlib.image
 
     rng = np.random.default_rng(3)
-    reference = {"amount": rng.normal(0, 1, 500), "country": rng.choice(["US", "GB"], 500).astype(object),
-                 "f0|x": rng.normal(size=500), "f1|x": rng.normal(size=500)}
-    current = {"amount": rng.normal(1, 1, 400), "country": rng.choice(["US", "GB", "IN"], 400).astype(object),
-               "f0|x": rng.normal(size=400), "f1|x": rng.normal(size=400)}
+    reference = {
+        "amount": rng.normal(0, 1, 500),
+        "country": rng.choice(["US", "GB"], 500).astype(object),
+        "f0|x": rng.normal(size=500),
+        "f1|x": rng.normal(size=500),
+    }
+    current = {
+        "amount": rng.normal(1, 1, 400),
+        "country": rng.choice(["US", "GB", "IN"], 400).astype(object),
+        "f0|x": rng.normal(size=400),
+        "f1|x": rng.normal(size=400),
+    }
     written = render.write_plots(make_report(), tmp_path / "plots", reference=reference, current=current)
     assert set(written) == {"amount", "country"}
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["amount.png", "country.png"]
@@ -107,10 +121,14 @@ def test_plots_one_png_per_drifted_feature(tmp_path: Path) -> None:
 def test_plots_from_binned_counts(tmp_path: Path) -> None:
     edges = np.linspace(0, 1, 11)
     cats = {f"c{i}": 30 - i for i in range(30)}
-    written = render.write_plots(make_report(), tmp_path, binned={
-        "amount": (edges, np.arange(10), np.arange(10)[::-1]),
-        "country": (None, cats, {"c0": 5, "new": 9}),
-    })
+    written = render.write_plots(
+        make_report(),
+        tmp_path,
+        binned={
+            "amount": (edges, np.arange(10), np.arange(10)[::-1]),
+            "country": (None, cats, {"c0": 5, "new": 9}),
+        },
+    )
     assert set(written) == {"amount", "country"}
     assert all(p.stat().st_size > 1000 for p in written.values())
 

@@ -102,6 +102,7 @@ def test_constant_reference_wasserstein_uses_pooled_spread() -> None:
 
 # ---- binned path -------------------------------------------------------------------------------------
 
+
 def _sketches(a: np.ndarray, b: np.ndarray, bins: int = 1000) -> tuple[NumericSketch, NumericSketch]:
     r = NumericSketch.from_reference(a[: a.size // 4], bins=bins)  # edges from a sample, as readers do
     c = r.empty_like()

@@ -25,8 +25,10 @@ def test_stationary_noisy_streams_do_not_alarm(seed: int) -> None:
     assert adwin(rng.normal(size=20_000)) == []
 
 
-@pytest.mark.parametrize(("seed", "before", "after", "at"), [
-    (0, 0.2, 0.5, 5000), (1, 0.1, 0.3, 3000), (2, 0.5, 0.2, 8000), (3, 0.05, 0.25, 1000)])
+@pytest.mark.parametrize(
+    ("seed", "before", "after", "at"),
+    [(0, 0.2, 0.5, 5000), (1, 0.1, 0.3, 3000), (2, 0.5, 0.2, 8000), (3, 0.05, 0.25, 1000)],
+)
 def test_step_change_detected_near_true_start(seed: int, before: float, after: float, at: int) -> None:
     rng = np.random.default_rng(seed)
     n = at + 4000
