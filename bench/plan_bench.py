@@ -59,7 +59,8 @@ def time_plan(stack_file: Path) -> tuple[float, float]:
         sys.path.insert(0, {str(ROOT)!r})
         from inferops.__main__ import main
         t = time.perf_counter()
-        rc = main(["plan", "--stack-file", {str(stack_file)!r}, "--format", "json", "--out", {str(stack_file) + ".plan.json"!r}])
+        out = {str(stack_file) + ".plan.json"!r}
+        rc = main(["plan", "--stack-file", {str(stack_file)!r}, "--format", "json", "--out", out])
         print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, rc)
         """
     )

@@ -390,7 +390,7 @@ def assemble_report(
     severity, reasons = severity_of(tested, performance, cfg)
     return DriftReport(
         drifted=bool(kinds_found),
-        severity=severity,
+        severity=severity,  # type: ignore[arg-type]  # severity_of returns one of the three levels
         n_reference=n_reference,
         n_current=n_current,
         features=features,
@@ -568,9 +568,9 @@ def _thresholds(tested: list[tuple[_Planned, float | None]], cfg: DetectConfig) 
 def _result(p: _Planned, stat: float, pv: float | None, threshold: float) -> FeatureResult:
     return FeatureResult(
         feature=p.name,
-        kind=p.kind,
+        kind=p.kind,  # type: ignore[arg-type]  # "numeric" or "categorical", checked when planned
         test=p.test.name,
-        statistic=float(stat),  # type: ignore[arg-type]
+        statistic=float(stat),
         p_value=None if pv is None else float(pv),
         threshold=float(threshold),
         drifted=p.test.is_drift(stat, pv, threshold),

@@ -751,9 +751,10 @@ class ParquetColumns(Mapping[str, Any]):
         if not (self.plan.timestamp and TIMESTAMP_COLUMN in self.names):
             return None
         stamps = [_timestamps(a) for a in self._column(TIMESTAMP_COLUMN).chunks]
-        if not stamps or any(t is None for t in stamps):
+        parsed = [t for t in stamps if t is not None]
+        if not stamps or len(parsed) != len(stamps):
             return None
-        joined = np.concatenate(stamps)
+        joined: np.ndarray = np.concatenate(parsed)
         return joined if joined.size == self.n_rows else None
 
 

@@ -258,9 +258,9 @@ def detect_from_sketches(
         thr = thresholds[id(s)]
         fr = FeatureResult(
             feature=name,
-            kind=kind,
+            kind=kind,  # type: ignore[arg-type]  # "numeric" or "categorical" by construction
             test=test.name,
-            statistic=stat,  # type: ignore[arg-type]
+            statistic=stat,
             p_value=pv,
             threshold=thr,
             drifted=test.is_drift(stat, pv, thr),
