@@ -258,7 +258,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool
         return out + ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return [fmt.format(*headers), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
+    lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
+    return [line.rstrip() for line in lines]
 
 
 def render(plan: dict[str, Any], fmt: str, diff: dict[str, Any] | None = None) -> str:
