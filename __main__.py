@@ -22,7 +22,7 @@ for fn in stack.functions:
             "endpoint": component.endpoint,
             "servingVersion": fn.model.version,
             "stableVersion": fn.stable_version,
-            "canaryPercent": fn.canary_percent,
+            "canaryPercent": component.canary_percent,
             "budgetId": component.budget_id,
         },
     )

@@ -22,7 +22,7 @@ def component_for(platform: str) -> Any:
     """The component class for ``platform``.
 
     Every class has the signature ``(name, fn: FunctionSpec, stack: StackSpec, opts=None)`` and exposes
-    ``endpoint`` and ``budget_id`` outputs.
+    ``endpoint``, ``budget_id`` and ``canary_percent`` (the split actually deployed) outputs.
     """
     module, cls = COMPONENT_CLASSES[platform]
     return getattr(importlib.import_module(module), cls)

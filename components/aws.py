@@ -481,12 +481,15 @@ class AwsInferenceFunction(pulumi.ComponentResource):
 
         self.endpoint = endpoint
         self.budget_id = budget.id
+        # What the live alias really splits: 0 while no published stable build exists yet.
+        self.canary_percent: pulumi.Output[int] = routing.apply(lambda r: round(100 * sum(r[1].values())))
         self.function_name = function.name
         self.live_alias_arn = live.arn
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
                 "budgetId": self.budget_id,
+                "canaryPercent": self.canary_percent,
                 "functionName": self.function_name,
                 "liveAliasArn": self.live_alias_arn,
             }

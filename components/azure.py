@@ -366,4 +366,7 @@ class AzureInferenceFunction(pulumi.ComponentResource):
         else:
             self.endpoint = pulumi.Output.from_input("")
         self.budget_id = budget.id
-        self.register_outputs({"endpoint": self.endpoint, "budgetId": self.budget_id})
+        self.canary_percent = pulumi.Output.from_input(fn.canary_percent)
+        self.register_outputs(
+            {"endpoint": self.endpoint, "budgetId": self.budget_id, "canaryPercent": self.canary_percent}
+        )

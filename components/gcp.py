@@ -295,10 +295,12 @@ class GcpInferenceFunction(pulumi.ComponentResource):
 
         self.endpoint = self.service.uri
         self.budget_id = self.budget.name
+        self.canary_percent = pulumi.Output.from_input(fn.canary_percent)
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
                 "budgetId": self.budget_id,
+                "canaryPercent": self.canary_percent,
                 "serviceAccount": self.account.email,
                 "revision": self.revision,
                 "stableRevision": self.stable_revision,

@@ -298,7 +298,15 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
             lambda args: f"{args[0]}/{_meta_name(args[1])}#{BUDGET_ANNOTATION}"
         )
         self.namespace = ns_name
-        self.register_outputs({"endpoint": self.endpoint, "budgetId": self.budget_id, "namespace": ns_name})
+        self.canary_percent = pulumi.Output.from_input(fn.canary_percent)
+        self.register_outputs(
+            {
+                "endpoint": self.endpoint,
+                "budgetId": self.budget_id,
+                "canaryPercent": self.canary_percent,
+                "namespace": ns_name,
+            }
+        )
 
 
 def _meta_name(meta: Any) -> str:

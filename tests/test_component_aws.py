@@ -480,3 +480,11 @@ def test_budget_notifications_respect_aws_limits() -> None:
 
 def test_partition_of_region() -> None:
     assert [partition_of(r) for r in ("us-east-1", "cn-north-1", "us-gov-west-1")] == ["aws", "aws-cn", "aws-us-gov"]
+
+
+def test_exported_canary_percent_is_the_deployed_split(
+    prior_state: None, dev_run: ProgramRun, run_edited: Callable[..., ProgramRun]
+) -> None:
+    """On a fresh stack (dev_run) no stable build exists, so nothing is split; with one, the spec's 10%."""
+    assert dev_run.exports[FN]["canaryPercent"] == 0
+    assert run_edited(aws_only()).exports[FN]["canaryPercent"] == 10
