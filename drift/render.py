@@ -234,12 +234,18 @@ def _figure():
     return plt
 
 
-def _save(fig: Any, path: Path) -> None:
+def _save(fig: Any, ax: Any, feature: str, subtitle: str, path: str | os.PathLike[str]) -> Path:
+    """Title, legend and layout shared by every plot, then the PNG written atomically."""
     import io
 
+    ax.set_title(f"{feature}: reference vs current" + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
+    ax.legend()
+    fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    atomic_write_bytes(path, buffer.getvalue())
+    out = Path(path)
+    atomic_write_bytes(out, buffer.getvalue())
+    return out
 
 
 def plot_numeric_binned(
@@ -266,14 +272,9 @@ def plot_numeric_binned(
         ax.stairs(cur_share, edges, fill=False, linewidth=1.8, label="current", color="#dd8452")
         ax.set_xlabel(feature)
         ax.set_ylabel("density")
-        ax.set_title(f"{feature}: reference vs current" + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
-        ax.legend()
-        fig.tight_layout()
-        out = Path(path)
-        _save(fig, out)
+        return _save(fig, ax, feature, subtitle, path)
     finally:
         plt.close(fig)
-    return out
 
 
 def plot_categorical_counts(
@@ -308,14 +309,9 @@ def plot_categorical_counts(
         ax.bar(x + 0.2, cur_share, width=0.4, label="current", color="#dd8452")
         ax.set_xticks(x, labels, rotation=45 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center")
         ax.set_ylabel("share of rows")
-        ax.set_title(f"{feature}: reference vs current" + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
-        ax.legend()
-        fig.tight_layout()
-        out = Path(path)
-        _save(fig, out)
+        return _save(fig, ax, feature, subtitle, path)
     finally:
         plt.close(fig)
-    return out
 
 
 def category_counts(values: np.ndarray) -> dict[str, int]:
