@@ -37,6 +37,14 @@ _LEVEL_TO_PROTO = {
 }
 _PROTO_TO_LEVEL = {v: k for k, v in _LEVEL_TO_PROTO.items()}
 _STARTUP_TIMEOUT_S = 60.0
+# The engine's gRPC clients accept messages up to 400 MiB (pulumi rpcutil.MaxRPCMessageSize), far
+# above gRPC's 4 MiB default: a pack's reply for a large stack must not fail here when it would not
+# fail under the engine.
+MAX_RPC_MESSAGE_BYTES = 400 * 1024 * 1024
+_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_RPC_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_RPC_MESSAGE_BYTES),
+]
 
 
 class PolicyPackError(RuntimeError):
@@ -231,7 +239,7 @@ class PolicyPackProcess:
             stderr=subprocess.PIPE,
         )
         port = self._read_port()
-        self._channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self._channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=_CHANNEL_OPTIONS)
         try:
             grpc.channel_ready_future(self._channel).result(timeout=_STARTUP_TIMEOUT_S)
         except grpc.FutureTimeoutError as exc:
@@ -315,7 +323,16 @@ class PolicyPackProcess:
                         "tags": list(p.tags),
                     }
                 )
+            initial = {}
+            for name in reply.initialConfig:
+                entry = reply.initialConfig[name]
+                value: dict[str, Any] = dict(json_format.MessageToDict(entry.properties))
+                if entry.enforcementLevel != analyzer_pb2.ADVISORY:
+                    # proto3 cannot tell "unset" from ADVISORY (0); the SDK sends a level only when set.
+                    value["enforcementLevel"] = _PROTO_TO_LEVEL.get(entry.enforcementLevel, "advisory")
+                initial[name] = value
             self._info = {
+                "initial_config": initial,
                 "name": reply.name,
                 "version": reply.version,
                 "description": reply.description,
@@ -329,33 +346,51 @@ class PolicyPackProcess:
         return self.stub.GetPluginInfo(empty_pb2.Empty()).version
 
     def effective_config(self) -> dict[str, tuple[str, dict[str, Any]]]:
-        """Per policy: the enforcement level and properties the engine would send (schema defaults
-        filled in, then ``all``, then the policy's own entry). Raises :class:`PolicyConfigError`."""
-        policies = {p["name"]: p for p in self.info()["policies"]}
+        """Per policy: the enforcement level and properties the engine would send, in the engine's
+        order (pulumi ``ReconcilePolicyPackConfig``): schema defaults, then the pack's own initial
+        config, then the ``--policy-pack-config`` file, each layer's ``all`` level before its
+        policies. Raises :class:`PolicyConfigError`."""
+        info = self.info()
+        policies = {p["name"]: p for p in info["policies"]}
         for name in self.config:
             if name != "all" and name not in policies:
                 raise PolicyConfigError(f"policy pack config names unknown policy '{name}'")
-        all_level, _ = _split_entry("all", self.config["all"]) if "all" in self.config else (None, {})
-        result = {}
+        result: dict[str, tuple[str, dict[str, Any]]] = {}
         for name, policy in policies.items():
             schema = policy["config_schema"]
             props = {k: v["default"] for k, v in schema["properties"].items() if isinstance(v, dict) and "default" in v}
-            level = all_level or policy["enforcement_level"]
-            if name in self.config:
-                own_level, own_props = _split_entry(name, self.config[name])
-                level = own_level or level
-                props.update(own_props)
-            _validate(name, props, schema)
-            result[name] = (level, props)
+            result[name] = (policy["enforcement_level"], props)
+        for layer in (info.get("initial_config") or {}, self.config):
+            all_level, _ = _split_entry("all", layer["all"]) if "all" in layer else (None, {})
+            for name, (level, props) in list(result.items()):
+                level = all_level or level
+                if name in layer:
+                    own_level, own_props = _split_entry(name, layer[name])
+                    level = own_level or level
+                    props = {**props, **own_props}
+                result[name] = (level, props)
+        for name, (_level, props) in result.items():
+            _validate(name, props, policies[name]["config_schema"])
         return result
 
-    def _configure(self) -> None:
+    def configure_request(self) -> analyzer_pb2.ConfigureAnalyzerRequest:
+        """The ``Configure`` request the engine would send: every policy, each with a properties
+        Struct (empty when the policy takes none, as the engine always marshals one)."""
         request = analyzer_pb2.ConfigureAnalyzerRequest()
         for name, (level, props) in self.effective_config().items():
             entry = request.policyConfig[name]
             entry.enforcementLevel = _LEVEL_TO_PROTO[level]
+            entry.properties.SetInParent()
             entry.properties.update(props)
-        self.stub.Configure(request)
+        return request
+
+    def _configure(self) -> None:
+        try:
+            self.stub.Configure(self.configure_request())
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise PolicyConfigError(exc.details() or "the policy pack rejected its config") from None
+            raise
         stack_request = analyzer_pb2.AnalyzerStackConfigureRequest(
             stack=self.stack, project=self.project, organization="organization", dry_run=self.dry_run
         )
@@ -365,9 +400,12 @@ class PolicyPackProcess:
             if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
                 raise
 
-    def analyze(self, resource: Any) -> list[Diagnostic]:
+    def analyze(self, resource: Any, provider: Any = None) -> list[Diagnostic]:
         """``Analyze`` one resource (an ``inferops.harness.RegisteredResource`` or anything with
-        ``type``, ``name``, ``urn``, ``inputs`` and optional ``parent``), its inputs as properties."""
+        ``type``, ``name``, ``urn``, ``inputs`` and optional ``parent``), its inputs as properties.
+
+        ``provider`` (``type``, ``name``, ``urn``, ``inputs``) is sent as the resource's provider, as
+        the engine sends the provider resource that manages it."""
         request = analyzer_pb2.AnalyzeRequest(
             type=resource.type,
             name=resource.name,
@@ -375,6 +413,12 @@ class PolicyPackProcess:
             properties=to_struct(resource.inputs),
             options=analyzer_pb2.AnalyzerResourceOptions(parent=getattr(resource, "parent", None) or ""),
         )
+        if provider is not None:
+            request.provider.CopyFrom(
+                analyzer_pb2.AnalyzerProviderResource(
+                    type=provider.type, name=provider.name, urn=provider.urn, properties=to_struct(provider.inputs)
+                )
+            )
         # The SDK leaves a resource violation's urn empty; the engine attributes it to the resource.
         return [
             d

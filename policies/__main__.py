@@ -4,8 +4,11 @@ It only builds the pack; the rules live in ``inferops_policy`` so tests can impo
 starting the gRPC server that ``PolicyPack`` starts.
 """
 
-from inferops_policy.pack import PACK_NAME, build_policies
+from inferops_policy.pack import PACK_NAME, build_policies, install_configure_validation
 from pulumi_policy import EnforcementLevel, PolicyPack
+
+# Reject a config with unknown keys or uncompilable patterns at Configure, before any Analyze.
+install_configure_validation()
 
 PolicyPack(
     name=PACK_NAME,

@@ -222,6 +222,15 @@ NONCOMPLIANT = sorted(
             "'pricey-scorer-noncompliant' is a Lambda function URL with authorizationType NONE: use AWS_IAM (callers sign "
             "requests) or put an authenticating API in front (or list it in allowedPublicFunctions).",
         ),
+        # Issue 10, item 6: principal '*' on any invoking action is public, not only InvokeFunctionUrl.
+        (
+            "security-no-public-endpoint",
+            "mandatory",
+            "pricey-scorer-public-invoke",
+            "'pricey-scorer-noncompliant' grants lambda:InvokeFunction to everyone (principal '*'): name the calling "
+            "account or service as principal, or scope it with sourceArn/sourceAccount/principalOrgId (or list it in "
+            "allowedPublicFunctions).",
+        ),
         (
             "security-no-public-endpoint",
             "mandatory",

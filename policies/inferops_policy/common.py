@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from .metadata import function_name
+from .metadata import function_name, provider_defaults
 from .props import UNKNOWN
 
 
@@ -25,8 +26,21 @@ def label(resource_type: str, props: dict[str, Any], logical_name: str) -> str:
     return logical_name if name is UNKNOWN else str(name)
 
 
+def defaults_of(args: Any) -> dict[str, Any]:
+    """The tags/labels the resource's provider adds (``args.provider``; see ``provider_defaults``)."""
+    return provider_defaults(args.resource_type, getattr(args, "provider", None))
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A value as a message quotes it: its text, cut to ``limit`` characters."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def fmt_usd(amount: float) -> str:
     """Format dollars to the cent, as messages show them."""
+    if not math.isfinite(amount):
+        return "an amount beyond any budget"
     return f"${amount:,.2f}"
 
 

@@ -7,6 +7,7 @@ Run service or Knative Service whose canary keeps a second revision warm.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from pulumi_policy import (
 )
 
 from . import pricing
-from .common import config_value, fmt_num, fmt_usd, label
+from .common import config_value, defaults_of, fmt_num, fmt_usd, label, shown
 from .metadata import (
     AWS_BUDGET,
     AWS_LAMBDA,
@@ -36,6 +37,7 @@ from .metadata import (
     is_function,
     is_taggable,
     metadata_value,
+    provider_defaults,
     read_metadata,
 )
 from .props import MISSING, UNKNOWN, as_number, contains_unknown, get, plain
@@ -164,10 +166,10 @@ def tags_validator(args: ResourceValidationArgs, report_violation: ReportViolati
         return
     if not is_taggable(args.resource_type, props):
         return
-    meta = read_metadata(args.resource_type, props)
+    meta = read_metadata(args.resource_type, props, defaults_of(args))
     who = label(args.resource_type, props, args.name)
     for key in config_value(args, "requiredKeys", DEFAULT_REQUIRED_KEYS):
-        if metadata_value(meta, key) is MISSING:
+        if isinstance(key, str) and metadata_value(meta, key) is MISSING:
             where = _FIELD_OF.get(key, f"the '{key}' tag/label")
             report_violation(
                 f"'{who}' ({args.resource_type}) has no '{key}' cost-allocation key: set {where} in the stack "
@@ -187,6 +189,7 @@ class StackResource:
     name: str
     urn: str
     props: dict[str, Any]
+    defaults: dict[str, Any] = field(default_factory=dict)  # tags/labels its provider adds
 
 
 @dataclass
@@ -199,6 +202,9 @@ class Function:
     meta: dict[str, Any]
     canaries: list[StackResource] = field(default_factory=list)
     provisioned: list[StackResource] = field(default_factory=list)
+    # A slot or provisioned-concurrency config of the stack may belong to it but that depends on a
+    # value not known yet: its cost cannot be judged.
+    attachments_unknown: bool = False
 
     def key(self, name: str) -> Any:
         """One metadata value (or UNKNOWN/MISSING)."""
@@ -212,7 +218,16 @@ class Function:
 
 def stack_resources(args: StackValidationArgs) -> list[StackResource]:
     """The stack's resources with plain properties (unknowns as UNKNOWN)."""
-    return [StackResource(r.resource_type, r.name, r.urn, plain(r.props)) for r in args.resources]
+    return [
+        StackResource(
+            r.resource_type,
+            r.name,
+            r.urn,
+            plain(r.props),
+            provider_defaults(r.resource_type, getattr(r, "provider", None)),
+        )
+        for r in args.resources
+    ]
 
 
 def _lambda_ref_matches(ref: Any, name: Any) -> bool:
@@ -232,28 +247,62 @@ def find_functions(resources: list[StackResource]) -> list[Function]:
                 res,
                 PLATFORM_OF[res.type],
                 function_name(res.type, res.props, res.name),
-                read_metadata(res.type, res.props),
+                read_metadata(res.type, res.props, res.defaults),
             )
         )
+    # Which resources of each kind could be a slot's app or a config's function: an unknown name
+    # (or an app whose kind is unknown) could match any of them.
+    undecided = {
+        AZURE_WEBAPP: any(
+            r.type == AZURE_WEBAPP and (is_function(r.type, r.props) is UNKNOWN or get(r.props, "name") is UNKNOWN)
+            for r in resources
+        )
+        or any(f.resource.type == AZURE_WEBAPP and f.name is UNKNOWN for f in functions),
+        AWS_LAMBDA: any(
+            f.resource.type == AWS_LAMBDA and (f.name is UNKNOWN or get(f.resource.props, "name") is UNKNOWN)
+            for f in functions
+        ),
+    }
+
+    def attach(owner_type: str, res: StackResource, matches: Any, refs: list[Any], into: str) -> None:
+        owners = [fn for fn in functions if fn.resource.type == owner_type]
+        if undecided[owner_type] or any(r is UNKNOWN for r in refs):
+            for fn in owners:
+                fn.attachments_unknown = True
+            return
+        for fn in owners:
+            if matches(fn):
+                getattr(fn, into).append(res)
+                return
+
     for res in resources:
-        if res.type == AZURE_SLOT and is_azure_function_app(res.props):
+        if res.type == AZURE_SLOT:
+            kind = is_azure_function_app(res.props)
+            if kind is False:
+                continue
             site = get(res.props, "name")
             tagged = metadata_value(read_metadata(res.type, res.props), "function-name")
-            for fn in functions:
-                if fn.resource.type == AZURE_WEBAPP and (
+            attach(
+                AZURE_WEBAPP,
+                res,
+                lambda fn, site=site, tagged=tagged: (
                     (isinstance(site, str) and site == get(fn.resource.props, "name"))
                     or (isinstance(tagged, str) and tagged == fn.name)
-                ):
-                    fn.canaries.append(res)
-                    break
+                ),
+                [kind, site, tagged],
+                "canaries",
+            )
         elif res.type == AWS_PROVISIONED:
             ref = get(res.props, "functionName")
-            for fn in functions:
-                if fn.resource.type == AWS_LAMBDA and (
+            attach(
+                AWS_LAMBDA,
+                res,
+                lambda fn, ref=ref: (
                     _lambda_ref_matches(ref, get(fn.resource.props, "name")) or _lambda_ref_matches(ref, fn.name)
-                ):
-                    fn.provisioned.append(res)
-                    break
+                ),
+                [ref],
+                "provisioned",
+            )
     return functions
 
 
@@ -278,7 +327,9 @@ def _need_number(value: Any, what: str, default: float | None = None) -> float:
             return default
         raise CannotEstimateError(f"{what} is not set")
     if number is None:
-        raise CannotEstimateError(f"{what} is not a number ({value!r})")
+        raise CannotEstimateError(f"{what} is not a finite number ({shown(value)})")
+    if number < 0:
+        raise CannotEstimateError(f"{what} is negative ({shown(value)})")
     return number
 
 
@@ -308,13 +359,30 @@ def _lambda_region(props: dict[str, Any]) -> str | None:
     if region:
         return region
     arn = get(props, "arn")
+    if arn is UNKNOWN:
+        raise CannotEstimateError("the region is not known yet (no region, arn unknown)", unknown=True)
     if isinstance(arn, str) and arn.count(":") >= 4:
         return arn.split(":")[3] or None
     return None
 
 
 def estimate(fn: Function, args: Any) -> list[pricing.Usage]:
-    """The usages that make up a function's monthly cost. Raises :class:`CannotEstimateError`."""
+    """The usages that make up a function's monthly cost. Raises :class:`CannotEstimateError`,
+    also when the inputs are so large that the estimate is not a finite number of dollars."""
+    try:
+        usages = _estimate(fn, args)
+    except (OverflowError, ValueError) as exc:  # arithmetic on hostile sizes: a gap, never a crash
+        raise CannotEstimateError(f"the estimate cannot be computed ({exc})") from None
+    for usage in usages:
+        amounts = [usage.cost(), *usage.quantities.values()]
+        if not all(math.isfinite(a) for a in amounts):
+            raise CannotEstimateError("the inputs are too large to give a finite estimate")
+    return usages
+
+
+def _estimate(fn: Function, args: Any) -> list[pricing.Usage]:
+    if fn.attachments_unknown:
+        raise CannotEstimateError("a canary slot or provisioned concurrency config is not known yet", unknown=True)
     requests = _need_number(fn.key("expected-monthly-requests"), "expected-monthly-requests")
     duration = _need_number(fn.key("avg-duration-ms"), "avg-duration-ms")
     props = fn.resource.props
@@ -437,7 +505,11 @@ def _node_price(props: dict[str, Any], args: Any, annotation: str, config_key: s
     stack declares; pack config is the fallback for services that record none.
     """
     annotations = get(props, "metadata.annotations")
+    if annotations is UNKNOWN:
+        raise CannotEstimateError("the service's annotations (node price) are not known yet", unknown=True)
     recorded = annotations.get(K8S_PREFIX + annotation) if isinstance(annotations, dict) else None
+    if recorded is UNKNOWN:
+        raise CannotEstimateError(f"{K8S_PREFIX}{annotation} is not known yet", unknown=True)
     if isinstance(recorded, str):
         try:
             value = float(recorded)
@@ -566,78 +638,112 @@ def coverage_validator(args: StackValidationArgs, report_violation: ReportViolat
 # --------------------------------------------------------------------------- budgets
 
 
+#: Metadata keys a budget may filter on to single out one function (design.md): the stack-scoped
+#: ``function-name``, or ``model-id`` (with ``model-version``) when that identifies one function.
+LINK_KEYS = ("function-name", "model-id", "model-version")
+_BUDGET_CLOUD = {AWS_BUDGET: "aws", AZURE_BUDGET: "azure", GCP_BUDGET: "gcp"}
+
+
 @dataclass
 class Budget:
     """A budget resource found in the stack."""
 
     resource: StackResource
-    function: Any  # the function name it filters on, or UNKNOWN
-    amount: Any  # float, UNKNOWN or MISSING
+    filters: Any  # {link key: [accepted values]}, or UNKNOWN when the filter is not known yet
+    amount: Any  # float, UNKNOWN, MISSING or None (malformed)
     thresholds: Any  # list of percents, or UNKNOWN
+
+    @property
+    def cloud(self) -> str:
+        """The platform whose functions this budget can cover."""
+        return _BUDGET_CLOUD[self.resource.type]
+
+    @property
+    def function(self) -> Any:
+        """The function-name the budget filters on (first value), UNKNOWN, or None."""
+        if self.filters is UNKNOWN:
+            return UNKNOWN
+        values = self.filters.get("function-name")
+        return values[0] if values else None
+
+
+def _add_filter(filters: dict[str, list[Any]], key: Any, values: Any) -> bool:
+    """Record one tag/label filter; False when its values are not known yet."""
+    if key is UNKNOWN or values is UNKNOWN:
+        return False
+    if not isinstance(key, str) or key not in LINK_KEYS:
+        return True
+    values = values if isinstance(values, list) else [values]
+    if UNKNOWN in values:
+        return False
+    filters.setdefault(key, []).extend(v for v in values if isinstance(v, str))
+    return True
+
+
+def _notification_thresholds(notifications: Any, amount: Any) -> Any:
+    thresholds: list[float] = []
+    if notifications is UNKNOWN or contains_unknown(notifications):
+        return UNKNOWN
+    for note in notifications if isinstance(notifications, list) else []:
+        value = as_number(get(note, "threshold"))
+        if not isinstance(value, float):
+            continue
+        if get(note, "thresholdType") == "ABSOLUTE_VALUE":
+            if amount is UNKNOWN:
+                return UNKNOWN  # the percent depends on an amount not known yet
+            value = value / amount * 100 if isinstance(amount, float) and amount > 0 else None
+        if value is not None:
+            thresholds.append(value)
+    return thresholds
 
 
 def _aws_budget(res: StackResource) -> Budget | None:
-    filters = get(res.props, "costFilters")
-    function: Any = None
-    if contains_unknown(filters):
+    filters_prop = get(res.props, "costFilters")
+    if contains_unknown(filters_prop):
         return Budget(res, UNKNOWN, MISSING, UNKNOWN)
     entries = (
-        filters
-        if isinstance(filters, list)
-        else ([{"name": k, "values": v} for k, v in filters.items()] if isinstance(filters, dict) else [])
+        filters_prop
+        if isinstance(filters_prop, list)
+        else ([{"name": k, "values": v} for k, v in filters_prop.items()] if isinstance(filters_prop, dict) else [])
     )
+    filters: dict[str, list[Any]] = {}
     for entry in entries:
         if get(entry, "name") != "TagKeyValue":
             continue
         values = get(entry, "values")
-        values = values if isinstance(values, list) else [values]
-        for value in values:
-            if value is UNKNOWN:
-                function = UNKNOWN
-            elif isinstance(value, str) and value.startswith("user:function-name$"):
-                function = value.split("$", 1)[1]
-    if function is None:
+        for value in values if isinstance(values, list) else [values]:
+            # Cost Explorer tag filters read "user:<key>$<value>".
+            if isinstance(value, str) and value.startswith("user:") and "$" in value:
+                key, tag_value = value[len("user:") :].split("$", 1)
+                _add_filter(filters, key, tag_value)
+    if not filters:
         return None
     amount = as_number(get(res.props, "limitAmount"))
-    notifications = get(res.props, "notifications")
-    thresholds: Any = []
-    if notifications is UNKNOWN or contains_unknown(notifications):
-        thresholds = UNKNOWN
-    elif isinstance(notifications, list):
-        for note in notifications:
-            value = as_number(get(note, "threshold"))
-            if not isinstance(value, float):
-                continue
-            if get(note, "thresholdType") == "ABSOLUTE_VALUE":
-                value = value / amount * 100 if isinstance(amount, float) and amount > 0 else None
-            if value is not None:
-                thresholds.append(value)
-    return Budget(res, function, amount, thresholds)
+    return Budget(res, filters, amount, _notification_thresholds(get(res.props, "notifications"), amount))
 
 
-def _azure_tag_filter(expr: Any) -> Any:
+def _azure_tag_filters(expr: Any, filters: dict[str, list[Any]]) -> bool:
+    """Collect the tag filters of an Azure budget filter expression; False when one is unknown."""
     if not isinstance(expr, dict):
-        return None
+        return True
     tags = expr.get("tags")
     if tags is UNKNOWN:
-        return UNKNOWN
-    if isinstance(tags, dict) and tags.get("name") == "function-name":
-        values = tags.get("values")
-        if values is UNKNOWN or (isinstance(values, list) and UNKNOWN in values):
-            return UNKNOWN
-        if isinstance(values, list) and values:
-            return values[0]
-    for nested in expr.get("and") or []:
-        found = _azure_tag_filter(nested)
-        if found is not None:
-            return found
-    return None
+        return False
+    if isinstance(tags, dict) and not _add_filter(filters, tags.get("name"), tags.get("values")):
+        return False
+    nested = expr.get("and")
+    if nested is UNKNOWN:
+        return False
+    # ``and`` is a list of expressions (BudgetFilter); anything else filters nothing the pack reads.
+    return all(_azure_tag_filters(item, filters) for item in (nested if isinstance(nested, list) else []))
 
 
 def _azure_budget(res: StackResource) -> Budget | None:
     filt = get(res.props, "filter")
-    function = UNKNOWN if contains_unknown(filt) else _azure_tag_filter(filt)
-    if function is None:
+    filters: dict[str, list[Any]] = {}
+    if contains_unknown(filt) or not _azure_tag_filters(filt, filters):
+        return Budget(res, UNKNOWN, as_number(get(res.props, "amount")), UNKNOWN)
+    if not filters:
         return None
     notifications = get(res.props, "notifications")
     thresholds: Any = []
@@ -650,18 +756,18 @@ def _azure_budget(res: StackResource) -> Budget | None:
             value = as_number(get(note, "threshold"))
             if isinstance(value, float):
                 thresholds.append(value)
-    return Budget(res, function, as_number(get(res.props, "amount")), thresholds)
+    return Budget(res, filters, as_number(get(res.props, "amount")), thresholds)
 
 
 def _gcp_budget(res: StackResource) -> Budget | None:
     labels = get(res.props, "budgetFilter.labels")
+    filters: dict[str, list[Any]] = {}
     if contains_unknown(get(res.props, "budgetFilter")):
-        function: Any = UNKNOWN
-    elif isinstance(labels, dict) and "function-name" in labels:
-        function = labels["function-name"]
-        if isinstance(function, list):
-            function = function[0] if function else None
-    else:
+        return Budget(res, UNKNOWN, MISSING, UNKNOWN)
+    if isinstance(labels, dict):
+        for key, value in labels.items():
+            _add_filter(filters, key, value)
+    if not filters:
         return None
     rules = get(res.props, "thresholdRules")
     thresholds: Any = []
@@ -674,14 +780,20 @@ def _gcp_budget(res: StackResource) -> Budget | None:
                 thresholds.append(value * 100.0)  # GCP states thresholds as fractions
     units = as_number(get(res.props, "amount.specifiedAmount.units"))
     nanos = as_number(get(res.props, "amount.specifiedAmount.nanos"))
-    amount = units
-    if isinstance(units, float) and isinstance(nanos, float):
+    amount: Any = units
+    if units is UNKNOWN or nanos is UNKNOWN:
+        amount = UNKNOWN  # a known dollar part with unknown cents is not the amount
+    elif isinstance(units, float) and isinstance(nanos, float):
         amount = units + nanos / 1e9
-    return Budget(res, function, amount, thresholds)
+    elif isinstance(units, float) and nanos is None:
+        amount = None  # malformed nanos: the amount cannot be read
+    elif units is MISSING and isinstance(nanos, float):
+        amount = nanos / 1e9
+    return Budget(res, filters, amount, thresholds)
 
 
 def find_budgets(resources: list[StackResource]) -> list[Budget]:
-    """Budgets of the three clouds that filter on one function's ``function-name``."""
+    """Budgets of the three clouds that filter on a function's ``function-name`` or model identity."""
     readers = {AWS_BUDGET: _aws_budget, AZURE_BUDGET: _azure_budget, GCP_BUDGET: _gcp_budget}
     found = []
     for res in resources:
@@ -693,31 +805,73 @@ def find_budgets(resources: list[StackResource]) -> list[Budget]:
     return found
 
 
+def _filter_match(budget: Budget, fn: Function) -> Any:
+    """True/False whether ``fn`` passes every link-key filter of ``budget``; UNKNOWN if undecidable."""
+    result: Any = True
+    for key, values in budget.filters.items():
+        value = fn.key(key)
+        if value is UNKNOWN:
+            result = UNKNOWN
+        elif not (isinstance(value, str) and value in values):
+            return False
+    return result
+
+
+def budget_links(budget: Budget, fn: Function, peers: list[Function]) -> Any:
+    """Whether ``budget`` is ``fn``'s budget under the contract: True, False or UNKNOWN.
+
+    It is when its filter names ``fn``'s ``function-name``, or, without a ``function-name``
+    filter, when its ``model-id`` (and ``model-version``) filter selects ``fn`` and no other
+    function of the same cloud in the stack (the pair identifies it).
+    """
+    if budget.cloud != fn.platform:
+        return False  # an Azure budget never covers a Lambda function, whatever its filter
+    if budget.filters is UNKNOWN:
+        return UNKNOWN
+    match = _filter_match(budget, fn)
+    if match is not True or "function-name" in budget.filters:
+        return match
+    if "model-id" not in budget.filters:
+        return False
+    others = [_filter_match(budget, other) for other in peers if other is not fn and other.platform == fn.platform]
+    if any(o is True for o in others):
+        return False  # the model identity names several functions: not this one's budget
+    return UNKNOWN if any(o is UNKNOWN for o in others) else True
+
+
 def budget_coverage_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     """Each cloud function has a budget resource for its amount that alerts at or before 100%."""
     max_first = float(config_value(args, "maxFirstThresholdPercent", DEFAULT_MAX_FIRST_THRESHOLD))
     resources = stack_resources(args)
     budgets = find_budgets(resources)
-    if any(b.function is UNKNOWN for b in budgets):
-        return  # a budget's filter is not known yet: cannot tell which function it covers
-    for fn in find_functions(resources):
+    functions = find_functions(resources)
+    for fn in functions:
         if fn.platform == "kubernetes":
             continue  # Kubernetes has no budget resource; the annotation is the budget
         if fn.name is UNKNOWN:
             continue
-        expected = _budget(fn)
-        mine = [b for b in budgets if b.function == fn.name]
+        links = [(b, budget_links(b, fn, functions)) for b in budgets]
+        mine = [b for b, linked in links if linked is True]
         if not mine:
+            if any(linked is UNKNOWN for _b, linked in links):
+                continue  # a budget's filter or a function's identity is not known yet: cannot judge
             report_violation(
-                f"'{fn.label}' has no budget resource filtering on function-name={fn.name}: add a "
+                f"'{fn.label}' has no budget resource filtering on function-name={shown(fn.name)}: add a "
                 f"{ {'aws': AWS_BUDGET, 'azure': AZURE_BUDGET, 'gcp': GCP_BUDGET}[fn.platform] } for it "
                 "with the function's monthly-budget-usd as its amount.",
                 fn.resource.urn,
             )
             continue
+        expected = _budget(fn)
         for budget in mine:
             amount = budget.amount
-            if isinstance(expected, float) and isinstance(amount, float) and abs(amount - expected) > 0.005:
+            if amount is None:
+                report_violation(
+                    f"budget '{budget.resource.name}' for '{fn.label}' has an amount that is not a number: set it "
+                    "to the function's monthly-budget-usd.",
+                    budget.resource.urn,
+                )
+            elif isinstance(expected, float) and isinstance(amount, float) and abs(amount - expected) > 0.005:
                 report_violation(
                     f"budget '{budget.resource.name}' for '{fn.label}' is {fmt_usd(amount)} but the function's "
                     f"monthly-budget-usd is {fmt_usd(expected)}: make them equal (set finops.monthlyBudgetUsd "

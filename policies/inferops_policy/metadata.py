@@ -7,10 +7,12 @@ The logical keys are those of design.md. AWS and Azure carry them as ``tags``; G
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any
 
-from .props import MISSING, UNKNOWN, get
+from .props import MISSING, UNKNOWN, get, plain
 
 K8S_PREFIX = "inferops.dev/"
 _DESCRIPTION_LINE = re.compile(r"^([a-z][a-z0-9-]*)=(\S.*)$")
@@ -34,19 +36,22 @@ FUNCTION_TYPES = (AWS_LAMBDA, AZURE_WEBAPP, GCP_RUN, KNATIVE)
 PLATFORM_OF = {AWS_LAMBDA: "aws", AZURE_WEBAPP: "azure", AZURE_SLOT: "azure", GCP_RUN: "gcp", KNATIVE: "kubernetes"}
 
 
-def is_azure_function_app(props: dict[str, Any]) -> bool:
+def is_azure_function_app(props: dict[str, Any]) -> Any:
     """An azure-native WebApp/WebAppSlot is a function app when its ``kind`` says so.
 
-    An unknown kind counts as a function app so preview does not silently skip it.
+    An unknown kind gives :data:`UNKNOWN` (falsy): the app cannot be judged as a function yet, and
+    the real ``kind`` is checked again when the engine knows it (``pulumi up`` runs the pack on the
+    final inputs). Counting it as a function app would hold any web app to the function rules.
     """
     kind = get(props, "kind")
     if kind is UNKNOWN:
-        return True
+        return UNKNOWN
     return isinstance(kind, str) and "functionapp" in kind.lower()
 
 
-def is_function(resource_type: str, props: dict[str, Any]) -> bool:
-    """True for the inference function resources the pack judges (any stack, hand-written or ours)."""
+def is_function(resource_type: str, props: dict[str, Any]) -> Any:
+    """True for the inference function resources the pack judges (any stack, hand-written or ours);
+    :data:`UNKNOWN` (falsy) when that depends on a value not known yet."""
     if resource_type == AZURE_WEBAPP:
         return is_azure_function_app(props)
     return resource_type in FUNCTION_TYPES
@@ -54,8 +59,47 @@ def is_function(resource_type: str, props: dict[str, Any]) -> bool:
 
 def _string_map(value: Any) -> dict[str, Any]:
     if isinstance(value, dict):
-        return value
+        return {k: v for k, v in value.items() if isinstance(k, str)}
     return {}
+
+
+def _json_object(value: Any) -> Any:
+    """Provider inputs reach the pack JSON-encoded (``"{\"tags\": ...}"``) or as objects."""
+    if isinstance(value, str):
+        try:
+            return plain(json.loads(value))
+        except (ValueError, RecursionError):
+            return MISSING
+    return value
+
+
+def provider_defaults(resource_type: str, provider: Any) -> dict[str, Any]:
+    """Tags/labels the resource's provider adds to every resource it manages.
+
+    AWS: the provider's ``defaultTags.tags`` (config ``aws:defaultTags`` for the default provider);
+    GCP: ``defaultLabels`` (config ``gcp:defaultLabels``). The provider merges them into every
+    resource's tags/labels, the resource's own value winning on a shared key (pulumi-aws
+    ``default_tags``, pulumi-gcp ``default_labels``), so they count as the resource's own.
+    An unknown map gives ``{"*": UNKNOWN}``: missing keys cannot be judged yet.
+    """
+    if provider is None:
+        return {}
+    try:
+        props = plain(getattr(provider, "props", provider))
+    except Exception:
+        return {}
+    if not isinstance(props, dict):
+        return {}
+    if resource_type.startswith("aws:"):
+        raw = _json_object(get(props, "defaultTags"))
+        raw = UNKNOWN if raw is UNKNOWN else _json_object(get(raw, "tags"))
+    elif resource_type.startswith("gcp:"):
+        raw = _json_object(get(props, "defaultLabels"))
+    else:
+        return {}
+    if raw is UNKNOWN:
+        return {"*": UNKNOWN}
+    return _string_map(raw)
 
 
 # GCP types whose ``labels`` are not resource labels (a notification channel's ``labels`` are its
@@ -65,12 +109,20 @@ _GCP_LABEL_FIELDS = {
 }
 
 
-def read_metadata(resource_type: str, props: dict[str, Any]) -> dict[str, Any]:
+def read_metadata(resource_type: str, props: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the logical metadata keys of a resource (values may be :data:`UNKNOWN`).
 
     When the whole tag map is unknown, the key ``"*"`` maps to :data:`UNKNOWN` so callers can tell
-    "cannot judge" from "absent".
+    "cannot judge" from "absent". ``defaults`` (see :func:`provider_defaults`) fill keys the
+    resource does not set itself.
     """
+    result = _own_metadata(resource_type, props)
+    for key, value in (defaults or {}).items():
+        result.setdefault(key, value)  # the resource's own value wins, as the providers merge them
+    return result
+
+
+def _own_metadata(resource_type: str, props: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     if resource_type.startswith("kubernetes:"):
         for where in ("metadata.labels", "metadata.annotations"):
@@ -78,7 +130,7 @@ def read_metadata(resource_type: str, props: dict[str, Any]) -> dict[str, Any]:
             if raw is UNKNOWN:
                 result["*"] = UNKNOWN
             for key, value in _string_map(raw).items():
-                if key.startswith(K8S_PREFIX):
+                if key.startswith(K8S_PREFIX) and len(key) > len(K8S_PREFIX):
                     result[key[len(K8S_PREFIX) :]] = value
         return result
     if resource_type.startswith("gcp:"):
@@ -102,6 +154,15 @@ def read_metadata(resource_type: str, props: dict[str, Any]) -> dict[str, Any]:
     if tags is UNKNOWN:
         result["*"] = UNKNOWN
     result.update(_string_map(tags))
+    if not resource_type.startswith(("aws:", "azure-native:")):
+        # Other providers name the map ``labels`` (is_taggable counts it): read it too.
+        labels = get(props, "labels")
+        if labels is UNKNOWN:
+            result["*"] = UNKNOWN
+        for key, value in _string_map(labels).items():
+            result.setdefault(key, value)
+    elif get(props, "labels") is UNKNOWN and tags is MISSING:
+        result["*"] = UNKNOWN  # a ``labels`` map made it taggable; unknown, it may hold the keys
     if resource_type.startswith("aws:"):
         # tagsAll is the provider's merge with default tags; it only fills gaps.
         for key, value in _string_map(get(props, "tagsAll")).items():
@@ -164,3 +225,45 @@ def function_name(resource_type: str, props: dict[str, Any], logical_name: str) 
     if own is UNKNOWN:
         return UNKNOWN
     return own if isinstance(own, str) and own else logical_name
+
+
+def function_key(project: str, stack: str, name: str) -> str:
+    """The stack-scoped ``function-name`` value of the design contract (``components/tags.py``).
+
+    Kept here verbatim because the pack is self-contained (it never imports the program); the
+    pack only uses it to recognise a config name inside a physical name, never to judge one.
+    """
+    raw = f"{project}-{stack}-{name}"
+    safe = re.sub(r"[^a-z0-9-]", "-", raw.lower())
+    if safe == raw and len(raw) <= 63:
+        return raw
+    digest = hashlib.sha256(f"{project}\0{stack}\0{name}".encode()).hexdigest()[:8]
+    return f"{safe[:54].rstrip('-')}-{digest}"
+
+
+def urn_stack_project(urn: Any) -> tuple[str | None, str | None]:
+    """(stack, project) of a Pulumi URN ``urn:pulumi:<stack>::<project>::<type>::<name>``."""
+    if not isinstance(urn, str) or not urn.startswith("urn:pulumi:"):
+        return None, None
+    parts = urn[len("urn:pulumi:") :].split("::")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        return None, None
+    return parts[0], parts[1]
+
+
+def names_an_entry(candidate: Any, entry: str, project: str | None, stack: str | None) -> bool:
+    """Whether a name found on a resource designates the function ``entry`` of an allow-list.
+
+    The rule, the same on every platform: ``candidate`` (a ``function-name`` value, a deployed
+    resource name, or the function part of a Lambda ARN) equals ``entry``, or equals the
+    stack-scoped key of ``entry`` for the resource's project and stack, i.e.
+    ``<project>-<stack>-<entry>`` or its hashed form when that is not a valid name
+    (:func:`function_key`).
+    """
+    if not isinstance(candidate, str) or not candidate:
+        return False
+    if candidate == entry:
+        return True
+    if project and stack:
+        return candidate in (f"{project}-{stack}-{entry}", function_key(project, stack, entry))
+    return False

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
@@ -177,3 +180,101 @@ def build_policies() -> list[Policy]:
             tags=["security"],
         ),
     ]
+
+
+# --------------------------------------------------------------------------- Configure-time validation
+
+# Checks the JSON schema cannot express, per config key (the value is already of the schema's type).
+_EXTRA_CHECKS = {
+    "secretNamePattern": lambda value: security.secret_name_pattern(value) and None,
+}
+
+
+def _schema_error(policy: str, key: str, value: Any, schema: dict[str, Any]) -> str | None:
+    """The first way ``value`` breaks ``schema`` (the subset of JSON Schema the pack's schemas use)."""
+    expected = schema.get("type")
+    kinds = {
+        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "integer": lambda v: (
+            (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+        ),
+        "boolean": lambda v: isinstance(v, bool),
+        "string": lambda v: isinstance(v, str),
+        "array": lambda v: isinstance(v, list),
+    }
+    if expected in kinds and not kinds[expected](value):
+        return f"policy '{policy}': {key}: {value!r} is not of type '{expected}'"
+    if expected in ("number", "integer"):
+        if not math.isfinite(value):
+            return f"policy '{policy}': {key}: {value!r} is not a finite number"
+        if "minimum" in schema and value < schema["minimum"]:
+            return f"policy '{policy}': {key}: {value!r} is less than the minimum of {schema['minimum']}"
+        if "maximum" in schema and value > schema["maximum"]:
+            return f"policy '{policy}': {key}: {value!r} is greater than the maximum of {schema['maximum']}"
+    if "enum" in schema and value not in schema["enum"]:
+        return f"policy '{policy}': {key}: {value!r} is not one of {schema['enum']}"
+    if expected == "array":
+        items = schema.get("items", {})
+        for index, item in enumerate(value):
+            error = _schema_error(policy, f"{key}[{index}]", item, items)
+            if error:
+                return error
+    return None
+
+
+def validate_policy_config(config: dict[str, dict[str, Any]]) -> list[str]:
+    """Errors in a pack config (``{policy: properties}``, as ``Configure`` receives it), one line each.
+
+    Stricter than the engine, which validates types against the schema but cannot reject unknown
+    properties (the protocol's schema carries only ``properties`` and ``required``): a misspelt key
+    such as ``fairnesFloor`` is an error here instead of a silent no-op, and values the schema
+    cannot express (a regular expression that does not compile) fail now, naming the key, instead
+    of failing every later ``Analyze``.
+    """
+    schemas = {p.name: (p.config_schema.properties or {}) if p.config_schema else {} for p in build_policies()}
+    errors = []
+    for policy, props in config.items():
+        if policy not in schemas:
+            continue  # the engine passes config of policies a pack does not have; nothing to check
+        known = schemas[policy]
+        for key, value in (props or {}).items():
+            if key not in known:
+                hint = f"; known: {', '.join(sorted(known))}" if known else "; it takes no properties"
+                errors.append(f"policy '{policy}': unknown property '{key}'{hint}")
+                continue
+            error = _schema_error(policy, key, value, known[key])
+            if error is None and key in _EXTRA_CHECKS:
+                try:
+                    _EXTRA_CHECKS[key](value)
+                except ValueError as exc:
+                    error = f"policy '{policy}': {exc}"
+            if error:
+                errors.append(error)
+    return errors
+
+
+def install_configure_validation() -> None:
+    """Make the SDK's ``Configure`` reject an invalid pack config (``INVALID_ARGUMENT``, every error
+    listed), so ``pulumi preview`` stops once with a message naming the policy and key.
+
+    The SDK offers no hook for this, so its servicer's ``Configure`` is wrapped; the wrapped method
+    is the SDK's own when the config is valid.
+    """
+    import grpc
+    from google.protobuf import json_format
+    from pulumi_policy import policy as sdk
+
+    servicer = sdk._PolicyAnalyzerServicer  # private, but the only place Configure can be checked
+    original = servicer.Configure
+    if getattr(original, "_inferops_validates", False):
+        return
+
+    def configure(self: Any, request: Any, context: Any) -> Any:
+        config = {k: json_format.MessageToDict(request.policyConfig[k].properties) for k in request.policyConfig}
+        errors = validate_policy_config(config)
+        if errors:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{PACK_NAME} config: " + "; ".join(errors))
+        return original(self, request, context)
+
+    configure._inferops_validates = True  # type: ignore[attr-defined]
+    servicer.Configure = configure  # type: ignore[method-assign]

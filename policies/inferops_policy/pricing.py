@@ -248,8 +248,20 @@ def stack_cost(usages: list[Usage], *, apply_free_tiers: bool = True) -> float:
     return total
 
 
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) and value >= 0 else None
+
+
 def parse_cpu(value: Any) -> float | None:
-    """A Kubernetes/Cloud Run CPU quantity (``"1"``, ``"500m"``, ``2``) in vCPU; ``None`` if malformed."""
+    """A Kubernetes/Cloud Run CPU quantity (``"1"``, ``"500m"``, ``2``) in vCPU; ``None`` if malformed
+    (negative, ``nan``/``inf`` and numbers beyond the float range included)."""
+    try:
+        return _finite(_parse_cpu(value))
+    except OverflowError:
+        return None
+
+
+def _parse_cpu(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -277,7 +289,15 @@ _MEMORY_UNITS = {
 
 
 def parse_memory_gib(value: Any) -> float | None:
-    """A Kubernetes/Cloud Run memory quantity (``"512Mi"``, ``"1Gi"``, ``"1G"``, bytes) in GiB."""
+    """A Kubernetes/Cloud Run memory quantity (``"512Mi"``, ``"1Gi"``, ``"1G"``, bytes) in GiB;
+    ``None`` if malformed."""
+    try:
+        return _finite(_parse_memory_gib(value))
+    except OverflowError:
+        return None
+
+
+def _parse_memory_gib(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):

@@ -9,6 +9,7 @@ the whole policy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -64,31 +65,50 @@ def is_absent(value: Any) -> bool:
     return value is MISSING or value is UNKNOWN
 
 
+#: Deeper than this, a value is not read: no cloud property nests this far, and recursion on
+#: hostile input must not raise inside a policy.
+MAX_DEPTH = 64
+
+TOO_DEEP: Any = _Marker("TOO_DEEP")
+"""A value nested deeper than :data:`MAX_DEPTH` levels: present, but not judged."""
+
+
+def _read(container: Any, key: Any) -> Any:
+    try:
+        return container[key]
+    except UnknownValueError:
+        return UNKNOWN
+
+
 def plain(value: Any) -> Any:
-    """Deep-copy ``value`` into plain dicts/lists, with every unknown replaced by :data:`UNKNOWN`."""
-    if isinstance(value, str):
-        return UNKNOWN if value in UNKNOWN_SENTINELS else value
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key in list(value):
-            try:
-                item = value[key]
-            except UnknownValueError:
-                out[key] = UNKNOWN
-                continue
-            out[key] = plain(item)
-        return out
-    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
-        items: list[Any] = []
-        for index in range(len(value)):
-            try:
-                item = value[index]
-            except UnknownValueError:
-                items.append(UNKNOWN)
-                continue
-            items.append(plain(item))
-        return items
-    return value
+    """Deep-copy ``value`` into plain dicts/lists, with every unknown replaced by :data:`UNKNOWN`.
+
+    Iterative (no recursion limit to hit); anything nested deeper than :data:`MAX_DEPTH` becomes
+    :data:`TOO_DEEP`. Mapping keys that are not strings are turned into their string form.
+    """
+
+    def convert(item: Any, depth: int, pending: list[tuple[Any, Any, int]]) -> Any:
+        if isinstance(item, str):
+            return UNKNOWN if item in UNKNOWN_SENTINELS else item
+        if isinstance(item, Mapping | Sequence) and not isinstance(item, bytes | bytearray):
+            if depth >= MAX_DEPTH:
+                return TOO_DEEP
+            out: Any = {} if isinstance(item, Mapping) else []
+            pending.append((item, out, depth + 1))
+            return out
+        return item
+
+    pending: list[tuple[Any, Any, int]] = []
+    root = convert(value, 0, pending)
+    while pending:
+        source, target, depth = pending.pop()
+        if isinstance(target, dict):
+            for key in list(source):
+                target[key if isinstance(key, str) else str(key)] = convert(_read(source, key), depth, pending)
+        else:
+            for index in range(len(source)):
+                target.append(convert(_read(source, index), depth, pending))
+    return root
 
 
 def get(data: Any, path: str, default: Any = MISSING) -> Any:
@@ -115,30 +135,56 @@ def get(data: Any, path: str, default: Any = MISSING) -> Any:
 
 
 def as_number(value: Any) -> Any:
-    """Parse a number from a number or numeric string; :data:`UNKNOWN`/:data:`MISSING` pass through.
+    """Parse a finite number from a number or numeric string; :data:`UNKNOWN`/:data:`MISSING` pass through.
 
-    Returns ``None`` when the value is present but not a number.
+    Returns ``None`` when the value is present but not a finite number (``nan``, ``inf`` and
+    numbers beyond the float range are malformed, not huge).
     """
     if is_absent(value):
         return value
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
+    number: float
+    try:
+        if isinstance(value, int | float):
+            number = float(value)
+        elif isinstance(value, str):
+            number = float(value.strip())
+        else:
             return None
-    return None
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def contains_unknown(value: Any) -> bool:
-    """True when ``value`` (plain) holds :data:`UNKNOWN` anywhere."""
-    if value is UNKNOWN:
-        return True
-    if isinstance(value, dict):
-        return any(contains_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(contains_unknown(v) for v in value)
+    """True when ``value`` (plain) holds :data:`UNKNOWN` anywhere (iterative)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is UNKNOWN:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def is_str(value: Any) -> bool:
+    """True for a non-empty string (what names, ARNs and tag values must be to be compared)."""
+    return isinstance(value, str) and bool(value)
+
+
+def contains_too_deep(value: Any) -> bool:
+    """True when ``value`` (plain) was cut at :data:`MAX_DEPTH` somewhere."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is TOO_DEEP:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False

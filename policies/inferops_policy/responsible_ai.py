@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, ResourceValidationArgs
 
-from .common import config_value, fmt_num, label
+from .common import config_value, defaults_of, fmt_num, label, shown
 from .metadata import is_function, metadata_value, read_metadata
 from .props import MISSING, UNKNOWN, as_number, plain
 
@@ -56,8 +56,12 @@ def is_https_url(value: Any) -> bool:
     """True for an absolute https URL with a host."""
     if not isinstance(value, str):
         return False
-    parsed = urlparse(value)
-    return parsed.scheme == "https" and bool(parsed.netloc)
+    try:
+        parsed = urlparse(value)
+        host = parsed.hostname  # parses the netloc: raises on e.g. an unclosed IPv6 bracket
+    except ValueError:
+        return False  # "https://[" is not a URL: reported as "not an https URL"
+    return parsed.scheme == "https" and bool(host)
 
 
 def parse_fairness(value: Any) -> Any:
@@ -83,7 +87,7 @@ def rai_metadata_validator(args: ResourceValidationArgs, report_violation: Repor
     if not is_function(args.resource_type, props):
         return
     fn = label(args.resource_type, props, args.name)
-    meta = read_metadata(args.resource_type, props)
+    meta = read_metadata(args.resource_type, props, defaults_of(args))
 
     for key in ("model-id", "model-version", "model-card-url", "data-lineage-url", "risk-tier", "fairness-score"):
         value = metadata_value(meta, key)
@@ -94,15 +98,15 @@ def rai_metadata_validator(args: ResourceValidationArgs, report_violation: Repor
             continue
         if key in ("model-card-url", "data-lineage-url") and not is_https_url(value):
             report_violation(
-                f"'{fn}' has {key}='{value}', which is not an https URL: link the published "
+                f"'{fn}' has {key}='{shown(value)}', which is not an https URL: link the published "
                 f"{'model card' if key == 'model-card-url' else 'data lineage record'} over https.",
                 None,
             )
-        if key == "risk-tier" and value not in RISK_TIERS:
-            report_violation(f"'{fn}' has risk-tier='{value}': use one of {', '.join(RISK_TIERS)}.", None)
+        if key == "risk-tier" and not (isinstance(value, str) and value in RISK_TIERS):
+            report_violation(f"'{fn}' has risk-tier='{shown(value)}': use one of {', '.join(RISK_TIERS)}.", None)
         if key == "fairness-score" and parse_fairness(value) is None:
             report_violation(
-                f"'{fn}' has fairness-score='{value}', which is not a number in [0, 1]: record the "
+                f"'{fn}' has fairness-score='{shown(value)}', which is not a number in [0, 1]: record the "
                 "score from the model's fairness evaluation.",
                 None,
             )
@@ -113,11 +117,11 @@ def rai_fairness_floor_validator(args: ResourceValidationArgs, report_violation:
     props = plain(args.props)
     if not is_function(args.resource_type, props):
         return
-    meta = read_metadata(args.resource_type, props)
+    meta = read_metadata(args.resource_type, props, defaults_of(args))
     tier = metadata_value(meta, "risk-tier")
     score = parse_fairness(metadata_value(meta, "fairness-score"))
     # Malformed or absent values are the metadata policy's to report; here they mean "cannot judge".
-    if tier not in RISK_TIERS or not isinstance(score, float):
+    if not isinstance(tier, str) or tier not in RISK_TIERS or not isinstance(score, float):
         return
     if tier == "high":
         floor = float(config_value(args, "highRiskFairnessFloor", DEFAULT_HIGH_RISK_FAIRNESS_FLOOR))
@@ -137,7 +141,7 @@ def rai_high_risk_approval_validator(args: ResourceValidationArgs, report_violat
     props = plain(args.props)
     if not is_function(args.resource_type, props):
         return
-    meta = read_metadata(args.resource_type, props)
+    meta = read_metadata(args.resource_type, props, defaults_of(args))
     if metadata_value(meta, "risk-tier") != "high":
         return
     fn = label(args.resource_type, props, args.name)
@@ -150,5 +154,6 @@ def rai_high_risk_approval_validator(args: ResourceValidationArgs, report_violat
         )
     elif ref is not UNKNOWN and not is_https_url(ref):
         report_violation(
-            f"'{fn}' has approval-ref='{ref}', which is not an https link: point it at the human review record.", None
+            f"'{fn}' has approval-ref='{shown(ref)}', which is not an https link: point it at the human review record.",
+            None,
         )

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, ResourceValidationArgs
 
-from .common import config_value, label
+from .common import config_value, defaults_of, label, shown
 from .metadata import (
     AWS_FUNCTION_URL,
     AWS_PERMISSION,
@@ -19,8 +20,12 @@ from .metadata import (
     GCP_RUN_IAM,
     KNATIVE,
     is_azure_function_app,
+    metadata_value,
+    names_an_entry,
+    read_metadata,
+    urn_stack_project,
 )
-from .props import MISSING, UNKNOWN, as_number, get, is_absent, plain
+from .props import MISSING, UNKNOWN, as_number, contains_too_deep, get, is_absent, plain
 
 PUBLIC_SCHEMA = PolicyConfigSchema(
     properties={
@@ -109,19 +114,40 @@ _SECRET_VALUE = re.compile(
 )
 
 
+def _lambda_function_part(ref: Any) -> Any:
+    """The function name inside a Lambda reference: a name, or an ARN with an optional qualifier."""
+    if isinstance(ref, str) and ":function:" in ref:
+        return ref.split(":function:", 1)[1].split(":", 1)[0]
+    return ref
+
+
 def _allowed_public(args: Any, props: dict[str, Any], names: list[Any]) -> bool | None:
-    """True when config allows this endpoint, None when that depends on a name not known yet."""
-    if config_value(args, "allowPublicEndpoints", False):
+    """True when config allows this endpoint, None when that depends on a name not known yet.
+
+    An allow-list entry is a function's config name; it matches the endpoint when it equals the
+    ``function-name`` value, the deployed resource name, or the name embedded after the
+    ``<project>-<stack>-`` prefix of those (:func:`names_an_entry`), whatever the platform.
+    """
+    if config_value(args, "allowPublicEndpoints", False) is True:
         return True
-    allowed = set(config_value(args, "allowedPublicFunctions", []))
+    allowed = [e for e in config_value(args, "allowedPublicFunctions", []) if isinstance(e, str) and e]
     if not allowed:
         return False
-    if any(n is UNKNOWN for n in names):
+    meta = read_metadata(args.resource_type, props, defaults_of(args))
+    tagged = metadata_value(meta, "function-name")
+    candidates = [*names, tagged, label(args.resource_type, props, args.name)]
+    if any(n is UNKNOWN for n in candidates):
         return None
-    return (
-        any(isinstance(n, str) and n in allowed for n in names)
-        or label(args.resource_type, props, args.name) in allowed
-    )
+    urn_stack, project = urn_stack_project(getattr(args, "urn", None))
+    stack = metadata_value(meta, "stack")
+    stack = stack if isinstance(stack, str) and stack else urn_stack
+    return any(names_an_entry(n, entry, project, stack) for n in candidates for entry in allowed)
+
+
+# Actions that invoke a Lambda function (Permission.action is one action, case-insensitive).
+_INVOKE_ACTIONS = {"lambda:invokefunction", "lambda:invokefunctionurl", "lambda:*", "*"}
+# A Permission restricted by one of these is not open to everyone (AWS evaluates them as conditions).
+_PERMISSION_SCOPES = ("sourceArn", "sourceAccount", "principalOrgId")
 
 
 def public_endpoint_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -132,22 +158,35 @@ def public_endpoint_validator(args: ResourceValidationArgs, report_violation: Re
     names: list[Any] = []
     if rtype == AWS_FUNCTION_URL:
         if get(props, "authorizationType") == "NONE":
-            names = [get(props, "functionName")]
+            names = [_lambda_function_part(get(props, "functionName"))]
             finding = (
                 "is a Lambda function URL with authorizationType NONE: use AWS_IAM (callers sign "
                 "requests) or put an authenticating API in front"
             )
     elif rtype == AWS_PERMISSION:
-        if get(props, "principal") == "*" and get(props, "functionUrlAuthType") == "NONE":
-            names = [get(props, "function")]
-            finding = (
-                "grants lambda:InvokeFunctionUrl to everyone (principal '*', auth NONE): restrict the "
-                "principal and use AWS_IAM auth"
-            )
+        action = get(props, "action")
+        scoped = [get(props, key) for key in _PERMISSION_SCOPES]
+        if (
+            get(props, "principal") == "*"
+            and isinstance(action, str)
+            and action.lower() in _INVOKE_ACTIONS
+            and all(value is MISSING for value in scoped)
+        ):
+            names = [_lambda_function_part(get(props, "function"))]
+            if get(props, "functionUrlAuthType") == "NONE":
+                finding = (
+                    "grants lambda:InvokeFunctionUrl to everyone (principal '*', auth NONE): restrict the "
+                    "principal and use AWS_IAM auth"
+                )
+            else:
+                finding = (
+                    f"grants {action} to everyone (principal '*'): name the calling account or service as "
+                    "principal, or scope it with sourceArn/sourceAccount/principalOrgId"
+                )
     elif rtype in GCP_RUN_IAM:
         members = [get(props, "member")] if rtype.endswith("ServiceIamMember") else get(props, "members")
         members = members if isinstance(members, list) else []
-        public = [m for m in members if m in ("allUsers", "allAuthenticatedUsers")]
+        public = [m for m in members if isinstance(m, str) and m in ("allUsers", "allAuthenticatedUsers")]
         if get(props, "role") == "roles/run.invoker" and public:
             names = [get(props, "name")]
             finding = f"grants roles/run.invoker to {public[0]}: grant it to the calling service accounts instead"
@@ -187,7 +226,7 @@ def public_endpoint_validator(args: ResourceValidationArgs, report_violation: Re
     allowed = _allowed_public(args, props, names)
     if allowed is False:
         who = next((n for n in names if isinstance(n, str) and n), None) or label(rtype, props, args.name)
-        report_violation(f"'{who}' {finding} (or list it in allowedPublicFunctions).", None)
+        report_violation(f"'{shown(who)}' {finding} (or list it in allowedPublicFunctions).", None)
 
 
 def _azure_anonymous(props: dict[str, Any]) -> str | None:
@@ -241,11 +280,27 @@ def _variables(rtype: str, props: dict[str, Any]) -> list[tuple[str, Any]]:
     return pairs
 
 
+@lru_cache(maxsize=16)
+def _compile(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def secret_name_pattern(pattern: Any) -> re.Pattern[str]:
+    """The compiled ``secretNamePattern``; ``ValueError`` naming the key when it is not a valid regex
+    (``Configure`` rejects such a config, so validators only ever see valid ones)."""
+    if not isinstance(pattern, str):
+        raise ValueError(f"secretNamePattern must be a string, not {type(pattern).__name__}")
+    try:
+        return _compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"secretNamePattern is not a valid regular expression: {exc}") from None
+
+
 def plaintext_secrets_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """No secret-looking literal values in environment variables or app settings."""
     props = plain(args.props)
-    pattern = re.compile(config_value(args, "secretNamePattern", DEFAULT_SECRET_NAME_PATTERN))
-    allowed = set(config_value(args, "allowedNames", []))
+    pattern = secret_name_pattern(config_value(args, "secretNamePattern", DEFAULT_SECRET_NAME_PATTERN))
+    allowed = {n for n in config_value(args, "allowedNames", []) if isinstance(n, str)}
     who = label(args.resource_type, props, args.name)
     for name, value in _variables(args.resource_type, props):
         if not isinstance(name, str) or name in allowed or is_absent(value):
@@ -261,12 +316,20 @@ def plaintext_secrets_validator(args: ResourceValidationArgs, report_violation: 
             )
 
 
+class _TooDeepError(Exception):
+    """A policy document nested deeper than the pack reads (IAM's grammar is a few levels deep)."""
+
+
 def _statements(document: Any) -> list[dict[str, Any]] | None:
     if isinstance(document, str):
         try:
-            document = json.loads(document)
-        except json.JSONDecodeError:
+            document = plain(json.loads(document))
+        except RecursionError:
+            raise _TooDeepError from None
+        except ValueError:
             return None
+    if contains_too_deep(document):
+        raise _TooDeepError
     if not isinstance(document, dict):
         return None
     statements = document.get("Statement")
@@ -293,11 +356,12 @@ def iam_wildcards_validator(args: ResourceValidationArgs, report_violation: Repo
         denied = set(config_value(args, "deniedManagedPolicyArns", DEFAULT_DENIED_MANAGED_POLICIES))
         arns = get(props, "managedPolicyArns")
         for arn in arns if isinstance(arns, list) else []:
-            if arn in denied:
+            if isinstance(arn, str) and arn in denied:
                 report_violation(f"role '{args.name}' attaches {arn}: grant only the actions the function needs.", None)
     elif rtype == "aws:iam/rolePolicyAttachment:RolePolicyAttachment":
         denied = set(config_value(args, "deniedManagedPolicyArns", DEFAULT_DENIED_MANAGED_POLICIES))
-        if get(props, "policyArn") in denied:
+        arn = get(props, "policyArn")
+        if isinstance(arn, str) and arn in denied:
             report_violation(
                 f"'{args.name}' attaches {get(props, 'policyArn')}: grant only the actions the function needs.", None
             )
@@ -305,7 +369,15 @@ def iam_wildcards_validator(args: ResourceValidationArgs, report_violation: Repo
     for where, document in documents:
         if is_absent(document):
             continue
-        statements = _statements(document)
+        try:
+            statements = _statements(document)
+        except _TooDeepError:
+            report_violation(
+                f"policy '{where}' is nested too deeply to be checked: an IAM policy document is a few levels "
+                "deep (Statement, Action, Resource, Condition); write it flat.",
+                None,
+            )
+            continue
         if statements is None:
             continue  # not JSON yet (e.g. built from unknown outputs): cannot judge
         for statement in statements:
@@ -336,6 +408,7 @@ def azure_https_tls_validator(args: ResourceValidationArgs, report_violation: Re
     props = plain(args.props)
     rtype = args.resource_type
     minimum = str(config_value(args, "minTlsVersion", "1.2"))
+    minimum = minimum if minimum in _TLS_ORDER else "1.2"  # Configure rejects others
     who = label(rtype, props, args.name)
     if rtype in (AZURE_WEBAPP, AZURE_SLOT):
         https_only = get(props, "httpsOnly")
@@ -375,7 +448,8 @@ def log_retention_validator(args: ResourceValidationArgs, report_violation: Repo
             f"'{args.name}' keeps logs forever ({field} not set): set {field} (e.g. 30) so inference logs expire.", None
         )
         return
-    maximum = int(config_value(args, "maxRetentionDays", 0))
+    maximum = as_number(config_value(args, "maxRetentionDays", 0))
+    maximum = int(maximum) if isinstance(maximum, float) else 0
     if maximum and days > maximum:
         report_violation(
             f"'{args.name}' keeps logs {days:g} days, above the {maximum}-day maximum: lower {field}.", None
