@@ -212,17 +212,19 @@ def test_cost_above_budget_minus_headroom():
 
 
 def test_canary_keeps_a_second_revision_warm():
-    warm = cloud_run(**{"monthly-budget-usd": "45"})
+    warm = cloud_run(**{"monthly-budget-usd": "44"})
     warm["template"]["scaling"]["minInstanceCount"] = 1
-    # One min instance of 1 vCPU + 1 GiB idles all month at $0.000005/s = $13.14 per serving revision;
-    # with the 90/10 canary both revisions keep it: $17.10 + 2 x $13.14 = $43.38 > $40.50.
+    # Busy: 3M x 200 ms (120 ms billed in 100 ms steps) = 600,000 s of 1 vCPU + 1 GiB = $15.90, plus
+    # $1.20 of requests. With the 90/10 canary both revisions keep one min instance: 2 x 730 h =
+    # 5,256,000 instance-s, of which the 600,000 busy ones are already billed at the active rate
+    # (issue 10, item 13: not double counted); 4,656,000 idle s x $0.000005 = $23.28. Total $40.38 > $39.60.
     stack = replace(compliant_stack(), "image-tagger", warm)
-    stack = replace(stack, "image-tagger-budget", gcp_budget(units="45"))
+    stack = replace(stack, "image-tagger-budget", gcp_budget(units="44"))
     assert run_stack(finops.cost_within_budget_validator, stack) == [
         (
-            "'image-tagger' is estimated at $43.38/month (gcp-cloud-run us-central1, 3,000,000 requests x 120 ms, "
-            "including canary and always-on capacity, no free tier assumed), above its budget $45.00 minus 10% "
-            "headroom ($40.50): raise finops.monthlyBudgetUsd, or lower memory, duration, minimum instances or "
+            "'image-tagger' is estimated at $40.38/month (gcp-cloud-run us-central1, 3,000,000 requests x 120 ms, "
+            "including canary and always-on capacity, no free tier assumed), above its budget $44.00 minus 10% "
+            "headroom ($39.60): raise finops.monthlyBudgetUsd, or lower memory, duration, minimum instances or "
             "expected traffic.",
             urn(RUN, "image-tagger"),
         )
@@ -240,13 +242,14 @@ def test_lambda_provisioned_concurrency_counts():
             {"functionName": "fraud-scorer", "qualifier": "live", "provisionedConcurrentExecutions": 20},
         ),
     ]
-    # 20 x 1 GB x 730 h at $0.0000033334/GB-s (arm64) = $175.20 on top of $5.40.
-    assert costs_by_name(stack)["fraud-scorer"] == 180.60
+    # 20 x 1 GB x 730 h at $0.0000033334/GB-s (arm64) = $175.20; the 360,000 GB-s it serves are billed
+    # at the provisioned duration rate $0.0000077778 = $2.80 (issue 10, item 10), requests $0.60.
+    assert costs_by_name(stack)["fraud-scorer"] == 178.60
     stack = replace(stack, "fraud-scorer", lambda_fn(**{"monthly-budget-usd": "150"}))
     stack = replace(stack, "fraud-scorer-budget", aws_budget(amount="150"))
     [(message, _)] = run_stack(finops.cost_within_budget_validator, stack)
     assert message.startswith(
-        "'fraud-scorer' is estimated at $180.60/month (aws-lambda us-east-1, 3,000,000 "
+        "'fraud-scorer' is estimated at $178.60/month (aws-lambda us-east-1, 3,000,000 "
         "requests x 120 ms, including canary and always-on capacity,"
     )
 
@@ -260,9 +263,9 @@ def test_azure_canary_slot_shares_requests():
     flex_slot["functionAppConfig"] = {"scaleAndConcurrency": {"instanceMemoryMB": 2048}}
     flex_slot["slot"] = "canary"
     stack = [*replace(compliant_stack(), "churn-predictor", app), ("azure-native:web:WebAppSlot", "canary", flex_slot)]
-    # 90% on Consumption (1,536 MB): 486,000 GB-s x $0.000016 + 2.7M x $0.20/M = $8.32; 10% on Flex 2 GB:
-    # 72,000 GB-s x $0.000026 + 0.3M x $0.40/M = $1.99.
-    assert costs_by_name(stack)["churn-predictor"] == round(486000 * 0.000016 + 0.54 + 72000 * 0.000026 + 0.12, 2)
+    # 90% on Consumption (1,536 MB): 486,000 GB-s x $0.000016 + 2.7M x $0.20/M = $8.32; 10% on Flex 2 GB,
+    # each 120 ms execution billed the 1,000 ms minimum: 600,000 GB-s x $0.000026 + 0.3M x $0.40/M = $15.72.
+    assert costs_by_name(stack)["churn-predictor"] == round(486000 * 0.000016 + 0.54 + 600000 * 0.000026 + 0.12, 2)
 
 
 def test_cost_per_1k_inferences_ceiling():
@@ -308,7 +311,7 @@ def test_kubernetes_node_price_comes_from_config():
 
 def test_coverage_warnings():
     far = lambda_fn()
-    far["region"] = "ap-south-1"
+    far["region"] = "ap-southeast-7"
     bare = knative()
     del bare["spec"]["template"]["spec"]["containers"][0]["resources"]
     stack = replace(replace(compliant_stack(), "fraud-scorer", far), "text-classifier", bare)
@@ -316,8 +319,8 @@ def test_coverage_warnings():
     version = finops.pricing.load_price_table()["version"]
     assert run_stack(finops.coverage_validator, stack) == [
         (
-            f"'fraud-scorer': region 'ap-south-1' is not in the aws-lambda price table (version {version}); priced as "
-            "us-east-1; add the region to prices.json with its source and date.",
+            f"'fraud-scorer': region 'ap-southeast-7' is not in the aws-lambda price table (version {version}); priced "
+            "at the highest listed prices; add the region to prices.json with its source and date.",
             urn(LAMBDA, "fraud-scorer"),
         ),
         (
@@ -331,3 +334,36 @@ def test_coverage_warnings():
             urn("kubernetes:serving.knative.dev/v1:Service", "text-classifier"),
         ),
     ]
+
+
+# --------------------------------------------------------------------------- issue 10: what the resources declare
+
+
+def test_cost_inputs_read_from_the_resources():
+    from tests.test_policy_support import webapp
+
+    # Azure Consumption at the declared memory-mb (200 MB -> 256 MB), not the 1,536 MB assumption.
+    declared = replace(compliant_stack(), "churn-predictor", webapp(**{"memory-mb": "200"}))
+    assert costs_by_name(declared)["churn-predictor"] == round(3e6 * 0.12 * 0.25 * 0.000016 + 0.60, 2)
+    # Lambda ephemeral storage above 512 MB.
+    storage = lambda_fn()
+    storage["ephemeralStorage"] = {"size": 10240}
+    base = costs_by_name(compliant_stack())["fraud-scorer"]
+    priced = costs_by_name(replace(compliant_stack(), "fraud-scorer", storage))["fraud-scorer"]
+    assert priced == round(base + 3e6 * 0.12 * 9.5 * 0.0000000309, 2)
+    # Cloud Run with CPU always allocated is priced instance-based (no request fee).
+    always = cloud_run()
+    always["template"]["containers"][0]["resources"]["cpuIdle"] = False
+    # 3M x 200 ms = 600,000 instance-s of 1 vCPU + 1 GiB at $0.000018 + $0.000002.
+    assert costs_by_name(replace(compliant_stack(), "image-tagger", always))["image-tagger"] == 12.00
+    # Flex always-ready instances cost their baseline all month.
+    flex = webapp()
+    flex["functionAppConfig"] = {
+        "scaleAndConcurrency": {"instanceMemoryMB": 2048, "alwaysReady": [{"name": "http", "instanceCount": 1}]}
+    }
+    cost = costs_by_name(replace(compliant_stack(), "churn-predictor", flex))["churn-predictor"]
+    # 3M executions billed 1 s each (the 1,000 ms minimum); one instance serves 2,628,000 s of them at the
+    # always-ready rate, the other 372,000 s run on demand; $0.40/M executions on both.
+    month_s = 730 * 3600
+    expected = month_s * 2 * 0.000004 + month_s * 2 * 0.000016 + (3e6 - month_s) * 2 * 0.000026 + 3 * 0.40
+    assert cost == round(expected, 2) == 125.66

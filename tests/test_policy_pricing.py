@@ -34,6 +34,7 @@ def test_aws_lambda_example_1():
     assert usage.quantities["gb_seconds"] == 1_500_000
     assert cents(pricing.stack_cost([usage])) == 18.73
     usage.prices["gb_second"] = 0.00001667  # the rate as printed in the example
+    usage.prices["gb_second_tiers"] = [[None, 0.00001667]]
     assert cents(pricing.stack_cost([usage])) == 18.74
     assert cents(usage.cost()) == cents(1_500_000 * 0.00001667 + 0.60)
 
@@ -84,11 +85,10 @@ def test_arm64_is_cheaper_and_region_fallback_warns():
     arm = pricing.lambda_usage(requests=1e6, duration_ms=100, memory_mb=1024, architecture="arm64", region="us-east-1")
     x86 = pricing.lambda_usage(requests=1e6, duration_ms=100, memory_mb=1024, region="us-east-1")
     assert arm.cost() < x86.cost() and not arm.warnings
-    far = pricing.lambda_usage(requests=1e6, duration_ms=100, memory_mb=1024, region="ap-south-1")
-    assert far.region == "us-east-1"
+    far = pricing.lambda_usage(requests=1e6, duration_ms=100, memory_mb=1024, region="ap-southeast-7")
     assert far.warnings == [
-        "region 'ap-south-1' is not in the aws-lambda price table "
-        f"(version {pricing.load_price_table()['version']}); priced as us-east-1"
+        "region 'ap-southeast-7' is not in the aws-lambda price table "
+        f"(version {pricing.load_price_table()['version']}); priced at the highest listed prices"
     ]
 
 
@@ -144,3 +144,211 @@ def test_parse_cpu(raw, vcpu):
 )
 def test_parse_memory(raw, gib):
     assert pricing.parse_memory_gib(raw) == (pytest.approx(gib) if gib is not None else None)
+
+
+# --------------------------------------------------------------------------- issue 10, items 10-15
+
+
+def test_lambda_provisioned_concurrency_example():
+    """aws.amazon.com/lambda/pricing, Provisioned Concurrency pricing, example 1 (US East, N. Virginia;
+    the page's figures as published, also reproduced at bestmarketstore.com/aws-lambda-pricing-now-per-ms):
+    1,024 MB, Provisioned Concurrency 1,000 enabled for 2 hours, 1.2M executions of 1 s in that time.
+    Published: 1,000 GB x 7,200 s = 7.2M GB-s x $0.0000041667 = $30.00; 1.2M GB-s of duration x
+    $0.0000097222 = $11.67; 1.2M requests x $0.20/M = $0.24; total $41.91."""
+    usage = pricing.lambda_usage(
+        requests=1_200_000,
+        duration_ms=1000,
+        memory_mb=1024,
+        region="us-east-1",
+        provisioned_concurrency=1000,
+        provisioned_hours=2,
+    )
+    assert cents(usage.fixed_usd) == 30.00
+    assert usage.quantities["provisioned_gb_seconds"] == 1_200_000 and usage.quantities["gb_seconds"] == 0
+    assert cents(usage.cost()) == 41.91
+    # "The Lambda free tier does not apply to functions that have Provisioned Concurrency enabled."
+    assert cents(pricing.stack_cost([usage])) == 41.91
+
+
+@pytest.mark.parametrize(("hours", "expected"), [(8 * 31, 14.48), (24 * 31, 36.80)])
+def test_provisioned_hours_setting(hours, expected):
+    """Provisioned concurrency enabled for part of the day: 8 h or 24 h a day over a 31-day month, 2 x
+    1,536 MB, 2M requests of 100 ms served by it (list rates: $0.0000041667 provisioned, $0.0000097222
+    duration, $0.20/M): the fixed part scales with the hours, the served duration does not."""
+    usage = pricing.lambda_usage(
+        requests=2_000_000,
+        duration_ms=100,
+        memory_mb=1536,
+        region="us-east-1",
+        provisioned_concurrency=2,
+        provisioned_hours=hours,
+    )
+    fixed = 2 * 1.5 * hours * 3600 * 0.0000041667
+    assert cents(usage.cost()) == cents(fixed + 300_000 * 0.0000097222 + 0.40) == expected
+
+
+def test_requests_beyond_provisioned_capacity_spill_to_on_demand():
+    # 1 instance for 1 hour serves at most 3,600 s of duration; the other 6,400 s are on demand.
+    usage = pricing.lambda_usage(
+        requests=10_000,
+        duration_ms=1000,
+        memory_mb=1024,
+        region="us-east-1",
+        provisioned_concurrency=1,
+        provisioned_hours=1,
+    )
+    assert usage.quantities["provisioned_gb_seconds"] == 3600 and usage.quantities["gb_seconds"] == 6400
+
+
+def test_lambda_ephemeral_storage():
+    """aws.amazon.com/lambda/pricing, Lambda Ephemeral Storage Pricing: "512 MB of ephemeral storage is
+    available to each Lambda function at no additional cost. You only pay for the additional ephemeral
+    storage you configure", $0.0000000309 per GB-s (US East). 10,240 MB for 1M x 1 s: 9.5 GB x 1M s."""
+    base = pricing.lambda_usage(requests=1_000_000, duration_ms=1000, memory_mb=1024, region="us-east-1")
+    big = pricing.lambda_usage(
+        requests=1_000_000, duration_ms=1000, memory_mb=1024, region="us-east-1", ephemeral_storage_mb=10240
+    )
+    assert base.quantities["ephemeral_gb_seconds"] == 0
+    assert big.quantities["ephemeral_gb_seconds"] == pytest.approx(9.5e6)
+    assert big.cost() - base.cost() == pytest.approx(9.5e6 * 0.0000000309)
+
+
+def test_lambda_duration_tiers():
+    """aws.amazon.com/lambda/pricing: on-demand duration tiers per architecture and region, x86 first
+    6 billion GB-s at $0.0000166667, next 9 billion at $0.000015, above 15 billion $0.0000133334;
+    arm64 first 7.5 billion at $0.0000133334, next 11.25 billion at $0.0000120001, then $0.0000106667."""
+    x86 = pricing.lambda_usage(requests=7e9, duration_ms=1000, memory_mb=1024, region="us-east-1")
+    assert x86.cost() == pytest.approx(6e9 * 0.0000166667 + 1e9 * 0.000015 + 7e9 * 0.2e-6)
+    arm = pricing.lambda_usage(
+        requests=20e9, duration_ms=1000, memory_mb=1024, architecture="arm64", region="us-east-1"
+    )
+    assert arm.cost() == pytest.approx(
+        7.5e9 * 0.0000133334 + 11.25e9 * 0.0000120001 + 1.25e9 * 0.0000106667 + 20e9 * 0.2e-6
+    )
+
+
+@pytest.mark.parametrize(
+    ("declared", "billed"), [(100, 128), (128, 128), (200, 256), (512, 512), (1000, 1024), (1600, 1536)]
+)
+def test_azure_consumption_memory_steps(declared, billed):
+    """azure.microsoft.com/pricing/details/functions: "Memory used by a function is measured by rounding
+    up to the nearest 128 MB, up to the maximum memory size of 1,536 MB ... The minimum execution time
+    and memory for a single function execution is 100 ms and 128 mb respectively." """
+    usage = pricing.azure_functions_usage(requests=1000, duration_ms=50, memory_mb=declared, region="eastus")
+    assert usage.quantities["gb_seconds"] == pytest.approx(1000 * 0.1 * billed / 1024)
+
+
+@pytest.mark.parametrize(("duration_ms", "billed_s"), [(50, 1.0), (1000, 1.0), (1001, 1.1), (1450, 1.5)])
+def test_azure_flex_minimum_and_steps(duration_ms, billed_s):
+    # Flex Consumption on demand: at least 1,000 ms per execution, then rounded up to 100 ms steps.
+    usage = pricing.azure_functions_usage(
+        requests=1000, duration_ms=duration_ms, memory_mb=2048, region="eastus", flex=True
+    )
+    assert usage.quantities["gb_seconds"] == pytest.approx(1000 * billed_s * 2)
+
+
+def test_azure_flex_always_ready():
+    # One always-ready 2 GB instance: baseline 2 GB x 730 h at $0.000004/GB-s = $21.02; its executions
+    # (up to one at a time) at $0.000016/GB-s and $0.40/M; no free grant for always-ready.
+    usage = pricing.azure_functions_usage(
+        requests=1_000_000, duration_ms=1000, memory_mb=2048, region="eastus", flex=True, always_ready=1
+    )
+    assert cents(usage.fixed_usd) == cents(2 * 730 * 3600 * 0.000004) == 21.02
+    assert usage.quantities["always_ready_gb_seconds"] == 2_000_000 and usage.quantities["gb_seconds"] == 0
+    assert cents(usage.cost()) == cents(21.024 + 2_000_000 * 0.000016 + 0.40)
+    assert cents(pricing.stack_cost([usage])) == cents(usage.cost())
+
+
+def test_cloud_run_instance_based_billing():
+    """cloud.google.com/run/pricing, instance-based billing (CPU always allocated): $0.000018 per vCPU-s
+    and $0.000002 per GiB-s over the instance's whole life, no per-request fee; free tier 240,000 vCPU-s
+    and 450,000 GiB-s a month. One min instance (1 vCPU, 1 GiB) all month, traffic within it:
+    2,628,000 s -> (2,628,000 - 240,000) x $0.000018 + (2,628,000 - 450,000) x $0.000002 = $47.34."""
+    usage = pricing.cloud_run_usage(
+        requests=1_000_000,
+        duration_ms=100,
+        vcpu=1,
+        memory_gib=1,
+        region="us-central1",
+        min_instances=1,
+        instance_based=True,
+    )
+    assert usage.fixed_usd == 0 and usage.quantities["instance_vcpu_seconds"] == 2_628_000
+    assert cents(pricing.stack_cost([usage])) == cents(2_388_000 * 0.000018 + 2_178_000 * 0.000002) == 47.34
+    # Busy time beyond the minimum adds instance time; within it, it does not (no double count).
+    busy = pricing.cloud_run_usage(
+        requests=30_000_000,
+        duration_ms=100,
+        vcpu=1,
+        memory_gib=1,
+        region="us-central1",
+        min_instances=1,
+        instance_based=True,
+    )
+    assert busy.quantities["instance_vcpu_seconds"] == 3_000_000
+
+
+def test_cloud_run_idle_minimum_not_double_counted():
+    # 1 min instance all month (2,628,000 s); 1M x 1 s busy on it is billed active, only the rest idle.
+    usage = pricing.cloud_run_usage(
+        requests=1_000_000, duration_ms=1000, vcpu=1, memory_gib=1, region="us-central1", min_instances=1
+    )
+    assert usage.fixed_usd == pytest.approx((2_628_000 - 1_000_000) * (0.0000025 + 0.0000025))
+
+
+def test_cloud_run_tier2_with_free_tier_at_tier1_prices():
+    """cloud.google.com/run/pricing: Tier 2 regions cost more; the free tier is the same quantities,
+    credited at Tier 1 prices. 10M x 200 ms, 1 vCPU, 512 MiB in asia-southeast1 (Tier 2):
+    2M vCPU-s x $0.0000336 - 180,000 x $0.000024, 1M GiB-s x $0.0000035 - 360,000 x $0.0000025,
+    8M requests x $0.40/M."""
+    usage = pricing.cloud_run_usage(
+        requests=10_000_000, duration_ms=200, vcpu=1, memory_gib=0.5, region="asia-southeast1"
+    )
+    assert not usage.warnings
+    expected = 2e6 * 0.0000336 - 180_000 * 0.000024 + 1e6 * 0.0000035 - 360_000 * 0.0000025 + 8 * 0.40
+    assert cents(pricing.stack_cost([usage])) == cents(expected)
+    tier1 = pricing.cloud_run_usage(requests=10_000_000, duration_ms=200, vcpu=1, memory_gib=0.5, region="us-central1")
+    assert pricing.stack_cost([usage]) > pricing.stack_cost([tier1])
+
+
+def test_regions_that_price_differently_are_in_the_table():
+    table = pricing.load_price_table()
+    lam = table["aws-lambda"]
+    for region in ("af-south-1", "ap-east-1", "eu-south-1", "me-south-1", "me-central-1"):
+        prices = lam["price_sets"][lam["regions"][region]]["x86_64"]
+        assert prices["gb_second"] > 0.0000166667, region
+    run = table["gcp-cloud-run"]
+    assert {r for r, s in run["regions"].items() if s == "tier2"} >= {
+        "asia-southeast1",
+        "europe-west2",
+        "southamerica-east1",
+    }
+
+
+@pytest.mark.parametrize(
+    "product", ["aws-lambda", "azure-functions-consumption", "azure-functions-flex", "gcp-cloud-run"]
+)
+def test_fallback_is_never_lower_than_a_listed_region(product):
+    entry = pricing.load_price_table()[product]
+    for name, price_set in entry["price_sets"].items():
+        for arch, prices in price_set.items():
+            highest = pricing.highest_prices(product, arch)
+            for key, value in prices.items():
+                if isinstance(value, float):
+                    assert highest[key] >= value, (name, arch, key)
+            for (_size, listed), (_s, top) in zip(
+                prices.get("gb_second_tiers", []), highest.get("gb_second_tiers", []), strict=True
+            ):
+                assert top >= listed
+
+
+def test_free_tier_goes_to_the_cheapest_line_first():
+    """The stack estimate must not understate: 400,000 free GB-s credited against the cheaper arm64
+    line leave the dearer x86 GB-s billed (the highest defensible total)."""
+    arm = pricing.lambda_usage(
+        requests=400_000, duration_ms=1000, memory_mb=1024, architecture="arm64", region="us-east-1"
+    )
+    x86 = pricing.lambda_usage(requests=400_000, duration_ms=1000, memory_mb=1024, region="us-east-1")
+    total = pricing.stack_cost([x86, arm])
+    # 800k requests within the free 1M; the free GB-s go to arm64 ($0.0000133334) first.
+    assert cents(total) == cents(400_000 * 0.0000166667)

@@ -404,6 +404,7 @@ def _estimate(fn: Function, args: Any) -> list[pricing.Usage]:
                 architecture=arch,
                 region=_lambda_region(props),
                 provisioned_concurrency=provisioned,
+                ephemeral_storage_mb=_need_number(get(props, "ephemeralStorage.size"), "ephemeralStorage.size", 512.0),
             )
         ]
     if fn.resource.type == AZURE_WEBAPP:
@@ -415,16 +416,26 @@ def _estimate(fn: Function, args: Any) -> list[pricing.Usage]:
             if flex_config is UNKNOWN:
                 raise CannotEstimateError("functionAppConfig is not known yet", unknown=True)
             flex = flex_config is not MISSING
+            always_ready = 0.0
             if flex:
                 memory = _need_number(
                     get(flex_config, "scaleAndConcurrency.instanceMemoryMB"), "instanceMemoryMB", DEFAULT_FLEX_MEMORY_MB
                 )
+                always_ready = _always_ready(get(flex_config, "scaleAndConcurrency.alwaysReady"))
             else:
-                memory = float(config_value(args, "azureConsumptionMemoryMb", DEFAULT_AZURE_CONSUMPTION_MEMORY_MB))
+                # Consumption has no memory setting: the function's declared memory (the memory-mb
+                # key) is what it is sized for; without one, the pack config's assumption.
+                default = float(config_value(args, "azureConsumptionMemoryMb", DEFAULT_AZURE_CONSUMPTION_MEMORY_MB))
+                memory = _need_number(fn.key("memory-mb"), "memory-mb", default)
             region = _need_str(get(site.props, "location"), "the location", None)
             usages.append(
                 pricing.azure_functions_usage(
-                    requests=requests * share, duration_ms=duration, memory_mb=memory, region=region, flex=flex
+                    requests=requests * share,
+                    duration_ms=duration,
+                    memory_mb=memory,
+                    region=region,
+                    flex=flex,
+                    always_ready=always_ready,
                 )
             )
         return usages
@@ -439,27 +450,25 @@ def _estimate(fn: Function, args: Any) -> list[pricing.Usage]:
         revision_min = _need_number(get(props, "template.scaling.minInstanceCount"), "minInstanceCount", 0.0)
         service_min = _need_number(get(props, "scaling.minInstanceCount"), "scaling.minInstanceCount", 0.0)
         revisions = _serving_revisions(get(props, "traffics"))
-        usage = pricing.cloud_run_usage(
-            requests=requests,
-            duration_ms=duration,
-            vcpu=cpu,
-            memory_gib=mem,
-            region=_need_str(get(props, "location"), "the location", None),
-            min_instances=revision_min,
-            serving_revisions=revisions,
-        )
-        if service_min > revision_min * revisions:
-            # A service-level minimum is shared by the revisions: only the part above theirs adds cost.
-            extra = pricing.cloud_run_usage(
-                requests=0,
-                duration_ms=0,
+        cpu_idle = get(container, "resources.cpuIdle")
+        if cpu_idle is UNKNOWN:
+            raise CannotEstimateError("resources.cpuIdle is not known yet", unknown=True)
+        # A service-level minimum is shared by the revisions: the larger of the two applies.
+        total_min = max(revision_min * revisions, service_min)
+        return [
+            pricing.cloud_run_usage(
+                requests=requests,
+                duration_ms=duration,
                 vcpu=cpu,
                 memory_gib=mem,
-                region=usage.region,
-                min_instances=service_min - revision_min * revisions,
+                region=_need_str(get(props, "location"), "the location", None),
+                min_instances=total_min / revisions,
+                serving_revisions=revisions,
+                # cpuIdle false: CPU always allocated, i.e. instance-based billing
+                # (cloud.google.com/run/docs/configuring/billing-settings).
+                instance_based=cpu_idle is False,
             )
-            usage.fixed_usd += extra.fixed_usd
-        return [usage]
+        ]
     if fn.resource.type == KNATIVE:
         container = get(props, "spec.template.spec.containers.0")
         cpu_raw = _need_str(get(container, "resources.requests.cpu"), "the CPU request", None) or _need_str(
@@ -496,6 +505,16 @@ def _estimate(fn: Function, args: Any) -> list[pricing.Usage]:
             )
         ]
     raise CannotEstimateError(f"{fn.resource.type} is not priced")  # pragma: no cover - find_functions filters
+
+
+def _always_ready(entries: Any) -> float:
+    """Always-ready instances of a Flex Consumption app (``alwaysReady: [{name, instanceCount}]``)."""
+    if entries is UNKNOWN or contains_unknown(entries):
+        raise CannotEstimateError("alwaysReady is not known yet", unknown=True)
+    total = 0.0
+    for entry in entries if isinstance(entries, list) else []:
+        total += _need_number(get(entry, "instanceCount"), "alwaysReady.instanceCount", 0.0)
+    return total
 
 
 def _node_price(props: dict[str, Any], args: Any, annotation: str, config_key: str) -> float:
