@@ -76,7 +76,7 @@ COST_MODEL_PROPERTIES: dict[str, dict[str, Any]] = {
         "minimum": 128,
         "maximum": 1536,
         "default": DEFAULT_AZURE_CONSUMPTION_MEMORY_MB,
-        "description": "Memory assumed for Azure Consumption-plan apps, which do not declare one "
+        "description": "Memory assumed for Azure Consumption-plan apps that declare none in a memory-mb key "
         "(default: the plan's 1,536 MB maximum, an upper bound).",
     },
 }
