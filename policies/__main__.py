@@ -4,11 +4,13 @@ It only builds the pack; the rules live in ``inferops_policy`` so tests can impo
 starting the gRPC server that ``PolicyPack`` starts.
 """
 
-from inferops_policy.pack import PACK_NAME, build_policies, install_configure_validation
+from inferops_policy.pack import PACK_NAME, build_policies, install_configure_validation, install_request_sanitizer
 from pulumi_policy import EnforcementLevel, PolicyPack
 
 # Reject a config with unknown keys or uncompilable patterns at Configure, before any Analyze.
 install_configure_validation()
+# NaN/infinite numbers in properties reach the policies as strings instead of failing the SDK.
+install_request_sanitizer()
 
 PolicyPack(
     name=PACK_NAME,

@@ -127,9 +127,9 @@ def hostile(rng: random.Random) -> Any:
         lambda: rng.choice([True, False]),
         lambda: rng.choice([0, -1, 1, 2**53, -(2**53)]),
         lambda: rng.choice([1e308, -1e308, 5e-324, 0.5, -0.0]),
-        # Not float("nan"): the SDK's MessageToDict fails on a NaN number before any policy runs
-        # (protobuf json_format); non-finite values are fuzzed as strings and in the validator tests.
-        lambda: rng.choice([1e-300, 123456789.125]),
+        # NaN and infinities on the wire: the SDK's MessageToDict raises on them unless the pack's
+        # request sanitizer (inferops_policy.pack.install_request_sanitizer) turns them into strings.
+        lambda: rng.choice([float("nan"), float("inf"), float("-inf"), 1e-300]),
         lambda: rng.choice(["nan", "inf", "-inf", "1e400", "-5", "0", "1e300", "12abc", " 7 "]),
         lambda: rng.choice(["https://[", "http://x", "https://", "ftp://a/b", "https://ok.example.com/card"]),
         lambda: "",
@@ -283,3 +283,29 @@ def test_fuzz_through_the_analyzer_protocol(fuzz_pack):
     assert resource_count >= 10_000
     assert errors == []
     assert convicted_by_unknowns == []
+
+
+def test_nan_on_the_wire_is_a_finding_not_an_error(fuzz_pack):
+    """A NaN memory size in the Struct the engine sends: the SDK alone fails the call
+    (json_format cannot render NaN); the pack reports it as an input it cannot price."""
+    from tests.test_policy_support import lambda_fn
+
+    props = lambda_fn()
+    props["memorySize"] = float("nan")
+    resource = SimpleNamespace(
+        type="aws:lambda/function:Function",
+        name="fraud-scorer",
+        urn="urn:pulumi:dev::inferops::aws:lambda/function:Function::fraud-scorer",
+        inputs=props,
+        outputs={},
+    )
+    assert fuzz_pack.analyze(resource) == []
+    found = [d.detail for d in fuzz_pack.analyze_stack([resource])]
+    assert found == [
+        "'fraud-scorer' has no budget resource filtering on function-name=fraud-scorer: add a "
+        "aws:budgets/budget:Budget for it with the function's monthly-budget-usd as its amount.",
+        (
+            "'fraud-scorer' cannot be priced: memorySize is not a finite number (NaN); set it so the FinOps policies "
+            "can check the function."
+        ),
+    ]

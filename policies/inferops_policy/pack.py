@@ -278,3 +278,54 @@ def install_configure_validation() -> None:
 
     configure._inferops_validates = True  # type: ignore[attr-defined]
     servicer.Configure = configure  # type: ignore[method-assign]
+
+
+def finite_struct(struct: Any) -> Any:
+    """Replace non-finite numbers in a protobuf ``Struct`` (in place) by the strings JSON uses for them.
+
+    The SDK turns each request's properties into a dict with ``json_format.MessageToDict``, which
+    raises on a NaN or infinite number before any policy runs; as a string the value reaches the
+    policies, which report it as malformed ("not a finite number") instead of failing the call.
+    """
+    pending = [struct]
+    while pending:
+        message = pending.pop()
+        values = message.fields.values() if hasattr(message, "fields") else message.values
+        for value in values:
+            kind = value.WhichOneof("kind")
+            if kind == "number_value" and not math.isfinite(value.number_value):
+                number = value.number_value
+                value.string_value = "NaN" if number != number else ("Infinity" if number > 0 else "-Infinity")
+            elif kind == "struct_value":
+                pending.append(value.struct_value)
+            elif kind == "list_value":
+                pending.append(value.list_value)
+    return struct
+
+
+def install_request_sanitizer() -> None:
+    """Make the SDK's ``Analyze``/``AnalyzeStack`` accept properties with NaN or infinite numbers
+    (see :func:`finite_struct`); the wrapped methods are the SDK's own."""
+    from pulumi_policy import policy as sdk
+
+    servicer = sdk._PolicyAnalyzerServicer  # private, but the only place a request can be read first
+    if getattr(servicer.Analyze, "_inferops_sanitizes", False):
+        return
+    analyze, analyze_stack = servicer.Analyze, servicer.AnalyzeStack
+
+    def sanitized_analyze(self: Any, request: Any, context: Any) -> Any:
+        finite_struct(request.properties)
+        if request.HasField("provider"):
+            finite_struct(request.provider.properties)
+        return analyze(self, request, context)
+
+    def sanitized_analyze_stack(self: Any, request: Any, context: Any) -> Any:
+        for resource in request.resources:
+            finite_struct(resource.properties)
+            if resource.HasField("provider"):
+                finite_struct(resource.provider.properties)
+        return analyze_stack(self, request, context)
+
+    sanitized_analyze._inferops_sanitizes = True  # type: ignore[attr-defined]
+    servicer.Analyze = sanitized_analyze  # type: ignore[method-assign]
+    servicer.AnalyzeStack = sanitized_analyze_stack  # type: ignore[method-assign]
