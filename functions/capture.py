@@ -351,6 +351,8 @@ class BatchWriter:
         self.dropped = 0
         self.write_errors = 0
         self.objects: list[str] = []
+        #: set after every flush (lets a caller wait for the background flusher without polling)
+        self.flushed = threading.Event()
 
     @classmethod
     def for_uri(cls, uri: str, config: CaptureConfig | None = None, **kw: Any) -> BatchWriter:
@@ -435,6 +437,7 @@ class BatchWriter:
                     continue
                 written += len(records)
             self.written += written
+            self.flushed.set()
             return written
 
     def _requeue(self, records: list[Mapping[str, Any]]) -> None:
