@@ -324,7 +324,7 @@ def unwrap(value: Any, stats: ReadStats) -> Iterator[dict[str, Any]]:
         # stdout JSON lines of Cloud Run become jsonPayload; the entry's own timestamp stands in when the
         # payload's was taken as a special field.
         payload = value.get("jsonPayload")
-        if _is_record(payload):
+        if isinstance(payload, dict) and _is_record(payload):
             record = dict(payload)
             record.setdefault("timestamp", value.get("timestamp"))
             _count(stats, "cloud-logging")
@@ -514,6 +514,8 @@ def export_window(
     ``split_variants`` ``stable.jsonl`` and ``canary.jsonl``; labels are joined on the way."""
     stats = ReadStats()
     names = ("stable", "canary") if split_variants else ("current",)
+    # With labels, only the labelled records go to the check: the performance test pairs prediction
+    # with label row by row, and the readers drop nulls per column.
     paths = {n: out_dir / f"{n}.jsonl" for n in names}
     rows = dict.fromkeys(names, 0)
     handles = {n: p.open("w", encoding="utf-8") for n, p in paths.items()}
@@ -522,6 +524,8 @@ def export_window(
             if labels is not None:
                 record.pop("label", None)  # the labels file is the ground truth for this check
                 labels.join(record, label_grace)
+                if "label" not in record:
+                    continue
             side = "current"
             if split_variants:
                 side = "canary" if record.get("variant") == "canary" else "stable"
