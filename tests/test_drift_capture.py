@@ -552,3 +552,20 @@ def test_missing_capture_location_exit_2(tmp_path: Path, capsys: pytest.CaptureF
         ]
     )
     assert code == 2 and "nowhere: no such capture location" in capsys.readouterr().err
+
+
+def test_markdown_report_ends_with_the_captured_window(tmp_path: Path) -> None:
+    ref = _write_reference(tmp_path)
+    uri = _writer_capture(tmp_path, handler_records(5, 28.0, seed=15))
+    out = tmp_path / "report.md"
+    window = ["--since", "2026-01-12T05:00Z", "--until", "2026-01-12T06:00Z"]
+    code = main(
+        ["check", "--capture", uri, *window, "--reference", str(ref), "--format", "markdown", "--out", str(out)]
+    )
+    text = out.read_text()
+    assert code == 1 and text.startswith("## Drift check: ")
+    assert f"current `{uri} [2026-01-12T05:00:00Z, 2026-01-12T06:00:00Z)`" in text  # not the temporary file
+    assert text.rstrip().endswith(
+        f"`{uri}` from 2026-01-12T05:00:00Z to 2026-01-12T06:00:00Z: {N} record(s) in 1 file(s); "
+        "0 non-record line(s) skipped, 0 duplicate(s) dropped."
+    )
