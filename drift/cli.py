@@ -3,6 +3,8 @@
 ``check`` compares a current window of inference logs with a reference and writes a report::
 
     python -m drift check --reference REF --current CUR [--format json|markdown] [--out FILE]
+    python -m drift check --capture URI (--since T --until T | --window 24h) [--reference REF]
+        [--labels URI] [--compare-variants]     # a captured window: drift.capture_cli
 
 Exit codes: 0 no drift, 1 drift found, 2 bad input or usage. Every error is one line on stderr,
 ``drift: error: <file or field>: <what>``, and no output file is left half-written.
@@ -78,9 +80,10 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--reference",
         metavar="REF",
-        help="reference (baseline) logs: .jsonl, .csv or .parquet; local path or s3://, gs://, az://",
+        help="reference (baseline) logs: .jsonl, .csv or .parquet; local path or s3://, gs://, az:// "
+        "(with --capture: optional, default model.referenceUri of --stack/--function)",
     )
-    p.add_argument("--current", metavar="CUR", help="current window, same formats as --reference")
+    p.add_argument("--current", metavar="CUR", help="current window, same formats as --reference (or --capture)")
     p.add_argument("--format", choices=("json", "markdown"), default="json", help="report format (default json)")
     p.add_argument("--out", metavar="FILE", help="write the report here (atomically) instead of stdout")
     p.add_argument(
