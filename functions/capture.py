@@ -197,7 +197,7 @@ class Capture:
         self.failed = 0
 
     @classmethod
-    def from_env(cls, model_version: str, env: Mapping[str, str] | None = None) -> Capture:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Capture:
         """The capture the environment configures (see the module docstring and functions/README.md)."""
         env = os.environ if env is None else env
         config = CaptureConfig.from_env(env)

@@ -402,7 +402,7 @@ def get_predictor(env: Mapping[str, str] | None = None) -> Predictor:
         if predictor is None:
             model = load_model(key[0])
             try:
-                capture = _capture.Capture.from_env(key[2], env)
+                capture = _capture.Capture.from_env(env)
             except _capture.CaptureConfigError as exc:
                 raise ModelError(f"environment: {exc}") from None
             predictor = Predictor(model, model_id=key[1], model_version=key[2], capture=capture)
