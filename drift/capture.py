@@ -176,6 +176,10 @@ def _overlaps(parts: Mapping[str, int], window: Window | None) -> bool:
     return start < window.until + ARRIVAL_SLACK and end > window.since
 
 
+class StoreError(RuntimeError):
+    """The object store failed (credentials, network): an environment failure, exit 3, naming the URI."""
+
+
 @dataclass
 class Listing:
     """Objects of a window under a capture prefix, and how much was pruned."""
@@ -210,6 +214,8 @@ def list_window(uri: str, window: Window | None) -> tuple[Any, Listing]:
         raise
     except (OSError, ValueError) as exc:
         raise DataError(uri, f"cannot list: {one_line(exc)}") from None
+    except Exception as exc:  # SDK errors outside OSError (botocore's NoCredentialsError, auth errors)
+        raise StoreError(f"{uri}: {type(exc).__name__}: {one_line(exc)}") from None
     listing = Listing([])
     stack = [root]
     while stack:

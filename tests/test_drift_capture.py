@@ -569,3 +569,29 @@ def test_markdown_report_ends_with_the_captured_window(tmp_path: Path) -> None:
         f"`{uri}` from 2026-01-12T05:00:00Z to 2026-01-12T06:00:00Z: {N} record(s) in 1 file(s); "
         "0 non-record line(s) skipped, 0 duplicate(s) dropped."
     )
+
+
+def test_an_unreadable_store_is_an_internal_error_not_a_finding(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    # No credentials reach boto3 and the endpoint is a closed loopback port: an environment failure.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL="http://127.0.0.1:9", AWS_MAX_ATTEMPTS="1", PYTHONPATH=str(ROOT))
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none"))
+    argv = [
+        "check",
+        "--capture",
+        "s3://bucket/prefix",
+        "--window",
+        "1h",
+        "--reference",
+        str(_write_reference(tmp_path)),
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "drift", *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 3, proc.stderr  # never 1: the workflow acts on 1
+    assert proc.stderr.startswith("drift: internal error: StoreError: s3://bucket/prefix: NoCredentialsError")
+    assert proc.stderr.count("\n") <= 1
