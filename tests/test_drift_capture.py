@@ -595,3 +595,23 @@ def test_an_unreadable_store_is_an_internal_error_not_a_finding(tmp_path: Path) 
     assert proc.returncode == 3, proc.stderr  # never 1: the workflow acts on 1
     assert proc.stderr.startswith("drift: internal error: StoreError: s3://bucket/prefix: NoCredentialsError")
     assert proc.stderr.count("\n") <= 1
+
+
+def test_compare_variants_false_alarm_rate_on_same_traffic(tmp_path: Path) -> None:
+    """Twenty seeded no-shift splits of one traffic stream: the capture path adds no false alarms.
+
+    The detector's family-wise rate is alpha = 0.05, so about one alarm in twenty is expected; a
+    capture column treated as a feature (request_id, latency_ms) would alarm on every run.
+    """
+    alarms = 0
+    for seed in range(20):
+        rng = np.random.default_rng(100 + seed)
+        stable = handler_records(5, 20.0, seed, rows=_rows(rng, 300, 20.0))
+        canary = handler_records(5, 20.0, seed, rows=_rows(rng, 100, 20.0), variant="canary", version="2.3.0")
+        uri = _writer_capture(tmp_path / str(seed), stable + canary)
+        window = ["--since", "2026-01-12T05:00Z", "--until", "2026-01-12T06:00Z"]
+        code, report = _check(tmp_path, "--capture", uri, *window, "--compare-variants")
+        assert code in (0, 1), report
+        assert [f["feature"] for f in report["features"]] == ["amount", "age", "country", "device"]
+        alarms += code
+    assert alarms <= 3, f"{alarms} false alarms in 20 no-shift runs"
