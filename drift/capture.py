@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from drift.readers import DataError, Source, iter_batches, one_line, resolve
+from drift.readers import DataError, Source, infer_format, iter_batches, one_line, resolve
 
 #: Partitions named by arrival time (Firehose's ``!{timestamp}`` is "the approximate arrival timestamp
 #: of the oldest record" in the object, after up to 900 s of buffering; Azure and Cloud Logging batch
@@ -463,13 +463,44 @@ class Labels:
         }
 
 
+def _label_uris(uri: str) -> list[str]:
+    """``uri`` itself when it names a data file, else every data file under the prefix."""
+    try:
+        infer_format(uri)
+        return [uri]
+    except DataError:
+        pass
+    fs, listing = list_window(uri, None)
+    found = []
+    for path in listing.files:
+        try:
+            infer_format(path)
+        except DataError:
+            continue
+        found.append(fs.unstrip_protocol(path))
+    if not found:
+        raise DataError(uri, "no label files (.jsonl, .csv or .parquet) under this prefix")
+    return found
+
+
 def read_labels(uri: str) -> Labels:
-    """Labels from a JSON Lines/CSV/Parquet file with ``request_id``, ``label`` and optional ``timestamp``
-    (when the outcome was recorded). A request id listed twice keeps its last label."""
-    src = Source.open(uri)
+    """Labels from JSON Lines/CSV/Parquet files (one, or all under a prefix) with ``request_id``,
+    ``label`` and optional ``timestamp`` (when the outcome was recorded). A request id listed twice
+    keeps its last label."""
     by_id: dict[str, tuple[Any, datetime | None]] = {}
     total = 0
     found = False
+    for file_uri in _label_uris(uri):
+        total, found = _read_label_file(file_uri, by_id, total, found)
+    if not found or not by_id:
+        raise DataError(uri, "no labels (expected rows with request_id and label)")
+    return Labels(by_id=by_id, total=total)
+
+
+def _read_label_file(
+    uri: str, by_id: dict[str, tuple[Any, datetime | None]], total: int, found: bool
+) -> tuple[int, bool]:
+    src = Source.open(uri)
     for batch in iter_batches(src):
         names = batch.schema.names
         missing = [c for c in ("request_id", "label") if c not in names]
@@ -487,9 +518,7 @@ def read_labels(uri: str) -> Labels:
             if isinstance(stamp, datetime):
                 at = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
             by_id[str(rid)] = (label, at)
-    if not found or not by_id:
-        raise DataError(uri, "no labels (expected rows with request_id and label)")
-    return Labels(by_id=by_id, total=total)
+    return total, found
 
 
 # --- export for the readers ----------------------------------------------------------------------------

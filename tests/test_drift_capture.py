@@ -430,7 +430,10 @@ def test_labels_join_by_request_id_with_late_and_unmatched_counted(tmp_path: Pat
             }
         )
     labels += [{"request_id": f"gone-{i}", "label": 1, "timestamp": "2026-01-13T00:00:00Z"} for i in range(20)]
-    (tmp_path / "labels.jsonl").write_text("".join(json.dumps(x) + "\n" for x in labels))
+    # Delivered as two files under one prefix (e.g. one per day of outcomes).
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "day1.jsonl").write_text("".join(json.dumps(x) + "\n" for x in labels[:200]))
+    (tmp_path / "labels" / "day2.jsonl").write_text("".join(json.dumps(x) + "\n" for x in labels[200:]))
     code, report = _check(
         tmp_path,
         "--capture",
@@ -442,7 +445,7 @@ def test_labels_join_by_request_id_with_late_and_unmatched_counted(tmp_path: Pat
         "--reference",
         str(ref),
         "--labels",
-        str(tmp_path / "labels.jsonl"),
+        str(tmp_path / "labels"),
     )
     assert report["capture"]["labels"] == {
         "total": 420,
