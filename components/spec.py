@@ -58,6 +58,7 @@ _VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,62}$")
 _MODEL_ID_RE = re.compile(r"^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$")
 # registry host[:port]/path[:tag|@digest]; a tag or digest is required so deploys are reproducible.
 _IMAGE_RE = r"^[a-z0-9][a-z0-9.-]*(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w.-]{1,128}|@sha256:[0-9a-f]{64})$"
+_DATA_URI_RE = r"^(s3|gs|az|abfs|https)://[^\s/]+/\S+$"  # an object (or prefix) the drift job reads
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _REGION_RE: dict[str, re.Pattern[str]] = {
     "aws": re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"),
@@ -107,6 +108,8 @@ class ModelSpec(_Model):
     fairness_score: Annotated[float, Field(ge=0.0, le=1.0)]
     risk_tier: RiskTier
     approval_ref: str | None = None
+    #: The drift baseline: a training-data snapshot or a captured window of the stable version.
+    reference_uri: Annotated[str, Field(pattern=_DATA_URI_RE)] | None = None
 
     @field_validator("id")
     @classmethod
@@ -251,6 +254,16 @@ class RetrainingSpec(_Model):
     requested_at: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 
 
+class CaptureSpec(_Model):
+    """Data capture of the function's predictions (design.md capture record)."""
+
+    enabled: bool = True
+    sample_percent: Annotated[float, Field(ge=0, le=100)] = 100.0
+    retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    #: An existing bucket/container to write to; default: one the component declares.
+    destination: Annotated[str, Field(pattern=r"^(s3|gs|az)://[a-z0-9][a-z0-9._-]{1,254}(/\S*)?$")] | None = None
+
+
 class FunctionSpec(_Model):
     """One inference function: where it runs, what it serves, how it scales, what it may cost."""
 
@@ -265,6 +278,7 @@ class FunctionSpec(_Model):
     finops: FinOpsSpec
     remediation: RemediationSpec = RemediationSpec()
     retraining: RetrainingSpec | None = None
+    capture: CaptureSpec = CaptureSpec()
 
     @field_validator("name")
     @classmethod
@@ -451,7 +465,12 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def _merge_finops(defaults: Mapping[str, Any], fn: Mapping[str, Any]) -> dict[str, Any]:
+    defaults = dict(defaults)
+    capture_defaults = defaults.pop("capture", None)
     merged = dict(fn)
+    if isinstance(capture_defaults, Mapping):  # defaults.capture: merged under each function's capture
+        own = fn.get("capture")
+        merged["capture"] = {**capture_defaults, **own} if isinstance(own, Mapping) else own or dict(capture_defaults)
     finops = fn.get("finops")
     if isinstance(finops, Mapping):
         merged["finops"] = {**defaults, **finops}
@@ -495,9 +514,11 @@ def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
     defaults = raw.get("defaults") or {}
     if not isinstance(defaults, Mapping):
         raise SpecError("inferops:defaults: must be a mapping of finops fields")
-    unknown = set(defaults) - {f.alias for f in FinOpsSpec.model_fields.values() if f.alias}
+    unknown = set(defaults) - {f.alias for f in FinOpsSpec.model_fields.values() if f.alias} - {"capture"}
     if unknown:
         raise SpecError(f"inferops:defaults.{sorted(unknown)[0]}: unknown key (defaults hold finops fields)")
+    if "capture" in defaults and not isinstance(defaults["capture"], Mapping):
+        raise SpecError("inferops:defaults.capture: must be a mapping of capture fields")
     functions_raw = raw.get("functions")
     if not isinstance(functions_raw, list) or not functions_raw:
         raise SpecError("inferops:functions: must be a non-empty list of functions")

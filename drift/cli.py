@@ -3,6 +3,8 @@
 ``check`` compares a current window of inference logs with a reference and writes a report::
 
     python -m drift check --reference REF --current CUR [--format json|markdown] [--out FILE]
+    python -m drift check --capture URI (--since T --until T | --window 24h) [--reference REF]
+        [--labels URI] [--compare-variants]     # a captured window: drift.capture_cli
 
 Exit codes: 0 no drift, 1 drift found, 2 bad input or usage. Every error is one line on stderr,
 ``drift: error: <file or field>: <what>``, and no output file is left half-written.
@@ -77,11 +79,11 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--reference",
-        required=True,
         metavar="REF",
-        help="reference (baseline) logs: .jsonl, .csv or .parquet; local path or s3://, gs://, az://",
+        help="reference (baseline) logs: .jsonl, .csv or .parquet; local path or s3://, gs://, az:// "
+        "(with --capture: optional, default model.referenceUri of --stack/--function)",
     )
-    p.add_argument("--current", required=True, metavar="CUR", help="current window, same formats as --reference")
+    p.add_argument("--current", metavar="CUR", help="current window, same formats as --reference (or --capture)")
     p.add_argument("--format", choices=("json", "markdown"), default="json", help="report format (default json)")
     p.add_argument("--out", metavar="FILE", help="write the report here (atomically) instead of stdout")
     p.add_argument(
@@ -131,6 +133,9 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="progress bar on stderr (default: only when stderr is a terminal)",
     )
+    from drift.capture_cli import add_capture_arguments
+
+    add_capture_arguments(p)  # --capture URI --since/--until/--window, --labels, --compare-variants
     p.set_defaults(handler=run_check)
     return p
 
@@ -265,6 +270,12 @@ def run_check(args: argparse.Namespace) -> int:
     """Run ``drift check``; returns the exit code."""
     from drift.render import atomic_write_text, render_json, render_markdown, write_plots
 
+    if getattr(args, "capture", None):
+        from drift import capture_cli
+
+        return capture_cli.run(args, run_check)  # reads the window, then comes back here with files
+    if not args.reference or not args.current:
+        raise UsageError("--reference and --current are required (or --capture URI with a window)")
     config = None
     if args.config:
         from drift.detect import load_detect_config
@@ -309,10 +320,17 @@ def run_check(args: argparse.Namespace) -> int:
             for name, path in written.items()
         }
 
+    extra = getattr(args, "report_extra", None)  # the capture summary of a --capture check
     if args.format == "markdown":
-        text = render_markdown(report, reference=args.reference, current=args.current, plots=plots)
+        ref_name = getattr(args, "display_reference", None) or args.reference
+        cur_name = getattr(args, "display_current", None) or args.current
+        text = render_markdown(report, reference=ref_name, current=cur_name, plots=plots)
+        if extra:
+            from drift.capture_cli import markdown_section
+
+            text += markdown_section(extra)
     else:
-        text = render_json(report)
+        text = render_json({**report.to_dict(), **extra} if extra else report)
     if args.out:
         try:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -36,9 +36,19 @@ Format = Literal["jsonl", "csv", "parquet"]
 #: Columns of the log format that are never features. ``timestamp`` is read separately (change points);
 #: ``model_id`` and ``model_version`` identify the model that wrote the record (the inference handler,
 #: functions/core.py, writes both on every record), so as features they would only add a constant
-#: column, or flag every model release as data drift.
+#: column, or flag every model release as data drift. The capture record's own columns (``request_id``:
+#: unique per row; ``variant``; ``probability``: the model's output, judged through ``prediction``;
+#: ``latency_ms``: an operational metric) are not features either.
 TIMESTAMP_COLUMN = "timestamp"
-NON_FEATURE_COLUMNS = ("timestamp", "model_id", "model_version")
+NON_FEATURE_COLUMNS = (
+    "timestamp",
+    "model_id",
+    "model_version",
+    "request_id",
+    "variant",
+    "probability",
+    "latency_ms",
+)
 
 #: Rows per record batch when streaming; about 8 MiB per float64 column.
 DEFAULT_BATCH_ROWS = 1 << 20

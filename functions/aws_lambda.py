@@ -41,4 +41,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             body = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             return _response(400, {"error": "body: invalid base64"})
-    return _response(*core.handle(body))
+    platform_id = (event.get("requestContext") or {}).get("requestId") or getattr(context, "aws_request_id", None)
+    return _response(*core.handle(body, request_id=core.request_id_from(event.get("headers"), platform_id)))

@@ -10,10 +10,11 @@ Model format ``inferops-linear/v1`` (JSON)::
 A classification model returns ``prediction`` 1 when ``sigmoid(score) >= threshold`` (else 0) and the
 ``probability``; a regression model returns the score itself.
 
-Each prediction writes one JSON line to stdout in the drift data format (design.md): ``timestamp``
-(ISO 8601 UTC), ``model_id``, ``model_version``, the feature columns, ``prediction`` and ``label`` when
-the request carried one, so ``python -m drift check`` reads the collected logs as JSON Lines.
-Everything else (errors, access logs) goes to stderr.
+Each sampled prediction emits one capture record (design.md; :mod:`capture` decides sampling and
+where it goes: a JSON line on stdout by default): ``request_id``, ``timestamp`` (ISO 8601 UTC),
+``model_id``, ``model_version``, ``variant``, the feature columns, ``prediction``, ``probability``
+(classification), ``latency_ms`` and ``label`` when the request carried one, so ``python -m drift
+check`` reads the collected logs as JSON Lines. Everything else (errors, access logs) goes to stderr.
 
 Configuration comes from the environment: ``MODEL_URI`` (``file://``, a local path, ``s3://``,
 ``gs://``, ``az://<container>/<blob>`` or ``https://``), ``MODEL_ID`` and ``MODEL_VERSION``. The
@@ -27,6 +28,7 @@ import math
 import os
 import sys
 import threading
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -35,9 +37,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+if __package__:
+    from . import capture as _capture
+else:  # deployed: this directory is the code root
+    import capture as _capture  # type: ignore[no-redef]
+
 MODEL_FORMAT = "inferops-linear/v1"
 #: Columns of the log record that a feature must not shadow.
-RESERVED_COLUMNS = frozenset({"timestamp", "model_id", "model_version", "prediction", "label", "probability"})
+RESERVED_COLUMNS = frozenset(
+    {"timestamp", "model_id", "model_version", "prediction", "label", "probability"}
+    | {"request_id", "variant", "latency_ms"}  # the capture record's own columns
+)
 #: Largest model document accepted (a linear model is small; a huge one is a wrong URI).
 MAX_MODEL_BYTES = 10 * 1024 * 1024
 #: Largest request body and batch the adapters accept.
@@ -274,11 +284,6 @@ def load_model(uri: str) -> LinearModel:
 # --- serving -------------------------------------------------------------------------------------
 
 
-def _stdout_sink(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
 def log_error(message: str, **fields: Any) -> None:
     """One JSON line on stderr (never stdout, which carries only prediction records)."""
     record = {"timestamp": utc_now(), "level": "error", "message": message, **fields}
@@ -298,15 +303,19 @@ class Predictor:
     model: LinearModel
     model_id: str
     model_version: str
-    sink: Callable[[str], None] = _stdout_sink
+    capture: _capture.Capture = field(default_factory=lambda: _capture.Capture(_capture.CaptureConfig()))
     clock: Callable[[], str] = utc_now
 
-    def predict_body(self, body: bytes | str | Any) -> dict[str, Any]:
+    def predict_body(self, body: bytes | str | Any, request_id: str | None = None) -> dict[str, Any]:
         """Predict for a request body: one object of features, or ``{"instances": [...]}``.
 
         Each row may carry ``label`` (the observed outcome), which is logged but not used. Raises
         :class:`InputError` for bad input; nothing is logged for a request that fails validation.
+        ``request_id`` (from :func:`capture.request_id_from`; generated when None) is returned in the
+        response, so the client can send the delayed label with it.
         """
+        started = time.perf_counter()
+        rid = request_id or _capture.request_id_from()
         doc = parse_json_body(body)
         if isinstance(doc, Mapping) and "instances" in doc:
             if set(doc) != {"instances"}:
@@ -316,12 +325,13 @@ class Predictor:
                 raise InputError("instances: must be a non-empty list of feature objects")
             if len(rows) > MAX_INSTANCES:
                 raise InputError(f"instances: at most {MAX_INSTANCES} per request (got {len(rows)})")
-            results = self._predict_rows(rows, batch=True)
-            return {"model_id": self.model_id, "model_version": self.model_version, "predictions": results}
-        (result,) = self._predict_rows([doc], batch=False)
-        return {"model_id": self.model_id, "model_version": self.model_version, **result}
+            results = self._predict_rows(rows, batch=True, request_id=rid, started=started)
+            ident = {"model_id": self.model_id, "model_version": self.model_version, "request_id": rid}
+            return {**ident, "predictions": results}
+        (result,) = self._predict_rows([doc], batch=False, request_id=rid, started=started)
+        return {"model_id": self.model_id, "model_version": self.model_version, "request_id": rid, **result}
 
-    def _predict_rows(self, rows: list[Any], batch: bool) -> list[dict[str, Any]]:
+    def _predict_rows(self, rows: list[Any], batch: bool, request_id: str, started: float) -> list[dict[str, Any]]:
         validated = []
         for i, row in enumerate(rows):
             where = f"instances[{i}]" if batch else ""
@@ -330,22 +340,30 @@ class Predictor:
             if label is not None and not (_is_number(label) or isinstance(label, str)):
                 raise InputError(f"{where + '.' if where else ''}label: must be a number or a string")
             validated.append((features, label))
-        results = []
+        results = [self.model.predict(features) for features, _ in validated]
+        if not self.capture.wants(request_id):
+            return results
         stamp = self.clock()
-        for features, label in validated:
-            result = self.model.predict(features)
+        latency_ms = round((time.perf_counter() - started) * 1000.0, 3)
+        for i, ((features, label), result) in enumerate(zip(validated, results, strict=True)):
             record: dict[str, Any] = {
+                "request_id": _capture.row_request_id(request_id, i, batch),
                 "timestamp": stamp,
                 "model_id": self.model_id,
                 "model_version": self.model_version,
+                "variant": self.capture.config.variant,
                 **features,
-                "prediction": result["prediction"],
+                **result,  # prediction, and probability for classification
+                "latency_ms": latency_ms,
             }
             if label is not None:
                 record["label"] = label
-            self.sink(json.dumps(record, separators=(",", ":"), allow_nan=False))
-            results.append(result)
+            self.capture.emit(record)
         return results
+
+
+#: The adapters' way to name a request (re-exported so they import only this module).
+request_id_from = _capture.request_id_from
 
 
 def parse_json_body(body: bytes | str | Any) -> Any:
@@ -382,22 +400,35 @@ def get_predictor(env: Mapping[str, str] | None = None) -> Predictor:
     with _cache_lock:  # threads of one server share a single load
         predictor = _cache.get(key)
         if predictor is None:
-            predictor = Predictor(load_model(key[0]), model_id=key[1], model_version=key[2])
+            model = load_model(key[0])
+            try:
+                capture = _capture.Capture.from_env(env)
+            except _capture.CaptureConfigError as exc:
+                raise ModelError(f"environment: {exc}") from None
+            predictor = Predictor(model, model_id=key[1], model_version=key[2], capture=capture)
             _cache[key] = predictor
     return predictor
 
 
 def clear_cache() -> None:
-    """Forget loaded models (tests; a process normally keeps its model for life)."""
+    """Forget loaded models, flushing their capture writers (tests; a process keeps its model for life)."""
     with _cache_lock:
+        for predictor in _cache.values():
+            predictor.capture.close()
         _cache.clear()
 
 
-def handle(body: bytes | str | Any, predictor: Predictor | None = None) -> tuple[int, dict[str, Any]]:
-    """Status code and JSON response for a prediction request; the adapters' single entry point."""
+def handle(
+    body: bytes | str | Any, predictor: Predictor | None = None, request_id: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """Status code and JSON response for a prediction request; the adapters' single entry point.
+
+    ``request_id``: what :func:`capture.request_id_from` made of the request's headers and the
+    platform's id (generated when None).
+    """
     try:
         p = predictor or get_predictor()
-        return 200, p.predict_body(body)
+        return 200, p.predict_body(body, request_id=request_id)
     except InputError as exc:
         return 400, {"error": str(exc)}
     except ModelError as exc:

@@ -59,7 +59,8 @@ class PredictHandler(BaseHTTPRequestHandler):
             too_large = {"error": f"body larger than {core.MAX_BODY_BYTES} bytes"}
             self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, too_large)
             return
-        self._send(*core.handle(self.rfile.read(length)))
+        request_id = core.request_id_from(dict(self.headers.items()))
+        self._send(*core.handle(self.rfile.read(length), request_id=request_id))
 
     def log_message(self, format: str, *args: Any) -> None:
         # Access logs go to stderr as JSON; stdout carries only prediction records.

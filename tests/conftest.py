@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from inferops.harness import ProgramRun, load_stack_file, run_program  # noqa: E402
+from tests.emulators import azure_env, azurite_server, gcs_env, gcs_server, s3_env, s3_server  # noqa: E402, F401
 
 DEV_STACK = ROOT / "Pulumi.dev.yaml"
 

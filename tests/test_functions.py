@@ -27,7 +27,21 @@ from functions import core
 MODEL_PATH = Path(__file__).resolve().parent.parent / "functions" / "models" / "example-linear.json"
 ROW = {"amount": 20, "age": 30, "country": "US", "device": "ios"}
 P_ROW = 0.549833997312478
-DRIFT_COLUMNS = ["timestamp", "model_id", "model_version", "amount", "age", "country", "device", "prediction"]
+#: The design.md capture record, in the order the handler writes it (``label`` follows when sent).
+DRIFT_COLUMNS = [
+    "request_id",
+    "timestamp",
+    "model_id",
+    "model_version",
+    "variant",
+    "amount",
+    "age",
+    "country",
+    "device",
+    "prediction",
+    "probability",
+    "latency_ms",
+]
 
 
 @pytest.fixture(autouse=True)

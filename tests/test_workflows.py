@@ -197,3 +197,20 @@ def test_drift_checks_remediates_pushes_and_opens_the_pr() -> None:
     assert m and "--push origin" in m.group(0) and "--open-pr" in m.group(0)
     checkout = next(s for s in load("drift.yml")["jobs"]["drift"]["steps"] if "checkout" in s.get("uses", ""))
     assert checkout["with"]["fetch-depth"] == 0
+
+
+def test_drift_iterates_the_stacks_functions_from_the_stack_file_and_outputs() -> None:
+    wf = load("drift.yml")
+    targets = "\n".join(s.get("run", "") for s in wf["jobs"]["targets"]["steps"])
+    assert "pulumi stack output --json" in targets  # captureUri of each function
+    assert 'open(f"Pulumi.{stack}.yaml"' in targets and "captureUri" in targets
+    job = wf["jobs"]["drift"]
+    assert job["strategy"]["matrix"] == "${{ fromJSON(needs.targets.outputs.matrix) }}"
+    assert 1 < job["strategy"]["max-parallel"] <= 8  # bounded concurrency, one job (and PR) per function
+    check = next(s for s in job["steps"] if s.get("id") == "check")["run"]
+    assert '--capture "$CAPTURE" --window "$WINDOW" --stack "$STACK" --function "$FUNCTION"' in check
+    assert "--compare-variants" in check
+    # act on exit 1 only: 0 is quiet, anything else fails the job
+    assert check.count('*) exit "$rc" ;;') == 2 and check.count("1) report=") == 2
+    remediate = next(s for s in job["steps"] if "remediate" in s.get("run", ""))
+    assert remediate["if"] == "steps.check.outputs.drifted == 'true'" and '--report "$REPORT"' in remediate["run"]
