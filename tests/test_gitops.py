@@ -169,7 +169,7 @@ def test_report_to_pushed_branch(tmp_path: Path, remote: Path) -> None:
     diff = sh(remote, "diff", "--stat", "main", tip)
     assert "Pulumi.dev.yaml | 2 +-" in diff and "1 file changed" in diff  # prod stack untouched
     edited = sh(remote, "show", f"{tip}:Pulumi.dev.yaml") + "\n"
-    assert edited == STACK.replace("traffic: {canaryPercent: 10}   #", "traffic: {canaryPercent: 0}    #")
+    assert edited == STACK.replace("traffic: {canaryPercent: 10}   #", "traffic: {canaryPercent: 0}   #")
 
     # a re-run with the same report: same branch, no new commit, nothing pushed
     again = cli("--stack", "dev", "--function", "fraud-scorer", "--report", str(rep), "--repo", str(work),
