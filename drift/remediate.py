@@ -142,7 +142,9 @@ def parse_report(raw: bytes, path: str = "report") -> Report:
     try:
         d = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise RemediationError(f"{path}: not valid JSON ({exc})") from None
+        raise RemediationError(f"{path}: not valid JSON ({' '.join(str(exc).split())[:200]})") from None
+    except RecursionError:
+        raise RemediationError(f"{path}: nested too deeply to be a drift report") from None
     if not isinstance(d, Mapping):
         raise RemediationError(f"{path}: the report must be a JSON object")
     drifted = _field(d, "drifted", bool, path)
@@ -203,12 +205,19 @@ def parse_report(raw: bytes, path: str = "report") -> Report:
     )
 
 
+#: Bound on a report's size: `drift check` writes kilobytes; /dev/zero or a wrong file must not hang us.
+MAX_REPORT_BYTES = 64 << 20
+
+
 def load_report(path: str | Path) -> Report:
-    """Read and parse a report file (digest over its exact bytes)."""
+    """Read and parse a report file (digest over its exact bytes), at most :data:`MAX_REPORT_BYTES`."""
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_REPORT_BYTES + 1)
     except OSError as exc:
         raise RemediationError(f"{path}: cannot read report ({exc.strerror})") from None
+    if len(raw) > MAX_REPORT_BYTES:
+        raise RemediationError(f"{path}: larger than {MAX_REPORT_BYTES >> 20} MiB; not a drift report")
     return parse_report(raw, str(path))
 
 

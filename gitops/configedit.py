@@ -66,24 +66,56 @@ def default_validator(config: Mapping[str, Any]) -> object:
     return parse_stack_config(config)
 
 
-def to_plain(node: Any) -> Any:
-    """ruamel round-trip node -> plain Python (dict, list, str, int, float, bool, None)."""
-    if isinstance(node, Mapping):
-        return {str(k).translate(_SHOW): to_plain(v) for k, v in node.items()}
-    if isinstance(node, list | tuple):
-        return [to_plain(v) for v in node]
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, str):
-        return str(node).translate(_SHOW)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, datetime | date):
-        # Pulumi hands config to the program as strings; an unquoted date is a string there too.
-        return node.isoformat()
-    return node
+#: Bound on the plain nodes one document expands to: aliases share nodes, so a few lines of YAML
+#: ("billion laughs") can stand for billions of values; past this the file is refused, not expanded.
+MAX_NODES = 1_000_000
+#: Bound on the size of a stack file (characters).
+MAX_TEXT = 8 << 20
+#: Bound on nesting depth (Python's recursion would fail first on a 5,000-deep document).
+MAX_DEPTH = 200
+
+
+def to_plain(node: Any, *, where: str = "stack file") -> Any:
+    """ruamel round-trip node -> plain Python (dict, list, str, int, float, bool, None).
+
+    Raises :class:`ConfigEditError` for a recursive alias, nesting deeper than :data:`MAX_DEPTH` or an
+    expansion beyond :data:`MAX_NODES` values.
+    """
+    budget = [MAX_NODES]
+    active: set[int] = set()
+
+    def conv(n: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ConfigEditError(f"{where}: expands to more than {MAX_NODES:,} values (aliases); refused")
+        if depth > MAX_DEPTH:
+            raise ConfigEditError(f"{where}: nested deeper than {MAX_DEPTH} levels; refused")
+        if isinstance(n, Mapping | list | tuple):
+            if id(n) in active:
+                raise ConfigEditError(f"{where}: a recursive alias (a node contains itself); refused")
+            active.add(id(n))
+            try:
+                if isinstance(n, Mapping):
+                    return {str(k).translate(_SHOW): conv(v, depth + 1) for k, v in n.items()}
+                return [conv(v, depth + 1) for v in n]
+            finally:
+                active.discard(id(n))
+        if isinstance(n, bool) or n is None:
+            return n
+        if isinstance(n, str):
+            return str(n).translate(_SHOW)
+        if isinstance(n, int):
+            return int(n)
+        if isinstance(n, float):
+            return float(n)
+        if isinstance(n, datetime | date):
+            # Pulumi hands config to the program as strings; an unquoted date is a string there too.
+            return n.isoformat()
+        if isinstance(n, bytes | set):
+            raise ConfigEditError(f"{where}: holds a {type(n).__name__} value (!!binary/!!set), not a config value")
+        return n
+
+    return conv(node, 0)
 
 
 def _yaml(mapping_indent: int = 2, seq_indent: int = 4, seq_offset: int = 2) -> YAML:
@@ -123,8 +155,12 @@ def _guess_indent(text: str) -> tuple[int, int, int]:
 
 
 def _load(y: YAML, text: str, where: str) -> Any:
+    if len(text) > MAX_TEXT:
+        raise ConfigEditError(f"{where}: larger than {MAX_TEXT // (1 << 20)} MiB; refused")
     try:
         return y.load(text.translate(_HIDE))
+    except RecursionError:
+        raise ConfigEditError(f"{where}: nested too deeply to parse; refused") from None
     except YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigEditError(f"{where}: not valid YAML ({first})") from None
@@ -148,7 +184,7 @@ def find_function(data: Any, function: str, where: str) -> tuple[int, CommentedM
 def read_function(text: str, function: str, where: str) -> dict[str, Any]:
     """The plain config of one function (for deciding what to do)."""
     data = _load(_yaml(), text, where)
-    return to_plain(find_function(data, function, where)[1])
+    return to_plain(find_function(data, function, where)[1], where=where)
 
 
 # --- locating the lines of a key ---------------------------------------------------------------------
@@ -374,6 +410,8 @@ _PREFIX_RE = re.compile(r"(?:(?:&[^\s,\[\]{}]+|![^\s,\[\]{}]*)\s+)*")
 def _compose(text: str, where: str) -> Node:
     try:
         return YAML(typ="rt").compose(text.translate(_HIDE))
+    except RecursionError:
+        raise ConfigEditError(f"{where}: nested too deeply to parse; refused") from None
     except YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigEditError(f"{where}: not valid YAML ({first})") from None
@@ -542,7 +580,7 @@ def apply_edits(
     shown, text = text, text.translate(_HIDE)
     data = _load(_yaml(), text, where)
     index, _ = find_function(data, function, where)
-    original = to_plain(data)
+    original = to_plain(data, where=where)
     intended = copy.deepcopy(original)
     target = intended["config"][FUNCTIONS_KEY][index]
     for edit in edits:
@@ -555,7 +593,7 @@ def apply_edits(
         return shown
     new_text = text
     for edit in edits:
-        before = to_plain(find_function(_load(_yaml(), new_text, where), function, where)[1])
+        before = to_plain(find_function(_load(_yaml(), new_text, where), function, where)[1], where=where)
         step = copy.deepcopy(before)
         _apply_plain(step, edit)
         if step == before:
@@ -564,7 +602,7 @@ def apply_edits(
         new_text = token if token is not None else _splice_edits(new_text, function, [edit], where)
 
     try:
-        reparsed = to_plain(_load(_yaml(), new_text, where))
+        reparsed = to_plain(_load(_yaml(), new_text, where), where=where)
     except ConfigEditError:
         raise ConfigEditError(
             f"{where}: editing {', '.join(e.describe() for e in edits)} of {function!r} in this layout would not "
