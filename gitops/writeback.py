@@ -311,13 +311,18 @@ def commit_message(change: Change, stack: str, function: str) -> str:
     parts = [one_line(change.title) or f"chore({change.loop}): {change.action}", ""]
     if body:
         parts += [body, ""]
-    parts += [
+    parts += trailer_lines(change, stack, function)
+    return "\n".join(parts) + "\n"
+
+
+def trailer_lines(change: Change, stack: str, function: str) -> list[str]:
+    """The ``Key: value`` trailers gitops writes on every commit (and the handled check reads)."""
+    return [
         f"{TRAILER_LOOP}: {one_line(change.loop)}",
         f"{TRAILER_ACTION}: {one_line(change.action)}",
         f"{TRAILER_FUNCTION}: {stack}/{function}",
         f"{TRAILER_REPORT}: {change.evidence_digest}",
     ]
-    return "\n".join(parts) + "\n"
 
 
 def read_trailers(repo: Path, message: str) -> list[tuple[str, str]]:
@@ -380,7 +385,7 @@ def _commit_onto(ctx: _Ctx, parent: str) -> tuple[str, bool, Change | None]:
     message = commit_message(change, ctx.stack, ctx.function)
     hooks = _hooks(ctx) if ctx.verify else []
     if hooks:
-        tree, message = _tree_with_hooks(ctx, parent, new, message, hooks)
+        tree, message = _tree_with_hooks(ctx, parent, new, change, message, hooks)
     else:
         tree = _tree_with(ctx, parent, mode, blob)
     proc = git(ctx.repo, "commit-tree", tree, "-p", parent, "-F", "-", input=message.encode(), check=False)
@@ -421,7 +426,9 @@ def _hooks(ctx: _Ctx) -> list[str]:
     return found
 
 
-def _tree_with_hooks(ctx: _Ctx, parent: str, new: bytes, message: str, hooks: list[str]) -> tuple[str, str]:
+def _tree_with_hooks(
+    ctx: _Ctx, parent: str, new: bytes, change: Change, message: str, hooks: list[str]
+) -> tuple[str, str]:
     """Run ``pre-commit``/``commit-msg`` as ``git commit`` would, in a throw-away worktree of ``parent``.
 
     The user's checkout never sees the change: the hooks run in a detached worktree under ``.git``
@@ -449,9 +456,16 @@ def _tree_with_hooks(ctx: _Ctx, parent: str, new: bytes, message: str, hooks: li
             if proc.returncode != 0:
                 raise RefusedError(f"commit-msg hook refused the change: {_first_line(proc.stderr or proc.stdout)}")
             edited = msg_file.read_text(encoding="utf-8", errors="replace")
-            # The hook may add lines (a Change-Id); the trailers that identify the evidence stay ours.
-            message = edited if TRAILER_REPORT in edited else message
             msg_file.unlink()
+            # The hook may add lines (a Change-Id, a sign-off, a paragraph): keep them, and put our
+            # trailers back into the message's last trailer block, where the handled check reads them.
+            ours = trailer_lines(change, ctx.stack, ctx.function)
+            rest = "\n".join(ln for ln in edited.splitlines() if ln.strip() not in ours).rstrip() + "\n"
+            args = [a for t in ours for a in ("--trailer", t)]
+            proc = git(
+                wt, "interpret-trailers", "--no-divider", "--if-exists", "addIfDifferent", *args, input=rest.encode()
+            )
+            message = proc.stdout.decode("utf-8", "replace")
         return _out(git(wt, "write-tree")), message
     finally:
         git(ctx.repo, "worktree", "remove", "--force", "--force", "--", str(wt), check=False)

@@ -213,11 +213,17 @@ def test_commit_hooks_run_as_git_commit_runs_them(tmp_path: Path, remote: Path) 
     out = remediate(work, "dev", "fraud-scorer", report(tmp_path), log=lambda m: None)
     assert seen.read_text().split() == ["Pulumi.dev.yaml"]  # the hook saw the edited file staged
     msg = sh(work, "log", "-1", "--format=%B", out.branch)
-    assert "Reviewed-by: Hook <hook@example.com>" in msg and "Inferops-Report: sha256:" in msg
+    assert "Reviewed-by: Hook <hook@example.com>" in msg
+    keys = [k for k, _ in read_trailers(work, msg + "\n")]  # ours still in the last trailer block
+    assert {"Reviewed-by", "Inferops-Report", "Inferops-Function"} <= set(keys), msg
     # the user's checkout and worktree list are untouched
     assert (work / "Pulumi.dev.yaml").read_text() == STACK and sh(work, "status", "--porcelain") == ""
     assert len(sh(work, "worktree", "list").splitlines()) == 1
     assert not [p for p in (work / ".git").iterdir() if p.name.startswith("inferops-hooks.")]
+    # and so a merge of it counts as handled
+    sh(work, "merge", "-q", "--ff-only", out.branch)
+    again = remediate(work, "dev", "fraud-scorer", report(tmp_path), log=lambda m: None)
+    assert again.branch is None and "already handled" in again.note
 
 
 def test_a_failing_pre_commit_hook_refuses_and_no_verify_skips_it(tmp_path: Path, remote: Path) -> None:
