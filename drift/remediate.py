@@ -26,16 +26,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from drift.configedit import Edit
+from gitops.configedit import Edit, Validator, default_validator
+from gitops.writeback import GIT_TIMEOUT, Change, Outcome, RefusedError, one_line, outcome_json, write_back
 
 SEVERITIES = ("none", "minor", "major")
 DRIFT_KINDS = ("data", "performance")
@@ -70,7 +72,8 @@ class FeatureDrift:
     def describe(self) -> str:
         """``amount: ks statistic=0.41 p=1.2e-08 (threshold 0.05)``."""
         p = "" if self.p_value is None else f" p={_num(self.p_value)}"
-        return f"{self.feature}: {self.test} statistic={_num(self.statistic)}{p} (threshold {_num(self.threshold)})"
+        name, test = one_line(self.feature), one_line(self.test)
+        return f"{name}: {test} statistic={_num(self.statistic)}{p} (threshold {_num(self.threshold)})"
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,9 @@ class Report:
         kinds = [k for k in DRIFT_KINDS if k in self.drift_kinds] or ["data"]
         parts = []
         if "data" in kinds:
-            names = ", ".join(f.feature for f in self.features[:8]) + (", ..." if len(self.features) > 8 else "")
+            names = ", ".join(one_line(f.feature) for f in self.features[:8]) + (
+                ", ..." if len(self.features) > 8 else ""
+            )
             parts.append(f"{len(self.features)} of {self.n_features} features" + (f" ({names})" if names else ""))
         if self.performance is not None:
             p = self.performance
@@ -137,7 +142,9 @@ def parse_report(raw: bytes, path: str = "report") -> Report:
     try:
         d = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise RemediationError(f"{path}: not valid JSON ({exc})") from None
+        raise RemediationError(f"{path}: not valid JSON ({' '.join(str(exc).split())[:200]})") from None
+    except RecursionError:
+        raise RemediationError(f"{path}: nested too deeply to be a drift report") from None
     if not isinstance(d, Mapping):
         raise RemediationError(f"{path}: the report must be a JSON object")
     drifted = _field(d, "drifted", bool, path)
@@ -198,12 +205,19 @@ def parse_report(raw: bytes, path: str = "report") -> Report:
     )
 
 
+#: Bound on a report's size: `drift check` writes kilobytes; /dev/zero or a wrong file must not hang us.
+MAX_REPORT_BYTES = 64 << 20
+
+
 def load_report(path: str | Path) -> Report:
-    """Read and parse a report file (digest over its exact bytes)."""
+    """Read and parse a report file (digest over its exact bytes), at most :data:`MAX_REPORT_BYTES`."""
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_REPORT_BYTES + 1)
     except OSError as exc:
         raise RemediationError(f"{path}: cannot read report ({exc.strerror})") from None
+    if len(raw) > MAX_REPORT_BYTES:
+        raise RemediationError(f"{path}: larger than {MAX_REPORT_BYTES >> 20} MiB; not a drift report")
     return parse_report(raw, str(path))
 
 
@@ -364,16 +378,15 @@ def describe_edits(edits: list[Edit], fn: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def commit_message(
+def commit_body(
     action: Action, function: str, stack: str, report: Report, decision: Decision, changes: list[str]
 ) -> str:
-    """``chore(drift): <action> <function> on <stack>`` with the evidence in the body.
+    """The commit body: the evidence and the decision (gitops adds the subject and the trailers).
 
-    The ``Drift-Report`` and ``Drift-Function`` trailers let a later run find that this report was
-    already handled (also after a squash merge, which keeps commit bodies).
+    The ``Inferops-Report`` and ``Inferops-Function`` trailers gitops appends let a later run find that
+    this report was already handled (also after a squash merge, which keeps commit bodies).
     """
-    lines = [f"chore(drift): {action.value} {function} on {stack}", ""]
-    lines.append(f"Report {report.digest} ({report.severity} {'/'.join(report.drift_kinds) or 'no'} drift).")
+    lines = [f"Report {report.digest} ({report.severity} {'/'.join(report.drift_kinds) or 'no'} drift)."]
     lines.append(f"Policy: {decision.explain()}.")
     lines.append("")
     lines.append("Changes:")
@@ -390,10 +403,17 @@ def commit_message(
             f"Performance: {p['metric']} {_num(p['reference'])} -> {_num(p['current'])}"
             f" (test {p.get('test')}{pv}, threshold {_num(p.get('threshold'))})"
         )
-    lines.append("")
-    lines.append(f"Drift-Report: {report.digest}")
-    lines.append(f"Drift-Function: {stack}/{function}")
     return "\n".join(lines) + "\n"
+
+
+def title(action: Action, function: str, stack: str) -> str:
+    """Commit subject and pull-request title."""
+    return f"chore(drift): {action.value} {function} on {stack}"
+
+
+def _md_cell(text: str) -> str:
+    """A report value as one Markdown table cell: one line, pipes and backticks escaped."""
+    return one_line(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
 
 
 def markdown_body(
@@ -412,9 +432,131 @@ def markdown_body(
         md.append("|---|---|---|---|---|")
         for f in report.features:
             pv = "" if f.p_value is None else _num(f.p_value)
-            md.append(f"| {f.feature} | {f.test} | {_num(f.statistic)} | {pv} | {_num(f.threshold)} |")
+            cells = [_md_cell(f.feature), _md_cell(f.test), _num(f.statistic), pv, _num(f.threshold)]
+            md.append("| " + " | ".join(cells) + " |")
     if report.performance is not None:
         p = report.performance
         md += ["", "### Performance", "", f"{p['metric']}: {_num(p['reference'])} → {_num(p['current'])}"]
     md += ["", "`pulumi preview` on this pull request shows the resulting infrastructure change."]
     return "\n".join(md) + "\n"
+
+
+# --- the loop: decision -> gitops Change ------------------------------------------------------------------
+
+
+def build_change(
+    action: Action, fn: Mapping[str, Any], stack: str, function: str, report: Report, decision: Decision, today: date
+) -> Change:
+    """The :class:`gitops.writeback.Change` that carries ``action`` out on ``fn`` (edits may be empty)."""
+    edits = plan_edits(action, fn, report, today)
+    changes = describe_edits(edits, fn)
+    return Change(
+        loop="drift",
+        action=action.value,
+        edits=edits,
+        title=title(action, function, stack),
+        body=commit_body(action, function, stack, report, decision, changes),
+        pr_body=markdown_body(action, function, stack, report, decision, changes),
+        evidence_digest=report.digest,
+        changes=changes,
+        hash_mask=(f'"{today.isoformat()}"',),
+    )
+
+
+@dataclass
+class Remediation:
+    """A remediation run: the report, the decision and what the Git write-back did."""
+
+    report: Report
+    outcome: Outcome
+    decision: Decision = field(default_factory=lambda: Decision(Action.NONE, "not decided"))
+
+    # The write-back's fields, for callers that read the outcome directly.
+    @property
+    def branch(self) -> str | None:
+        """The branch carrying the change, or None."""
+        return self.outcome.branch
+
+    @property
+    def commit(self) -> str | None:
+        """The branch tip."""
+        return self.outcome.commit
+
+    @property
+    def created_commit(self) -> bool:
+        """True when this run made a new commit."""
+        return self.outcome.created_commit
+
+    @property
+    def pushed(self) -> bool:
+        """True when this run pushed the branch."""
+        return self.outcome.pushed
+
+    @property
+    def note(self) -> str:
+        """Why nothing changed, or that the branch already carried the change."""
+        return self.outcome.note
+
+    @property
+    def changes(self) -> list[str]:
+        """Human-readable config changes."""
+        return self.outcome.changes
+
+    def to_json(self) -> str:
+        """One JSON line for workflows (``--json``)."""
+        return outcome_json(self.outcome, action=self.decision.action.value, report_digest=self.report.digest)
+
+
+def remediate(
+    repo: str | Path,
+    stack: str,
+    function: str,
+    report_path: str | Path,
+    *,
+    base: str | None = None,
+    push: str | None = None,
+    today: date | None = None,
+    retries: int = 3,
+    lock_timeout: float = 120.0,
+    validate: Validator | None = default_validator,
+    log: Callable[[str], None] | None = None,
+    git_timeout: float = GIT_TIMEOUT,
+    verify: bool = True,
+) -> Remediation:
+    """Apply the remediation policy to ``Pulumi.<stack>.yaml`` and commit the change on its own branch.
+
+    The decision is made once, on the base version of the function's config; a re-plan on a fetched
+    remote version (after a rejected push) carries out the same action. Raises
+    :class:`gitops.writeback.RefusedError` (exit 2) for bad input or repository state and
+    :class:`gitops.writeback.GitOpsError` when Git fails.
+    """
+    say = log or (lambda msg: print(msg, file=sys.stderr))
+    day = today or datetime.now(UTC).date()
+    try:
+        report = load_report(report_path)
+    except RemediationError as exc:
+        raise RefusedError(str(exc)) from None
+    result = Remediation(report, Outcome(stack, function, base or ""))
+
+    def plan(fn: Mapping[str, Any]) -> Change | None:
+        try:
+            if result.decision.rule == "not decided":
+                where = f"Pulumi.{stack}.yaml: function {function!r}"
+                policy = Policy.from_config(fn.get("remediation"), f"{where} remediation")
+                state = FunctionState.from_config(fn, where)
+                result.decision = decide(report, state, policy)
+                explain = result.decision.explain()
+                say(f"{function} on {stack}: report {report.short_digest} ({report.severity}) -> {explain}")
+            if result.decision.action is Action.NONE:
+                return None
+            return build_change(result.decision.action, fn, stack, function, report, result.decision, day)
+        except RemediationError as exc:
+            raise RefusedError(str(exc)) from None
+
+    result.outcome = write_back(
+        repo, stack, function, plan, base=base, push=push, retries=retries,
+        lock_timeout=lock_timeout, validate=validate, log=say, git_timeout=git_timeout, verify=verify,
+    )  # fmt: skip
+    if result.decision.action is Action.NONE and not result.outcome.planned:
+        result.outcome.note = "no change: policy chose none"
+    return result

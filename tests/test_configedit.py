@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from drift.configedit import (
+from gitops.configedit import (
     ConfigEditError,
     Edit,
     apply_edits,
@@ -101,7 +101,7 @@ def test_rollback_changes_exactly_the_two_lines() -> None:
     ]
     assert added == [
         '        version: "2.1.0"             # the canary candidate\n',  # quoting of the edited key kept
-        "      traffic: {canaryPercent: 0}    # share on `version`\n",  # comment column kept
+        "      traffic: {canaryPercent: 0}   # share on `version`\n",  # only the token changes: spacing kept
     ]
 
 

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from drift.gitops import EXIT_FAILED, EXIT_REFUSED, RefusedError, remediate
+from drift.remediate import remediate
+from gitops.writeback import GitOpsError, RefusedError
+from inferops.exitcodes import EXIT_BAD_INPUT as EXIT_REFUSED
+
+EXIT_FAILED = GitOpsError.exit_code
 
 ROOT = Path(__file__).resolve().parents[1]
 SECURE = "AAABAGZha2Utc2VjdXJlLXZhbHVlLWZvci10ZXN0cy1vbmx5LWl0LWlzLW5vdC1hLXJlYWwtc2VjcmV0LTAxMjM0NTY3ODk="
@@ -161,11 +165,11 @@ def test_report_to_pushed_branch(tmp_path: Path, remote: Path) -> None:
     assert msg.splitlines()[0] == "chore(drift): stop-canary fraud-scorer on dev"
     assert "- amount: ks statistic=0.41 p=1e-09 (threshold 0.05)" in msg and "country" not in msg
     digest = "sha256:" + __import__("hashlib").sha256(rep.read_bytes()).hexdigest()
-    assert f"Drift-Report: {digest}" in msg
+    assert f"Inferops-Report: {digest}" in msg and "Inferops-Function: dev/fraud-scorer" in msg
     diff = sh(remote, "diff", "--stat", "main", tip)
     assert "Pulumi.dev.yaml | 2 +-" in diff and "1 file changed" in diff  # prod stack untouched
     edited = sh(remote, "show", f"{tip}:Pulumi.dev.yaml") + "\n"
-    assert edited == STACK.replace("traffic: {canaryPercent: 10}   #", "traffic: {canaryPercent: 0}    #")
+    assert edited == STACK.replace("traffic: {canaryPercent: 10}   #", "traffic: {canaryPercent: 0}   #")
 
     # a re-run with the same report: same branch, no new commit, nothing pushed
     again = cli("--stack", "dev", "--function", "fraud-scorer", "--report", str(rep), "--repo", str(work),
@@ -275,11 +279,17 @@ def test_no_change_means_no_commit_and_no_branch(tmp_path: Path, remote: Path) -
     assert sh(work, "rev-list", "--count", f"{head}..HEAD") == "1"
 
 
-def test_unreachable_remote_fails_with_exit_1(tmp_path: Path, remote: Path) -> None:
+def test_unreachable_remote_fails_with_exit_3_and_unknown_remote_is_refused(tmp_path: Path, remote: Path) -> None:
     work = clone(remote, tmp_path / "work")
+    sh(work, "remote", "add", "gone", str(tmp_path / "no-such-remote.git"))
+    proc = cli("--stack", "dev", "--function", "fraud-scorer", "--report", str(report(tmp_path)),
+               "--repo", str(work), "--push", "gone")  # fmt: skip
+    assert proc.returncode == EXIT_FAILED == 3 and "gone" in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("drift: error: cannot reach remote 'gone'")
+    # a name that is neither a configured remote nor a URL is bad input, not an operational failure
     proc = cli("--stack", "dev", "--function", "fraud-scorer", "--report", str(report(tmp_path)),
                "--repo", str(work), "--push", "nowhere")  # fmt: skip
-    assert proc.returncode == EXIT_FAILED and "nowhere" in proc.stderr
+    assert proc.returncode == EXIT_REFUSED and "--push: 'nowhere' is neither a remote" in proc.stderr
 
 
 # --- races -----------------------------------------------------------------------------------------------
@@ -413,8 +423,9 @@ def fake_gh(tmp_path: Path) -> tuple[Path, Path]:
         "import json, sys\n"
         "args = sys.argv[1:]\n"
         "body = ''\n"
-        "if '--body-file' in args:\n"
-        "    body = open(args[args.index('--body-file') + 1]).read()\n"
+        "for a in args:\n"
+        "    if a.startswith('--body-file='):\n"
+        "        body = open(a.split('=', 1)[1]).read()\n"
         f"with open({str(log)!r}, 'a') as fh:\n"
         "    fh.write(json.dumps({'args': args, 'body': body}) + '\\n')\n"
         "if args[:2] == ['pr', 'create']:\n"
@@ -435,8 +446,9 @@ def test_open_pr_with_gh(tmp_path: Path, remote: Path) -> None:
     assert [c["args"][:2] for c in calls] == [["pr", "list"], ["pr", "create"]]
     create = calls[1]["args"]
     branch = proc.stdout.strip()
-    assert create[create.index("--head") + 1] == branch and create[create.index("--base") + 1] == "main"
-    assert create[create.index("--title") + 1] == "chore(drift): stop-canary fraud-scorer on dev"
+    # every value rides in --opt=value form, so none can be read as an option by gh
+    assert f"--head={branch}" in create and "--base=main" in create
+    assert "--title=chore(drift): stop-canary fraud-scorer on dev" in create
     assert "| amount | ks | 0.41 | 1e-09 | 0.05 |" in calls[1]["body"]
     assert "pull/7" in proc.stderr and "test-token" not in proc.stderr + proc.stdout
 
@@ -462,7 +474,7 @@ def test_open_pr_without_gh_says_how(tmp_path: Path, remote: Path) -> None:
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "GitHub CLI (gh) is not installed" in proc.stderr and "gh pr create --base main --head drift/" in proc.stderr
-    from drift.gitops import _compare_url
+    from gitops.writeback import _compare_url
 
     url = _compare_url(work, "gh", "main", "drift/dev/x-1")
     assert url == "https://github.com/example/inferops/compare/main...drift/dev/x-1?expand=1"
@@ -471,7 +483,7 @@ def test_open_pr_without_gh_says_how(tmp_path: Path, remote: Path) -> None:
 def test_a_held_lock_stops_a_second_run(tmp_path: Path, remote: Path) -> None:
     from filelock import FileLock
 
-    from drift.gitops import LOCK_NAME, GitOpsError
+    from gitops.writeback import LOCK_NAME
 
     work = clone(remote, tmp_path / "work")
     with FileLock(str(work / ".git" / LOCK_NAME)), pytest.raises(GitOpsError, match="holds") as exc:
