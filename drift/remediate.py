@@ -26,16 +26,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from drift.configedit import Edit
+from gitops.configedit import Edit, Validator, default_validator
+from gitops.writeback import Change, Outcome, RefusedError, outcome_json, write_back
 
 SEVERITIES = ("none", "minor", "major")
 DRIFT_KINDS = ("data", "performance")
@@ -364,16 +366,15 @@ def describe_edits(edits: list[Edit], fn: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def commit_message(
+def commit_body(
     action: Action, function: str, stack: str, report: Report, decision: Decision, changes: list[str]
 ) -> str:
-    """``chore(drift): <action> <function> on <stack>`` with the evidence in the body.
+    """The commit body: the evidence and the decision (gitops adds the subject and the trailers).
 
-    The ``Drift-Report`` and ``Drift-Function`` trailers let a later run find that this report was
-    already handled (also after a squash merge, which keeps commit bodies).
+    The ``Inferops-Report`` and ``Inferops-Function`` trailers gitops appends let a later run find that
+    this report was already handled (also after a squash merge, which keeps commit bodies).
     """
-    lines = [f"chore(drift): {action.value} {function} on {stack}", ""]
-    lines.append(f"Report {report.digest} ({report.severity} {'/'.join(report.drift_kinds) or 'no'} drift).")
+    lines = [f"Report {report.digest} ({report.severity} {'/'.join(report.drift_kinds) or 'no'} drift)."]
     lines.append(f"Policy: {decision.explain()}.")
     lines.append("")
     lines.append("Changes:")
@@ -390,10 +391,12 @@ def commit_message(
             f"Performance: {p['metric']} {_num(p['reference'])} -> {_num(p['current'])}"
             f" (test {p.get('test')}{pv}, threshold {_num(p.get('threshold'))})"
         )
-    lines.append("")
-    lines.append(f"Drift-Report: {report.digest}")
-    lines.append(f"Drift-Function: {stack}/{function}")
     return "\n".join(lines) + "\n"
+
+
+def title(action: Action, function: str, stack: str) -> str:
+    """Commit subject and pull-request title."""
+    return f"chore(drift): {action.value} {function} on {stack}"
 
 
 def markdown_body(
@@ -418,3 +421,122 @@ def markdown_body(
         md += ["", "### Performance", "", f"{p['metric']}: {_num(p['reference'])} → {_num(p['current'])}"]
     md += ["", "`pulumi preview` on this pull request shows the resulting infrastructure change."]
     return "\n".join(md) + "\n"
+
+
+# --- the loop: decision -> gitops Change ------------------------------------------------------------------
+
+
+def build_change(
+    action: Action, fn: Mapping[str, Any], stack: str, function: str, report: Report, decision: Decision, today: date
+) -> Change:
+    """The :class:`gitops.writeback.Change` that carries ``action`` out on ``fn`` (edits may be empty)."""
+    edits = plan_edits(action, fn, report, today)
+    changes = describe_edits(edits, fn)
+    return Change(
+        loop="drift",
+        action=action.value,
+        edits=edits,
+        title=title(action, function, stack),
+        body=commit_body(action, function, stack, report, decision, changes),
+        pr_body=markdown_body(action, function, stack, report, decision, changes),
+        evidence_digest=report.digest,
+        changes=changes,
+        hash_mask=(f'"{today.isoformat()}"',),
+    )
+
+
+@dataclass
+class Remediation:
+    """A remediation run: the report, the decision and what the Git write-back did."""
+
+    report: Report
+    outcome: Outcome
+    decision: Decision = field(default_factory=lambda: Decision(Action.NONE, "not decided"))
+
+    # The write-back's fields, for callers that read the outcome directly.
+    @property
+    def branch(self) -> str | None:
+        """The branch carrying the change, or None."""
+        return self.outcome.branch
+
+    @property
+    def commit(self) -> str | None:
+        """The branch tip."""
+        return self.outcome.commit
+
+    @property
+    def created_commit(self) -> bool:
+        """True when this run made a new commit."""
+        return self.outcome.created_commit
+
+    @property
+    def pushed(self) -> bool:
+        """True when this run pushed the branch."""
+        return self.outcome.pushed
+
+    @property
+    def note(self) -> str:
+        """Why nothing changed, or that the branch already carried the change."""
+        return self.outcome.note
+
+    @property
+    def changes(self) -> list[str]:
+        """Human-readable config changes."""
+        return self.outcome.changes
+
+    def to_json(self) -> str:
+        """One JSON line for workflows (``--json``)."""
+        return outcome_json(self.outcome, action=self.decision.action.value, report_digest=self.report.digest)
+
+
+def remediate(
+    repo: str | Path,
+    stack: str,
+    function: str,
+    report_path: str | Path,
+    *,
+    base: str | None = None,
+    push: str | None = None,
+    today: date | None = None,
+    retries: int = 3,
+    lock_timeout: float = 120.0,
+    validate: Validator | None = default_validator,
+    log: Callable[[str], None] | None = None,
+) -> Remediation:
+    """Apply the remediation policy to ``Pulumi.<stack>.yaml`` and commit the change on its own branch.
+
+    The decision is made once, on the base version of the function's config; a re-plan on a fetched
+    remote version (after a rejected push) carries out the same action. Raises
+    :class:`gitops.writeback.RefusedError` (exit 2) for bad input or repository state and
+    :class:`gitops.writeback.GitOpsError` when Git fails.
+    """
+    say = log or (lambda msg: print(msg, file=sys.stderr))
+    day = today or datetime.now(UTC).date()
+    try:
+        report = load_report(report_path)
+    except RemediationError as exc:
+        raise RefusedError(str(exc)) from None
+    result = Remediation(report, Outcome(stack, function, base or ""))
+
+    def plan(fn: Mapping[str, Any]) -> Change | None:
+        try:
+            if result.decision.rule == "not decided":
+                where = f"Pulumi.{stack}.yaml: function {function!r}"
+                policy = Policy.from_config(fn.get("remediation"), f"{where} remediation")
+                state = FunctionState.from_config(fn, where)
+                result.decision = decide(report, state, policy)
+                explain = result.decision.explain()
+                say(f"{function} on {stack}: report {report.short_digest} ({report.severity}) -> {explain}")
+            if result.decision.action is Action.NONE:
+                return None
+            return build_change(result.decision.action, fn, stack, function, report, result.decision, day)
+        except RemediationError as exc:
+            raise RefusedError(str(exc)) from None
+
+    result.outcome = write_back(
+        repo, stack, function, plan, base=base, push=push, retries=retries,
+        lock_timeout=lock_timeout, validate=validate, log=say,
+    )  # fmt: skip
+    if result.decision.action is Action.NONE and not result.outcome.planned:
+        result.outcome.note = "no change: policy chose none"
+    return result

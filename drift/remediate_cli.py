@@ -19,7 +19,9 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from drift.gitops import EXIT_OK, EXIT_REFUSED, GitOpsError, open_pull_request, outcome_json, remediate
+from drift.remediate import remediate
+from gitops.writeback import GitOpsError, open_pull_request
+from inferops.exitcodes import EXIT_BAD_INPUT, EXIT_OK
 
 
 def _iso_date(text: str) -> date:
@@ -89,11 +91,11 @@ def run_remediate(args: argparse.Namespace) -> int:
         pushed = f", pushed to {args.push}" if outcome.pushed else ""
         say(f"committed {outcome.commit[:12] if outcome.commit else ''} on {outcome.branch}{pushed}")
     if args.json:
-        print(outcome_json(outcome))
+        print(outcome.to_json())
     elif outcome.branch:
         print(outcome.branch)
     if args.open_pr:
-        return open_pull_request(args.repo, outcome, args.push, say)
+        return open_pull_request(args.repo, outcome.outcome, args.push, say)
     return EXIT_OK
 
 
@@ -105,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
-        return int(exc.code or 0) and EXIT_REFUSED
+        return int(exc.code or 0) and EXIT_BAD_INPUT
     return run_remediate(args)
 
 

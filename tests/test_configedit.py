@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from drift.configedit import (
+from gitops.configedit import (
     ConfigEditError,
     Edit,
     apply_edits,

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from drift.configedit import Edit, apply_edits
+from gitops.configedit import Edit, apply_edits
 
 VERSIONS = st.from_regex(r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{1,2}", fullmatch=True)
 COMMENT = st.text(alphabet=string.ascii_letters + string.digits + " -:#'\"{}", min_size=0, max_size=20)

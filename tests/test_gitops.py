@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from drift.gitops import EXIT_FAILED, EXIT_REFUSED, RefusedError, remediate
+from drift.remediate import remediate
+from gitops.writeback import GitOpsError, RefusedError
+from inferops.exitcodes import EXIT_BAD_INPUT as EXIT_REFUSED
+
+EXIT_FAILED = GitOpsError.exit_code
 
 ROOT = Path(__file__).resolve().parents[1]
 SECURE = "AAABAGZha2Utc2VjdXJlLXZhbHVlLWZvci10ZXN0cy1vbmx5LWl0LWlzLW5vdC1hLXJlYWwtc2VjcmV0LTAxMjM0NTY3ODk="
@@ -161,7 +165,7 @@ def test_report_to_pushed_branch(tmp_path: Path, remote: Path) -> None:
     assert msg.splitlines()[0] == "chore(drift): stop-canary fraud-scorer on dev"
     assert "- amount: ks statistic=0.41 p=1e-09 (threshold 0.05)" in msg and "country" not in msg
     digest = "sha256:" + __import__("hashlib").sha256(rep.read_bytes()).hexdigest()
-    assert f"Drift-Report: {digest}" in msg
+    assert f"Inferops-Report: {digest}" in msg and "Inferops-Function: dev/fraud-scorer" in msg
     diff = sh(remote, "diff", "--stat", "main", tip)
     assert "Pulumi.dev.yaml | 2 +-" in diff and "1 file changed" in diff  # prod stack untouched
     edited = sh(remote, "show", f"{tip}:Pulumi.dev.yaml") + "\n"
@@ -462,7 +466,7 @@ def test_open_pr_without_gh_says_how(tmp_path: Path, remote: Path) -> None:
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "GitHub CLI (gh) is not installed" in proc.stderr and "gh pr create --base main --head drift/" in proc.stderr
-    from drift.gitops import _compare_url
+    from gitops.writeback import _compare_url
 
     url = _compare_url(work, "gh", "main", "drift/dev/x-1")
     assert url == "https://github.com/example/inferops/compare/main...drift/dev/x-1?expand=1"
@@ -471,7 +475,7 @@ def test_open_pr_without_gh_says_how(tmp_path: Path, remote: Path) -> None:
 def test_a_held_lock_stops_a_second_run(tmp_path: Path, remote: Path) -> None:
     from filelock import FileLock
 
-    from drift.gitops import LOCK_NAME, GitOpsError
+    from gitops.writeback import LOCK_NAME
 
     work = clone(remote, tmp_path / "work")
     with FileLock(str(work / ".git" / LOCK_NAME)), pytest.raises(GitOpsError, match="holds") as exc:

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from drift.configedit import Edit
 from drift.remediate import (
     Action,
     FunctionState,
     Policy,
     RemediationError,
-    commit_message,
+    commit_body,
     decide,
     describe_edits,
     load_report,
@@ -22,6 +21,7 @@ from drift.remediate import (
     parse_report,
     plan_edits,
 )
+from gitops.configedit import Edit
 
 TODAY = date(2026, 11, 25)
 
@@ -213,11 +213,11 @@ def test_commit_message_and_markdown_list_the_evidence() -> None:
     fn = fn_config(canaryPercent=10)
     changes = describe_edits(plan_edits(decision.action, fn, r, TODAY), fn)
     assert changes == ["traffic.canaryPercent: 10 -> 0"]
-    msg = commit_message(decision.action, "f", "dev", r, decision, changes)
-    subject, blank, *body = msg.splitlines()
-    assert subject == "chore(drift): stop-canary f on dev" and blank == ""
+    msg = commit_body(decision.action, "f", "dev", r, decision, changes)
+    body = msg.splitlines()
+    assert body[0] == f"Report {r.digest} (major data/performance drift)."
     assert "- amount: ks statistic=0.41 p=1e-09 (threshold 0.05)" in body
-    assert f"Drift-Report: {r.digest}" in body and "Drift-Function: dev/f" in body
+    assert not any(line.startswith(("Drift-", "Inferops-")) for line in body)  # trailers are gitops' job
     assert "Performance: accuracy 0.91 -> 0.84" in msg
     md = markdown_body(decision.action, "f", "dev", r, decision, changes)
     assert "| amount | ks | 0.41 | 1e-09 | 0.05 |" in md and r.digest in md

@@ -1,11 +1,13 @@
-"""Git write-back of a remediation: branch, commit, push with bounded retry, optional pull request.
+"""Git write-back of one loop's change: branch, commit, push with bounded retry, optional pull request.
 
-The commit is built with Git plumbing (``hash-object``, a private index, ``commit-tree``,
-``update-ref``) from the base commit's tree, so the user's checkout, index and working tree are never
-touched, and the branch ref is moved with a compare-and-swap. A file lock inside ``.git`` keeps two runs
-on one repository from interleaving. Pushes never force: on a rejected push the branch is fetched, the
-same action is planned again on the fetched file (usually a no-op, because the other writer made the
-same change) and the push is retried a bounded number of times.
+A loop (``drift``, ``finops``) owns its decision and hands :func:`write_back` a ``plan`` callable that
+turns the function's parsed config into a :class:`Change`. This module owns everything Git: the commit
+is built with plumbing (``hash-object``, a private index, ``commit-tree``, ``update-ref``) from the base
+commit's tree, so the user's checkout, index and working tree are never touched, and the branch ref is
+moved with a compare-and-swap. A file lock inside ``.git`` keeps two runs on one repository from
+interleaving. Pushes never force: on a rejected push the branch is fetched, ``plan`` is called again on
+the fetched file (usually a no-op, because the other writer made the same change) and the push is
+retried a bounded number of times.
 """
 
 from __future__ import annotations
@@ -19,68 +21,80 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 
-from drift.configedit import (
+from gitops.configedit import (
     ConfigEditError,
+    Edit,
     Validator,
     apply_edits,
     default_validator,
     read_function,
     stack_file_name,
 )
-from drift.remediate import (
-    Action,
-    Decision,
-    FunctionState,
-    Policy,
-    RemediationError,
-    Report,
-    commit_message,
-    decide,
-    describe_edits,
-    load_report,
-    markdown_body,
-    plan_edits,
-)
+from inferops.exitcodes import EXIT_BAD_INPUT, EXIT_FINDING, EXIT_OK
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_REFUSED = 2
-
-LOCK_NAME = "inferops-drift.lock"
+LOCK_NAME = "inferops-gitops.lock"
 _ZERO = "0" * 40
 _REJECTED = re.compile(
     r"\[rejected\]|\[remote rejected\]|non-fast-forward|fetch first|cannot lock ref|failed to update ref"
 )
 
+#: Trailer keys written on every commit; the "already handled" check reads them back.
+TRAILER_REPORT = "Inferops-Report"
+TRAILER_FUNCTION = "Inferops-Function"
+TRAILER_LOOP = "Inferops-Loop"
+TRAILER_ACTION = "Inferops-Action"
+#: Trailers the drift loop wrote before the move to ``gitops``; still honoured by the handled check.
+_LEGACY_TRAILERS = {"drift": ("Drift-Report", "Drift-Function")}
+
 
 class GitOpsError(RuntimeError):
-    """The write-back failed; ``exit_code`` is 1 (operational) or 2 (refused: bad input or repo state)."""
+    """The write-back failed for an operational reason (Git, lock, remote); ``exit_code`` says how to exit."""
 
-    exit_code = EXIT_FAILED
+    exit_code = EXIT_FINDING
 
 
 class RefusedError(GitOpsError):
     """Bad input or a repository state we must not work on (dirty tree, detached HEAD, missing file)."""
 
-    exit_code = EXIT_REFUSED
+    exit_code = EXIT_BAD_INPUT
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one loop wants done to one function's config, planned on one version of the file."""
+
+    loop: str  # "drift" | "finops": branch prefix `<loop>/<stack>/<function>-<hash>` and trailers
+    action: str  # e.g. "stop-canary", "rightsize": title, branch hash
+    edits: list[Edit]
+    title: str  # commit subject and PR title, e.g. "chore(finops): rightsize fn on dev"
+    body: str  # commit body (gitops sanitises it; no trailers in it)
+    pr_body: str  # Markdown for the pull request
+    evidence_digest: str  # the report's digest: trailer `Inferops-Report`, for the already-handled check
+    changes: list[str] = field(default_factory=list)  # human-readable lines of what changed
+    hash_mask: tuple[str, ...] = ()  # substrings (e.g. today's date) masked before hashing the branch name
+
+
+Plan = Callable[[Mapping[str, Any]], Change | None]
 
 
 @dataclass
 class Outcome:
-    """What a remediation run did."""
+    """What a write-back run did."""
 
     stack: str
     function: str
-    decision: Decision
-    report: Report
     base: str
+    path: str = ""  # the stack file, relative to the repository top level
+    loop: str = ""
+    action: str = ""
+    evidence_digest: str = ""
     branch: str | None = None  # None: nothing to change
     commit: str | None = None
     created_commit: bool = False
@@ -89,11 +103,28 @@ class Outcome:
     title: str = ""
     pr_body: str = ""
     note: str = ""
+    planned: bool = False  # False when ``plan`` returned None at the base ("nothing to do")
 
     @property
     def changed(self) -> bool:
         """True when a branch carries a change for review (new or from an earlier run)."""
         return self.branch is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """Machine-readable summary (for workflows)."""
+        return {
+            "stack": self.stack,
+            "function": self.function,
+            "loop": self.loop,
+            "action": self.action,
+            "branch": self.branch,
+            "commit": self.commit,
+            "created_commit": self.created_commit,
+            "pushed": self.pushed,
+            "report_digest": self.evidence_digest,
+            "changes": self.changes,
+            "note": self.note,
+        }
 
 
 # --- git plumbing --------------------------------------------------------------------------------------
@@ -154,6 +185,21 @@ def _fetch_branch(cwd: Path, remote: str, branch: str) -> str | None:
     return _out(git(cwd, "rev-parse", "FETCH_HEAD^{commit}"))
 
 
+# --- commit messages -------------------------------------------------------------------------------------
+
+
+def commit_message(change: Change, stack: str, function: str) -> str:
+    """Subject, body and the trailers gitops owns (``Inferops-Report`` etc.)."""
+    parts = [change.title.strip(), "", change.body.rstrip("\n"), ""]
+    parts += [
+        f"{TRAILER_LOOP}: {change.loop}",
+        f"{TRAILER_ACTION}: {change.action}",
+        f"{TRAILER_FUNCTION}: {stack}/{function}",
+        f"{TRAILER_REPORT}: {change.evidence_digest}",
+    ]
+    return "\n".join(parts) + "\n"
+
+
 # --- the run -------------------------------------------------------------------------------------------
 
 
@@ -164,15 +210,15 @@ class _Ctx:
     path: str  # stack file path relative to the repository top level
     stack: str
     function: str
-    report: Report
-    action: Action
-    decision: Decision
-    today: date
+    plan: Plan
     validate: Validator | None
 
 
-def _plan_on(ctx: _Ctx, commit: str) -> tuple[bytes, bytes, list[str]]:
-    """(old bytes, new bytes, change descriptions) of the action re-planned on the file at ``commit``."""
+def _plan_on(ctx: _Ctx, commit: str, planned: Change | None = None) -> tuple[bytes, bytes, Change | None]:
+    """(old bytes, new bytes, the change) of ``plan`` applied to the file at ``commit``.
+
+    ``planned``: the change ``plan`` already returned for this commit (not planned twice).
+    """
     raw = _show(ctx.repo, commit, ctx.path)
     if raw is None:
         raise GitOpsError(f"{ctx.path} does not exist at {commit[:12]}")
@@ -181,22 +227,23 @@ def _plan_on(ctx: _Ctx, commit: str) -> tuple[bytes, bytes, list[str]]:
     except UnicodeDecodeError:
         raise RefusedError(f"{ctx.path}: not UTF-8") from None
     try:
-        fn = read_function(text, ctx.function, ctx.path)
-        edits = plan_edits(ctx.action, fn, ctx.report, ctx.today)
-        new = apply_edits(text, ctx.function, edits, where=ctx.path, validate=ctx.validate)
-    except (ConfigEditError, RemediationError) as exc:
+        change = planned or ctx.plan(read_function(text, ctx.function, ctx.path))
+        if change is None:
+            return raw, raw, None
+        new = apply_edits(text, ctx.function, change.edits, where=ctx.path, validate=ctx.validate)
+    except ConfigEditError as exc:
         raise RefusedError(str(exc)) from None
-    return raw, new.encode("utf-8"), describe_edits(edits, fn)
+    return raw, new.encode("utf-8"), change
 
 
-def _commit_onto(ctx: _Ctx, parent: str, message: str) -> tuple[str, bool]:
-    """A commit on ``parent`` with the action applied; ``(parent, False)`` when it changes no byte."""
-    old, new, _ = _plan_on(ctx, parent)
-    if new == old:
-        return parent, False
+def _commit_onto(ctx: _Ctx, parent: str) -> tuple[str, bool, Change | None]:
+    """A commit on ``parent`` with the plan applied; ``(parent, False, _)`` when it changes no byte."""
+    old, new, change = _plan_on(ctx, parent)
+    if new == old or change is None:
+        return parent, False, change
     blob = _out(git(ctx.repo, "hash-object", "-w", "--stdin", input=new))
     mode = _out(git(ctx.repo, "ls-tree", parent, "--", ctx.path)).split(" ", 1)[0] or "100644"
-    fd, index = tempfile.mkstemp(prefix="inferops-drift-index.", dir=ctx.git_dir)
+    fd, index = tempfile.mkstemp(prefix="inferops-gitops-index.", dir=ctx.git_dir)
     os.close(fd)
     os.unlink(index)  # read-tree wants to create it
     try:
@@ -207,74 +254,80 @@ def _commit_onto(ctx: _Ctx, parent: str, message: str) -> tuple[str, bool]:
     finally:
         if os.path.exists(index):
             os.unlink(index)
+    message = commit_message(change, ctx.stack, ctx.function)
     proc = git(ctx.repo, "commit-tree", tree, "-p", parent, "-F", "-", input=message.encode(), check=False)
     if proc.returncode != 0:
         raise GitOpsError(
             f"git commit-tree failed: {_first_line(proc.stderr)} (set user.name/user.email or GIT_AUTHOR_*)"
         )
-    return _out(proc), True
+    return _out(proc), True, change
 
 
-def _set_ref(repo: Path, branch: str, new: str, old: str | None) -> None:
+def _set_ref(repo: Path, branch: str, new: str, old: str | None, loop: str) -> None:
     """Move ``refs/heads/<branch>`` from ``old`` (None: must not exist) to ``new``, atomically."""
     if new == old:
         return
-    proc = git(repo, "update-ref", "-m", "drift remediate", f"refs/heads/{branch}", new, old or _ZERO, check=False)
+    proc = git(repo, "update-ref", "-m", f"{loop} remediate", f"refs/heads/{branch}", new, old or _ZERO, check=False)
     if proc.returncode != 0:
         raise GitOpsError(f"branch {branch} moved while we worked ({_first_line(proc.stderr)}); run again")
 
 
-def branch_name(stack: str, function: str, path: str, action: Action, old: bytes, new: bytes, today: date) -> str:
-    """``drift/<stack>/<function>-<10 hex>``: hash of the change, stable across days for the same report.
+def branch_name(stack: str, function: str, path: str, change: Change, old: bytes, new: bytes) -> str:
+    """``<loop>/<stack>/<function>-<10 hex>``: hash of the change, stable across days for the same evidence.
 
-    The retraining date is masked before hashing so a re-run on another day finds the same branch.
+    ``change.hash_mask`` substrings (a date) are masked before hashing so a re-run on another day finds
+    the same branch.
     """
-    new_masked = new.replace(f'"{today.isoformat()}"'.encode(), b'"<date>"')
+    new_masked = new
+    for mask in change.hash_mask:
+        new_masked = new_masked.replace(mask.encode(), b'"<date>"')
     h = hashlib.sha256()
-    for part in (stack.encode(), function.encode(), path.encode(), action.value.encode(), old, new_masked):
+    for part in (stack.encode(), function.encode(), path.encode(), change.action.encode(), old, new_masked):
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
-    return f"drift/{stack}/{function}-{h.hexdigest()[:10]}"
+    return f"{change.loop}/{stack}/{function}-{h.hexdigest()[:10]}"
 
 
-def _already_handled(ctx: _Ctx, base_commit: str) -> str | None:
-    """A commit in the base's history that carries this report's trailers for this function."""
-    proc = git(
-        ctx.repo, "log", "-1", "--format=%H", "--fixed-strings", "--all-match",
-        f"--grep=Drift-Report: {ctx.report.digest}", f"--grep=Drift-Function: {ctx.stack}/{ctx.function}",
-        base_commit, check=False,
-    )  # fmt: skip
-    return _out(proc) or None
+def _already_handled(ctx: _Ctx, change: Change, base_commit: str) -> str | None:
+    """A commit in the base's history that carries this evidence's trailers for this function."""
+    keys = [(TRAILER_REPORT, TRAILER_FUNCTION)]
+    if change.loop in _LEGACY_TRAILERS:
+        keys.append(_LEGACY_TRAILERS[change.loop])
+    for report_key, function_key in keys:
+        proc = git(
+            ctx.repo, "log", "-1", "--format=%H", "--fixed-strings", "--all-match",
+            f"--grep={report_key}: {change.evidence_digest}", f"--grep={function_key}: {ctx.stack}/{ctx.function}",
+            base_commit, check=False,
+        )  # fmt: skip
+        if _out(proc):
+            return _out(proc)
+    return None
 
 
-def remediate(
+def write_back(
     repo: str | Path,
     stack: str,
     function: str,
-    report_path: str | Path,
+    plan: Plan,
     *,
     base: str | None = None,
     push: str | None = None,
-    today: date | None = None,
     retries: int = 3,
     lock_timeout: float = 120.0,
     validate: Validator | None = default_validator,
     log: Callable[[str], None] | None = None,
 ) -> Outcome:
-    """Apply the remediation policy to ``Pulumi.<stack>.yaml`` and commit the change on its own branch.
+    """Commit ``plan``'s change of ``Pulumi.<stack>.yaml`` on its own branch (and push it).
 
-    Raises :class:`RefusedError` (exit 2) for bad input or repository state, :class:`GitOpsError` (exit 1) when
-    Git fails (lock timeout, push rejected ``retries + 1`` times, unreachable remote).
+    ``plan`` is called with the function's parsed config (plain dicts) at the base commit, and again on
+    the fetched remote version after a rejected push; ``None`` means "nothing to do". Raises
+    :class:`RefusedError` for bad input or repository state and :class:`GitOpsError` when Git fails
+    (lock timeout, push rejected ``retries + 1`` times, unreachable remote).
     """
     say = log or (lambda msg: print(msg, file=sys.stderr))
-    today = today or datetime.now(UTC).date()
     try:
         file_name = stack_file_name(stack)
     except ConfigEditError as exc:
-        raise RefusedError(str(exc)) from None
-    try:
-        report = load_report(report_path)
-    except RemediationError as exc:
         raise RefusedError(str(exc)) from None
     repo_dir = Path(repo).resolve()
     if not repo_dir.is_dir():
@@ -291,29 +344,18 @@ def remediate(
         lock = FileLock(str(git_dir / LOCK_NAME), timeout=lock_timeout)
         lock.acquire()
     except Timeout:
-        raise GitOpsError(f"another drift remediation holds {git_dir / LOCK_NAME} (waited {lock_timeout:g}s)") from None
+        raise GitOpsError(f"another remediation holds {git_dir / LOCK_NAME} (waited {lock_timeout:g}s)") from None
     try:
-        return _remediate_locked(
-            top_dir, git_dir, path, stack, function, report, base, push, today, retries, validate, say
-        )
+        ctx = _Ctx(top_dir, git_dir, path, stack, function, plan, validate)
+        return _write_back_locked(ctx, base, push, retries, say)
     finally:
         lock.release()
 
 
-def _remediate_locked(
-    repo: Path,
-    git_dir: Path,
-    path: str,
-    stack: str,
-    function: str,
-    report: Report,
-    base: str | None,
-    push: str | None,
-    today: date,
-    retries: int,
-    validate: Validator | None,
-    say: Callable[[str], None],
+def _write_back_locked(
+    ctx: _Ctx, base: str | None, push: str | None, retries: int, say: Callable[[str], None]
 ) -> Outcome:
+    repo, path = ctx.repo, ctx.path
     head = git(repo, "symbolic-ref", "-q", "--short", "HEAD", check=False)
     if base is None:
         if head.returncode != 0:
@@ -330,45 +372,43 @@ def _remediate_locked(
     if raw is None:
         raise RefusedError(f"stack file {path} not found in {base}")
     try:
-        text = raw.decode("utf-8")
-        fn = read_function(text, function, path)
-        where = f"{path}: function {function!r}"
-        policy = Policy.from_config(fn.get("remediation"), f"{where} remediation")
-        state = FunctionState.from_config(fn, where)
+        raw.decode("utf-8")
     except UnicodeDecodeError:
         raise RefusedError(f"{path}: not UTF-8") from None
-    except (ConfigEditError, RemediationError) as exc:
+    outcome = Outcome(ctx.stack, ctx.function, base, path=path)
+    # The first plan: with nothing to do, stop before looking at history.
+    try:
+        text = raw.decode("utf-8")
+        fn = read_function(text, ctx.function, path)
+    except ConfigEditError as exc:
         raise RefusedError(str(exc)) from None
-    decision = decide(report, state, policy)
-    ctx = _Ctx(repo, git_dir, path, stack, function, report, decision.action, decision, today, validate)
-    outcome = Outcome(stack, function, decision, report, base)
-    say(f"{function} on {stack}: report {report.short_digest} ({report.severity}) -> {decision.explain()}")
-
-    if decision.action is Action.NONE:
-        outcome.note = "no change: policy chose none"
+    first = ctx.plan(fn)
+    if first is None:
+        outcome.note = "no change: nothing to do"
         return outcome
-    handled = _already_handled(ctx, base_commit)
+    outcome.planned = True
+    outcome.loop, outcome.action, outcome.evidence_digest = first.loop, first.action, first.evidence_digest
+    handled = _already_handled(ctx, first, base_commit)
     if handled:
-        outcome.note = f"no change: report {report.short_digest} already handled by {handled[:12]} in {base}"
+        short = first.evidence_digest.removeprefix("sha256:")[:12]
+        outcome.note = f"no change: report {short} already handled by {handled[:12]} in {base}"
         return outcome
-    old, new, changes = _plan_on(ctx, base_commit)
-    if new == old:
-        outcome.note = f"no change: {path} already reflects {decision.action.value}"
+    old, new, change = _plan_on(ctx, base_commit, first)
+    if change is None or new == old:
+        outcome.note = f"no change: {path} already reflects {first.action}"
         return outcome
 
-    branch = branch_name(stack, function, path, decision.action, old, new, today)
+    branch = branch_name(ctx.stack, ctx.function, path, change, old, new)
     if git(repo, "check-ref-format", "--branch", branch, check=False).returncode != 0:
-        raise RefusedError(f"cannot build a valid branch name from stack {stack!r} and function {function!r}")
-    title = f"chore(drift): {decision.action.value} {function} on {stack}"
-    message = commit_message(decision.action, function, stack, report, decision, changes)
-    outcome.branch, outcome.changes, outcome.title = branch, changes, title
-    outcome.pr_body = markdown_body(decision.action, function, stack, report, decision, changes)
+        raise RefusedError(f"cannot build a valid branch name from stack {ctx.stack!r} and function {ctx.function!r}")
+    outcome.branch, outcome.changes, outcome.title = branch, list(change.changes), change.title
+    outcome.pr_body = change.pr_body
 
     local = _rev(repo, f"refs/heads/{branch}")
     remote_tip = _fetch_branch(repo, push, branch) if push else None
     start = _pick_start(repo, branch, base_commit, local, remote_tip, push)
-    commit, made = _commit_onto(ctx, start, message)
-    _set_ref(repo, branch, commit, local)
+    commit, made, _ = _commit_onto(ctx, start)
+    _set_ref(repo, branch, commit, local, change.loop)
     outcome.commit, outcome.created_commit = commit, made
 
     if push:
@@ -388,10 +428,10 @@ def _remediate_locked(
             time.sleep(min(0.2 * 2**attempt, 5.0))
             remote_tip = _fetch_branch(repo, push, branch)
             prev = commit
-            commit, made = _commit_onto(ctx, remote_tip or base_commit, message)
+            commit, made, _ = _commit_onto(ctx, remote_tip or base_commit)
             # Our unpublished commit is replaced by the same change re-applied onto what the remote has;
             # nothing published is discarded, and the remote only ever sees fast-forwards.
-            _set_ref(repo, branch, commit, prev)
+            _set_ref(repo, branch, commit, prev, change.loop)
             outcome.commit = commit
             outcome.created_commit = made
     if not outcome.created_commit:
@@ -430,7 +470,7 @@ def open_pull_request(
     """Open a PR for the outcome's branch with ``gh``; returns an exit code.
 
     No PR for an empty change. Without ``gh`` or a token (``GH_TOKEN``/``GITHUB_TOKEN``), or when the
-    branch was not pushed, prints how to open it by hand and returns 0: the remediation itself succeeded.
+    branch was not pushed, prints how to open it by hand and returns 0: the write-back itself succeeded.
     """
     say = say or (lambda msg: print(msg, file=sys.stderr))
     repo_dir = Path(repo).resolve()
@@ -470,25 +510,11 @@ def open_pull_request(
     if proc.returncode != 0:
         first = (proc.stderr or proc.stdout).strip().splitlines()
         say(f"gh pr create failed: {first[0] if first else 'no output'}; {hint}")
-        return EXIT_FAILED
+        return GitOpsError.exit_code
     say(f"pull request: {proc.stdout.strip()}")
     return EXIT_OK
 
 
-def outcome_json(outcome: Outcome) -> str:
-    """Machine-readable summary (for workflows)."""
-    return json.dumps(
-        {
-            "stack": outcome.stack,
-            "function": outcome.function,
-            "action": outcome.decision.action.value,
-            "branch": outcome.branch,
-            "commit": outcome.commit,
-            "created_commit": outcome.created_commit,
-            "pushed": outcome.pushed,
-            "report_digest": outcome.report.digest,
-            "changes": outcome.changes,
-            "note": outcome.note,
-        },
-        sort_keys=True,
-    )
+def outcome_json(outcome: Outcome, **extra: Any) -> str:
+    """One JSON line: :meth:`Outcome.to_json` plus the loop's own fields."""
+    return json.dumps({**outcome.to_json(), **extra}, sort_keys=True)
