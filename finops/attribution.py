@@ -269,7 +269,7 @@ def node_price_rows(
         np.full(n, "usage", dtype=object),
         np.zeros(n, bool),
         np.full(n, version, dtype=object),
-        np.array([requests_per_day[d] for d in days], dtype=float),
-        np.full(n, "requests", dtype=object),
+        np.full(n, np.nan),  # request counts stay with the capture they came from
+        np.full(n, "", dtype=object),
         ["node-price"],
     )

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="actuals vs budget and plan, anomalies and proposals for one stack")
     r.add_argument("--stack", required=True, help="stack name: reads Pulumi.STACK.yaml in --repo")
     r.add_argument("--focus", required=True, nargs="+", action="extend", metavar="URI",
-                   help="FOCUS exports: files, directories, globs (CSV, CSV.gz, Parquet; local or s3/gs/az)")  # fmt: skip
+                   help="FOCUS exports: files, dirs, globs (CSV, CSV.gz, Parquet; local or s3, gs, az)")  # fmt: skip
     r.add_argument("--capture", nargs="+", action="extend", default=[], metavar="[NAME=]URI",
                    help="capture records (JSONL, CSV, Parquet); NAME= binds a file to one function")  # fmt: skip
     r.add_argument("--opencost", nargs="+", action="extend", default=[], metavar="URI",

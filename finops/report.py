@@ -214,6 +214,7 @@ def build_report(
                     version=fn.model.version,
                 )
             )  # fmt: skip
+            att.total += float(rows.cost.sum())  # computed, not billed: counted so the totals reconcile
     all_days = [r.day.max() for r in att.functions.values() if r.day.size]
     if opts.as_of is not None:
         as_of = opts.as_of
