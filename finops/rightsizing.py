@@ -208,23 +208,33 @@ def recommend(fn: FunctionSpec, obs: Observed, price: Pricer, slo_ms: float | No
         )
 
     current_cost, cur_p95, _ = shape(cur_mem, fn.scaling.min_instances)
-    best_mem, best_cost, best_p95 = cur_mem, shape(cur_mem, min_inst)[0], cur_p95
-    for mem in candidates(fn):
-        if mem < floor and mem < cur_mem:
-            continue
+    if floor > cur_mem:
+        reasons.append(
+            f"observed peak memory {obs.peak_memory_mb:.0f} MB leaves less than {MEMORY_HEADROOM}x headroom "
+            f"at {cur_mem} MB"
+        )
+    allowed = [m for m in candidates(fn) if m >= floor] or [max(candidates(fn))]
+    meeting = [m for m in allowed if shape(m, min_inst)[1] <= limit]
+    if cur_p95 > limit:
+        reasons.append(f"p95 {cur_p95:.0f} ms is over the objective {limit:g} ms at the current size")
+    if not meeting:
+        # nothing meets the objective under the model: the fastest allowed size, cheapest among equals
+        fastest = min(shape(m, min_inst)[1] for m in allowed)
+        meeting = [m for m in allowed if shape(m, min_inst)[1] <= fastest * 1.0001]
+    best_mem = meeting[0]
+    best_cost, best_p95, _ = shape(best_mem, min_inst)
+    for mem in meeting[1:]:
         cost, p95, _mean = shape(mem, min_inst)
-        if p95 > limit and not (mem == cur_mem and cur_p95 > limit):
-            continue
-            # costs within half a percent are equal (duration rounding), and then faster wins
+        # costs within half a percent are equal (duration rounding), and then the faster wins
         tie = max(0.005, 0.005 * best_cost)
         if cost < best_cost - tie or (abs(cost - best_cost) <= tie and (p95, mem) < (best_p95, best_mem)):
             best_mem, best_cost, best_p95 = mem, cost, p95
-    if cur_p95 > limit:
-        reasons.append(f"p95 {cur_p95:.0f} ms is over the objective {limit:g} ms at the current size")
-        faster = [m for m in candidates(fn) if shape(m, min_inst)[1] <= limit]
-        if faster:
-            best_mem = min(faster, key=lambda m: (shape(m, min_inst)[0], m))
-            best_cost, best_p95 = shape(best_mem, min_inst)[0], shape(best_mem, min_inst)[1]
+    if cur_mem in meeting and best_mem != cur_mem:
+        # keep today's size unless the change saves more than the tie margin: a speed-up the model only
+        # assumes is no reason to churn the config
+        cur_cost_new = shape(cur_mem, min_inst)[0]
+        if cur_cost_new - best_cost <= max(0.005, 0.005 * cur_cost_new):
+            best_mem, best_cost, best_p95 = cur_mem, cur_cost_new, cur_p95
     if best_mem != cur_mem:
         direction = "lower" if best_mem < cur_mem else "higher"
         reasons.append(

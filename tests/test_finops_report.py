@@ -314,3 +314,16 @@ def test_arrow_tag_types_are_parsed(tmp_path: Path) -> None:
     p = tmp_path / "g.parquet"
     pq.write_table(pa.table(cols), p)
     assert read_focus([str(p)]).tag_sets == [{"function-name": "k"}]
+
+
+def test_an_internal_error_exits_3_never_1(
+    scenario: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import finops.report
+
+    def boom(*a: Any, **k: Any) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(finops.report, "build_report", boom)
+    assert main(_args(scenario)) == 3
+    assert capsys.readouterr().err.strip() == "finops: internal error: RuntimeError: bug (exit 3)"
