@@ -327,3 +327,39 @@ def test_an_internal_error_exits_3_never_1(
     monkeypatch.setattr(finops.report, "build_report", boom)
     assert main(_args(scenario)) == 3
     assert capsys.readouterr().err.strip() == "finops: internal error: RuntimeError: bug (exit 3)"
+
+
+def test_opencost_allocations_price_kubernetes(scenario: dict[str, Any], tmp_path: Path) -> None:
+    # OpenCost /allocation?window=...&step=1d: one map of allocations per day; label keys sanitised for Prometheus
+    steps = []
+    for i in range(20):
+        day = f"2026-11-{i + 1:02d}T00:00:00Z"
+        steps.append({
+            "sentiment-abc": {"window": {"start": day, "end": day}, "totalCost": 0.5 + i / 100,
+                              "properties": {"labels": {"inferops_dev_function_name": data.key("sentiment"),
+                                                        "inferops_dev_stack": "dev"}}},
+            "web-xyz": {"window": {"start": day, "end": day}, "totalCost": 2.0, "properties": {"labels": {"app": "web"}}},
+        })  # fmt: skip
+    oc = tmp_path / "opencost.json"
+    oc.write_text(json.dumps({"code": 200, "data": steps}))
+    out = tmp_path / "r.json"
+    e = scenario["exports"]
+    code = main(["report", "--stack", "dev", "--repo", str(scenario["repo"]), "--focus", str(e["google"]),
+                 "--opencost", str(oc), "--plan", str(scenario["plan"]), "--out", str(out)])  # fmt: skip
+    assert code in (0, 1)
+    s = _fn(json.loads(out.read_text()), "sentiment")
+    assert s["cost_sources"] == ["opencost"]
+    assert s["month_to_date_usd"] == round(sum(0.5 + i / 100 for i in range(20)), 2)
+    assert json.loads(out.read_text())["outside"]["reasons"][0]["usd"] >= 40.0  # the untagged workload, not dropped
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-11-05T00:00:00Z", "2026-11-05T00:00Z", "2026-11-05 00:00:00.000", "2026-11-05T13:00:00.000Z", "2026-11-05"],
+)
+def test_focus_timestamp_forms(text: str) -> None:
+    # Azure FocusCost 1.0 wrote minutes without seconds (1.0r2 added them); AWS CSVs use a space and milliseconds
+    from finops.sources import utc_times
+
+    days = utc_times(pa.chunked_array([[text]]), "f.csv", "ChargePeriodStart").astype("datetime64[D]")
+    assert str(days[0]) == "2026-11-05"
