@@ -37,7 +37,7 @@ from typing import Any
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from gitops.configedit import Edit, Validator, default_validator
-from gitops.writeback import Change, Outcome, RefusedError, outcome_json, write_back
+from gitops.writeback import GIT_TIMEOUT, Change, Outcome, RefusedError, one_line, outcome_json, write_back
 
 SEVERITIES = ("none", "minor", "major")
 DRIFT_KINDS = ("data", "performance")
@@ -72,7 +72,8 @@ class FeatureDrift:
     def describe(self) -> str:
         """``amount: ks statistic=0.41 p=1.2e-08 (threshold 0.05)``."""
         p = "" if self.p_value is None else f" p={_num(self.p_value)}"
-        return f"{self.feature}: {self.test} statistic={_num(self.statistic)}{p} (threshold {_num(self.threshold)})"
+        name, test = one_line(self.feature), one_line(self.test)
+        return f"{name}: {test} statistic={_num(self.statistic)}{p} (threshold {_num(self.threshold)})"
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,9 @@ class Report:
         kinds = [k for k in DRIFT_KINDS if k in self.drift_kinds] or ["data"]
         parts = []
         if "data" in kinds:
-            names = ", ".join(f.feature for f in self.features[:8]) + (", ..." if len(self.features) > 8 else "")
+            names = ", ".join(one_line(f.feature) for f in self.features[:8]) + (
+                ", ..." if len(self.features) > 8 else ""
+            )
             parts.append(f"{len(self.features)} of {self.n_features} features" + (f" ({names})" if names else ""))
         if self.performance is not None:
             p = self.performance
@@ -399,6 +402,11 @@ def title(action: Action, function: str, stack: str) -> str:
     return f"chore(drift): {action.value} {function} on {stack}"
 
 
+def _md_cell(text: str) -> str:
+    """A report value as one Markdown table cell: one line, pipes and backticks escaped."""
+    return one_line(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+
+
 def markdown_body(
     action: Action, function: str, stack: str, report: Report, decision: Decision, changes: list[str]
 ) -> str:
@@ -415,7 +423,8 @@ def markdown_body(
         md.append("|---|---|---|---|---|")
         for f in report.features:
             pv = "" if f.p_value is None else _num(f.p_value)
-            md.append(f"| {f.feature} | {f.test} | {_num(f.statistic)} | {pv} | {_num(f.threshold)} |")
+            cells = [_md_cell(f.feature), _md_cell(f.test), _num(f.statistic), pv, _num(f.threshold)]
+            md.append("| " + " | ".join(cells) + " |")
     if report.performance is not None:
         p = report.performance
         md += ["", "### Performance", "", f"{p['metric']}: {_num(p['reference'])} → {_num(p['current'])}"]
@@ -502,6 +511,8 @@ def remediate(
     lock_timeout: float = 120.0,
     validate: Validator | None = default_validator,
     log: Callable[[str], None] | None = None,
+    git_timeout: float = GIT_TIMEOUT,
+    verify: bool = True,
 ) -> Remediation:
     """Apply the remediation policy to ``Pulumi.<stack>.yaml`` and commit the change on its own branch.
 
@@ -535,7 +546,7 @@ def remediate(
 
     result.outcome = write_back(
         repo, stack, function, plan, base=base, push=push, retries=retries,
-        lock_timeout=lock_timeout, validate=validate, log=say,
+        lock_timeout=lock_timeout, validate=validate, log=say, git_timeout=git_timeout, verify=verify,
     )  # fmt: skip
     if result.decision.action is Action.NONE and not result.outcome.planned:
         result.outcome.note = "no change: policy chose none"

@@ -6,9 +6,11 @@
         [--repo DIR] [--base BRANCH] [--push REMOTE] [--open-pr] [--date YYYY-MM-DD]
 
 Prints the branch that carries the change on stdout (nothing when there is no change). Exit codes:
-0 done (including "no change"), 1 Git failed (push rejected after the retries, lock timeout, gh failed),
-2 bad input or a repository we must not touch (dirty tree, detached HEAD without --base, missing stack
-file, invalid report, edited config failing validation).
+0 done (including "no change"); 2 bad input or a repository we must not touch (dirty tree, detached HEAD
+without --base, missing stack file, invalid report, edited config failing validation, a hook refusing
+the commit); 3 Git failed (lock timeout, push rejected after the retries or refused by the remote,
+unreachable remote, a git call timing out, gh failed). Never 1: remediation has no finding, and
+workflows read 1 as one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import date
 from typing import Any
 
 from drift.remediate import remediate
-from gitops.writeback import GitOpsError, open_pull_request
+from gitops.writeback import GIT_TIMEOUT, GitOpsError, open_pull_request
 from inferops.exitcodes import EXIT_BAD_INPUT, EXIT_OK
 
 
@@ -47,8 +49,8 @@ def add_remediate_parser(subparsers: Any) -> argparse.ArgumentParser:
         "remediate",
         help="apply the remediation policy to a stack file and commit it on a drift/ branch",
         description="Apply the function's remediation policy to Pulumi.STACK.yaml for a drift report and "
-        "commit the change on drift/<stack>/<function>-<hash>. Exit 0: done or no change; 1: Git failed; "
-        "2: bad input or repository state.",
+        "commit the change on drift/<stack>/<function>-<hash>. Exit 0: done or no change; "
+        "2: bad input or repository state; 3: Git failed (never 1).",
     )
     p.add_argument("--stack", required=True, help="stack name: edits Pulumi.STACK.yaml in --repo")
     p.add_argument("--function", required=True, metavar="NAME", help="function name in inferops:functions")
@@ -66,6 +68,18 @@ def add_remediate_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long for another run on the same repository (default 120)",
     )
+    p.add_argument(
+        "--git-timeout",
+        type=float,
+        default=GIT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"bound on every git call that can wait: network and hooks (default {GIT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="do not run the repository's pre-commit and commit-msg hooks (like git commit --no-verify)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of the branch name")
     return p
 
@@ -80,7 +94,7 @@ def run_remediate(args: argparse.Namespace) -> int:
         outcome = remediate(
             args.repo, args.stack, args.function, args.report,
             base=args.base, push=args.push, today=args.date, retries=args.retries,
-            lock_timeout=args.lock_timeout, log=say,
+            lock_timeout=args.lock_timeout, log=say, git_timeout=args.git_timeout, verify=not args.no_verify,
         )  # fmt: skip
     except GitOpsError as exc:
         sys.stderr.write(f"drift: error: {' '.join(str(exc).split())}\n")

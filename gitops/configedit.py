@@ -13,8 +13,11 @@ either fails, :class:`ConfigEditError` is raised and nothing is written.
 
 from __future__ import annotations
 
+import copy
 import io
 import itertools
+import json
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +28,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.scalarstring import ScalarString
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString, SingleQuotedScalarString
 
 from inferops.atomic import write_atomic as _write_atomic
 
@@ -65,13 +69,13 @@ def default_validator(config: Mapping[str, Any]) -> object:
 def to_plain(node: Any) -> Any:
     """ruamel round-trip node -> plain Python (dict, list, str, int, float, bool, None)."""
     if isinstance(node, Mapping):
-        return {str(k): to_plain(v) for k, v in node.items()}
+        return {str(k).translate(_SHOW): to_plain(v) for k, v in node.items()}
     if isinstance(node, list | tuple):
         return [to_plain(v) for v in node]
     if isinstance(node, bool) or node is None:
         return node
     if isinstance(node, str):
-        return str(node)
+        return str(node).translate(_SHOW)
     if isinstance(node, int):
         return int(node)
     if isinstance(node, float):
@@ -120,7 +124,7 @@ def _guess_indent(text: str) -> tuple[int, int, int]:
 
 def _load(y: YAML, text: str, where: str) -> Any:
     try:
-        return y.load(text)
+        return y.load(text.translate(_HIDE))
     except YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigEditError(f"{where}: not valid YAML ({first})") from None
@@ -239,27 +243,18 @@ def _set(fn: CommentedMap, edit: Edit, where: str) -> bool:
     return is_new
 
 
-def apply_edits(
-    text: str,
-    function: str,
-    edits: Sequence[Edit],
-    *,
-    where: str = "stack file",
-    validate: Validator | None = default_validator,
-) -> str:
-    """Return ``text`` with ``edits`` applied to the named function; unchanged text when they change nothing.
+def _splice_edits(text: str, function: str, edits: Sequence[Edit], where: str) -> str:
+    """``text`` with the line spans of the edited keys replaced by ruamel's rendering of them.
 
-    Raises :class:`ConfigEditError` when the file, the function or an edited key cannot be handled, when
-    the result would not parse back to the intended document, or when ``validate`` rejects it.
+    Used for what a token cannot express (a new key, a mapping value); the caller checks the result.
     """
-    if not edits:
-        return text
     m_ind, s_ind, s_off = _guess_indent(text)
     y = _yaml(m_ind, s_ind, s_off)
     data = _load(y, text, where)
     index, fn = find_function(data, function, where)
     fn_path: list[Any] = ["config", FUNCTIONS_KEY, index]
-    old_lines = text.splitlines(keepends=True)
+    old_lines = _lines(text)
+    fn_first, fn_end = _line_range(data, fn_path, old_lines)
 
     # Spans in the old text, taken before the edit: (start, end, col, path, is_new).
     before: list[tuple[int, int, int, tuple[Any, ...], bool]] = []
@@ -271,6 +266,11 @@ def apply_edits(
             s, e, c = _span(data, full, old_lines)
             before.append((s, e, c, full, False))
         elif parent is not None and isinstance(parent, CommentedMap) and len(parent):
+            if parent.fa.flow_style():
+                raise ConfigEditError(
+                    f"{where}: adding {edit.describe()} to a flow mapping ({{...}}) of {function!r} is not "
+                    "supported; edit the file by hand"
+                )
             # A new key goes after the parent's last key, before any comments and blank lines that follow.
             last_key = list(parent.keys())[-1]
             _, e, _ = _span(data, (*full[:-1], last_key), old_lines)
@@ -287,15 +287,23 @@ def apply_edits(
     y.dump(data, out)
     dumped = out.getvalue()
     new_data = _load(_yaml(m_ind, s_ind, s_off), dumped, where)
-    new_lines = dumped.splitlines(keepends=True)
-    newline = "\r\n" if "\r\n" in text else "\n"
+    new_lines = _lines(dumped)
 
     pieces: list[tuple[int, int, list[str]]] = []
     for start, end, col, full, _is_new in before:
+        if not (fn_first <= start and end <= fn_end):
+            raise ConfigEditError(
+                f"{where}: {'.'.join(map(str, full[3:]))} of {function!r} is written outside the function "
+                "(an alias or a merge key); edit the file by hand"
+            )
         ns, ne, ncol = _span(new_data, full, new_lines)
         block = _shift(new_lines[ns:ne], col - ncol)
-        if newline != "\n":
-            block = [ln[:-1] + newline if ln.endswith("\n") and not ln.endswith("\r\n") else ln for ln in block]
+        # Each new line takes the ending of the old line it replaces (or of the line before an insertion).
+        endings = [_ending(ln) for ln in old_lines[start:end]] or [_ending(old_lines[start - 1]) if start else "\n"]
+        block = [
+            ln[: len(ln) - len(_ending(ln))] + (endings[min(i, len(endings) - 1)] or "\n") if _ending(ln) else ln
+            for i, ln in enumerate(block)
+        ]
         pieces.append((start, end, block))
     pieces.sort(key=lambda p: (p[0], p[1]))
     for (s1, e1, _), (s2, _, _) in itertools.pairwise(pieces):
@@ -306,28 +314,279 @@ def apply_edits(
     cursor = 0
     for start, end, block in pieces:
         result.extend(old_lines[cursor:start])
-        if start == end and result and not result[-1].endswith("\n"):
-            result[-1] += newline  # appending after a last line without a newline
+        if start == end and result and not _ending(result[-1]):
+            result[-1] += _first_ending(text)  # appending after a last line without a newline
         result.extend(block)
         cursor = end
     result.extend(old_lines[cursor:])
     new_text = "".join(result)
-    if not text.endswith(("\n", "\r")) and new_text.endswith("\n") and cursor >= len(old_lines):
-        new_text = new_text.rstrip("\r\n")
+    if not _ending(text) and _ending(new_text) and cursor >= len(old_lines):
+        new_text = new_text[: len(new_text) - len(_ending(new_text))]
+    return new_text
 
-    expected = to_plain(data)
-    reparsed = to_plain(_load(_yaml(), new_text, where))
-    if reparsed != expected:
+
+# --- lines as ruamel counts them ---------------------------------------------------------------------
+
+# ruamel (a YAML 1.1 reader) takes NEL, LS and PS for line breaks in some places and not in others, and
+# refuses them in comments, where YAML 1.2 allows them. They are swapped for reserved noncharacters of
+# the same length before parsing and swapped back at the end, so offsets, line numbers and bytes agree.
+_HIDE = str.maketrans({"\x85": "\ufdd0", "\u2028": "\ufdd1", "\u2029": "\ufdd2"})
+_SHOW = str.maketrans({"\ufdd0": "\x85", "\ufdd1": "\u2028", "\ufdd2": "\u2029"})
+_BREAK_RE = re.compile("\r\n|[\r\n]")
+
+
+def _lines(text: str) -> list[str]:
+    """``text`` split after every line break ruamel counts, endings kept (so ``"".join`` gives it back)."""
+    out, pos = [], 0
+    for m in _BREAK_RE.finditer(text):
+        out.append(text[pos : m.end()])
+        pos = m.end()
+    if pos < len(text):
+        out.append(text[pos:])
+    return out
+
+
+def _ending(line: str) -> str:
+    m = re.search("(\r\n|[\r\n])\\Z", line)
+    return m.group(1) if m else ""
+
+
+def _first_ending(text: str) -> str:
+    m = re.search("\r\n|[\r\n]", text)
+    return m.group(0) if m else "\n"
+
+
+def _line_range(data: Any, fn_path: Sequence[Any], lines: Sequence[str]) -> tuple[int, int]:
+    """(first line, end line exclusive) of the function's entry in the sequence."""
+    seq = _container_at(data, fn_path[:-1])
+    index = fn_path[-1]
+    first = seq.lc.item(index)[0]
+    end = seq.lc.item(index + 1)[0] if index + 1 < len(seq) else _next_line_after(data, fn_path[:-1], len(lines))
+    return first, end
+
+
+# --- node-level checks and single-token edits ------------------------------------------------------------
+
+_PLAIN_RE = re.compile(r"[A-Za-z0-9_./@+-](?:[A-Za-z0-9_./@+-]|:(?! ))*")
+_PREFIX_RE = re.compile(r"(?:(?:&[^\s,\[\]{}]+|![^\s,\[\]{}]*)\s+)*")
+
+
+def _compose(text: str, where: str) -> Node:
+    try:
+        return YAML(typ="rt").compose(text.translate(_HIDE))
+    except YAMLError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigEditError(f"{where}: not valid YAML ({first})") from None
+
+
+def _occurrences(root: Node) -> dict[int, int]:
+    """How many places of the document each node object appears in (an alias is one more)."""
+    seen: dict[int, int] = {}
+
+    def walk(node: Node) -> None:
+        seen[id(node)] = seen.get(id(node), 0) + 1
+        if seen[id(node)] > 1:
+            return
+        if isinstance(node, MappingNode):
+            for k, v in node.value:
+                walk(k)
+                walk(v)
+        elif isinstance(node, SequenceNode):
+            for v in node.value:
+                walk(v)
+
+    walk(root)
+    return seen
+
+
+def _own(node: MappingNode, key: str) -> tuple[Node, Node] | None:
+    for k, v in node.value:
+        if isinstance(k, ScalarNode) and k.tag != "tag:yaml.org,2002:merge" and k.value == key:
+            return k, v
+    return None
+
+
+def _has_merge(node: MappingNode) -> bool:
+    return any(isinstance(k, ScalarNode) and k.tag == "tag:yaml.org,2002:merge" for k, _ in node.value)
+
+
+def _render_scalar(value: Any, style: str | None) -> str | None:
+    """``value`` as one YAML token in the quoting style ``style`` of the value it replaces; None: cannot."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else None
+    if not isinstance(value, str):
+        return None
+    text = str(value)
+    double = json.dumps(text, ensure_ascii=False)
+    # JSON leaves these raw; YAML readers treat some as line breaks or refuse them.
+    double = re.sub("[\x7f-\x9f\u2028\u2029\ufeff]", lambda m: f"\\u{ord(m.group()):04x}", double)
+    if isinstance(value, DoubleQuotedScalarString) or style == '"':
+        return double
+    printable = text.isprintable() and "\n" not in text
+    if isinstance(value, SingleQuotedScalarString) or style == "'":
+        return "'" + text.replace("'", "''") + "'" if printable else double
+    if style is None and _PLAIN_RE.fullmatch(text):
+        loaded = YAML(typ="safe").load(f"k: {text}\n")
+        if isinstance(loaded, dict) and loaded.get("k") == text and isinstance(loaded.get("k"), str):
+            return text
+    return double
+
+
+def _token_edit(text: str, function: str, index: int, edit: Edit, where: str) -> str | None:
+    """``text`` with the edited scalar's token replaced in place; None when the edit needs the splice.
+
+    Only the value's own characters change: the key, the spacing before an end-of-line comment, the
+    comment and the line ending stay as they are. Raises :class:`ConfigEditError` when the edit would
+    reach another function's config through an anchor, an alias or a merge key.
+    """
+    root = _compose(text, where)
+    config = _own(root, "config") if isinstance(root, MappingNode) else None
+    fns = _own(config[1], FUNCTIONS_KEY) if config and isinstance(config[1], MappingNode) else None
+    if fns is None or not isinstance(fns[1], SequenceNode) or index >= len(fns[1].value):
+        return None
+    fn_node = fns[1].value[index]
+    if not isinstance(fn_node, MappingNode):
+        return None
+    lo, hi = fn_node.start_mark.index, fn_node.end_mark.index
+    counts = _occurrences(root)
+    dotted = edit.describe()
+
+    def outside(node: Node) -> bool:
+        return not (lo <= node.start_mark.index and node.end_mark.index <= hi)
+
+    def shared(node: Node) -> bool:
+        return counts.get(id(node), 0) > 1
+
+    if shared(fn_node):
+        raise ConfigEditError(f"{where}: function {function!r} is an anchored node other entries alias; edit by hand")
+    node: Node = fn_node
+    for depth, key in enumerate(edit.path):
+        if not isinstance(node, MappingNode):
+            return None
+        pair = _own(node, key)
+        here = ".".join(edit.path[: depth + 1])
+        if pair is None:
+            if _has_merge(node):
+                raise ConfigEditError(
+                    f"{where}: {here} of {function!r} would override a value merged in with '<<:'; "
+                    "merge keys are not edited automatically: set it by hand"
+                )
+            return None  # a new key: the splice inserts it
+        key_node, value = pair
+        last = depth == len(edit.path) - 1
+        if outside(value) or shared(value):
+            anchor = f" &{value.anchor}" if getattr(value, "anchor", None) else ""
+            if not (last and isinstance(value, ScalarNode)):
+                raise ConfigEditError(
+                    f"{where}: {here}{anchor} of {function!r} is shared through a YAML anchor/alias with other "
+                    f"nodes; editing {dotted} would change them too: edit by hand"
+                )
+            if not outside(value):
+                raise ConfigEditError(
+                    f"{where}: {here} of {function!r} carries anchor{anchor} that other nodes alias; "
+                    "changing it would change them too: edit by hand"
+                )
+            # `key: *alias` in this function: replace the alias token only (breaking the alias here).
+            m = re.compile(r"\s*:[ \t]*(\*[^\s,\[\]{}]+)").match(text, key_node.end_mark.index)
+            if not m:
+                return None
+            token = _render_scalar(edit.value, None)
+            if token is None:
+                return None
+            return text[: m.start(1)] + token + text[m.end(1) :]
+        node = value
+    if not isinstance(node, ScalarNode) or isinstance(edit.value, Mapping) or node.style in ("|", ">"):
+        return None
+    token = _render_scalar(edit.value, node.style)
+    if token is None:
+        return None
+    start, end = node.start_mark.index, node.end_mark.index
+    prefix = _PREFIX_RE.match(text, start)
+    start = prefix.end() if prefix and prefix.end() <= end else start
+    return text[:start] + token + text[end:]
+
+
+def _apply_plain(fn: dict[str, Any], edit: Edit) -> None:
+    parent: Any = fn
+    for key in edit.path[:-1]:
+        parent = parent[key]
+    parent[edit.path[-1]] = to_plain(dict(edit.value)) if isinstance(edit.value, Mapping) else to_plain(edit.value)
+
+
+def apply_edits(
+    text: str,
+    function: str,
+    edits: Sequence[Edit],
+    *,
+    where: str = "stack file",
+    validate: Validator | None = default_validator,
+) -> str:
+    """Return ``text`` with ``edits`` applied to the named function; unchanged text when they change nothing.
+
+    An existing scalar is edited in place, token for token; a new key or a mapping value is spliced in
+    as the lines ruamel renders for it. Raises :class:`ConfigEditError` when the file, the function or an
+    edited key cannot be handled (saying what is unsupported), when the result would not parse back to
+    the intended document (every other function's effective config unchanged included), or when
+    ``validate`` rejects it.
+    """
+    if not edits:
+        return text
+    if any(ch in text for ch in "\ufdd0\ufdd1\ufdd2"):
+        raise ConfigEditError(f"{where}: contains U+FDD0-U+FDD2, which the editor reserves; edit the file by hand")
+    shown, text = text, text.translate(_HIDE)
+    data = _load(_yaml(), text, where)
+    index, _ = find_function(data, function, where)
+    original = to_plain(data)
+    intended = copy.deepcopy(original)
+    target = intended["config"][FUNCTIONS_KEY][index]
+    for edit in edits:
+        try:
+            _apply_plain(target, edit)
+        except (KeyError, TypeError):
+            parent = ".".join(edit.path[:-1])
+            raise ConfigEditError(f"{where}: cannot set {edit.describe()}: {parent!r} does not exist") from None
+    if intended == original:
+        return shown
+    new_text = text
+    for edit in edits:
+        before = to_plain(find_function(_load(_yaml(), new_text, where), function, where)[1])
+        step = copy.deepcopy(before)
+        _apply_plain(step, edit)
+        if step == before:
+            continue
+        token = _token_edit(new_text, function, index, edit, where)
+        new_text = token if token is not None else _splice_edits(new_text, function, [edit], where)
+
+    try:
+        reparsed = to_plain(_load(_yaml(), new_text, where))
+    except ConfigEditError:
         raise ConfigEditError(
-            f"{where}: editing {', '.join(e.describe() for e in edits)} of {function!r} would change other "
-            "keys (unusual layout); edit the file by hand"
+            f"{where}: editing {', '.join(e.describe() for e in edits)} of {function!r} in this layout would not "
+            "give valid YAML (unsupported layout); edit the file by hand"
+        ) from None
+    if reparsed != intended:
+        others = [
+            str(f.get("name")) for i, (f, g) in enumerate(
+                zip(original["config"][FUNCTIONS_KEY], reparsed["config"].get(FUNCTIONS_KEY) or [], strict=False)
+            ) if i != index and f != g
+        ]  # fmt: skip
+        reason = f"would also change function(s) {', '.join(others)}" if others else "would change other keys"
+        raise ConfigEditError(
+            f"{where}: editing {', '.join(e.describe() for e in edits)} of {function!r} {reason} "
+            "(anchors, aliases or an unusual layout); edit the file by hand"
         )
     if validate is not None:
         try:
-            validate(expected.get("config") or {})
+            validate(intended.get("config") or {})
         except ValueError as exc:
             raise ConfigEditError(f"{where}: edited config is invalid: {str(exc).splitlines()[0]}") from None
-    return new_text
+    return new_text.translate(_SHOW)
 
 
 def _exists(root: Any, path: Sequence[Any]) -> bool:

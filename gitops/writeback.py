@@ -12,15 +12,18 @@ retried a bounded number of times.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,12 +40,13 @@ from gitops.configedit import (
     read_function,
     stack_file_name,
 )
-from inferops.exitcodes import EXIT_BAD_INPUT, EXIT_FINDING, EXIT_OK
+from inferops.exitcodes import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK
 
 LOCK_NAME = "inferops-gitops.lock"
 _ZERO = "0" * 40
-_REJECTED = re.compile(
-    r"\[rejected\]|\[remote rejected\]|non-fast-forward|fetch first|cannot lock ref|failed to update ref"
+#: A rejection another writer caused: fetch, re-apply and retry.
+_RACE = re.compile(
+    r"\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref|failed to update ref|incorrect old value"
 )
 
 #: Trailer keys written on every commit; the "already handled" check reads them back.
@@ -55,9 +59,13 @@ _LEGACY_TRAILERS = {"drift": ("Drift-Report", "Drift-Function")}
 
 
 class GitOpsError(RuntimeError):
-    """The write-back failed for an operational reason (Git, lock, remote); ``exit_code`` says how to exit."""
+    """The write-back failed for an operational reason (Git, a lock, the remote, a timeout).
 
-    exit_code = EXIT_FINDING
+    ``exit_code`` is 3 (:data:`inferops.exitcodes.EXIT_INTERNAL`, "a failing environment"): a
+    remediation has no verdict, and workflows read 1 as a finding, so an operational failure is never 1.
+    """
+
+    exit_code = EXIT_INTERNAL
 
 
 class RefusedError(GitOpsError):
@@ -129,30 +137,77 @@ class Outcome:
 
 # --- git plumbing --------------------------------------------------------------------------------------
 
+#: Bound on git calls that only read or write the local object store (they cannot wait on anything).
+LOCAL_TIMEOUT = 120.0
+#: Default bound on git calls that can wait: the network (ls-remote, fetch, push) and hooks.
+GIT_TIMEOUT = 300.0
+#: A ref lock (``refs/heads/x.lock``) older than this is left by a killed git; git holds them for milliseconds.
+STALE_LOCK_SECONDS = 60.0
+
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"})
+    env.update(
+        {
+            "LC_ALL": "C",
+            "GIT_TERMINAL_PROMPT": "0",
+            # Never take optional locks: `git status` would otherwise refresh and rewrite the user's
+            # .git/index (and leave .git/index.lock behind when killed).
+            "GIT_OPTIONAL_LOCKS": "0",
+            "GIT_ASKPASS": "",
+            "SSH_ASKPASS": "",
+        }
+    )
+    env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
     if extra:
         env.update(extra)
     return env
 
 
 def git(
-    cwd: Path, *args: str, input: bytes | None = None, check: bool = True, env: dict[str, str] | None = None
+    cwd: Path,
+    *args: str,
+    input: bytes | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float = LOCAL_TIMEOUT,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run ``git`` in ``cwd``; on failure (``check``) raise :class:`GitOpsError` with git's first error line."""
-    proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=_env(env), check=False)
-    if check and proc.returncode != 0:
-        raise GitOpsError(f"git {args[0]} failed: {_first_line(proc.stderr or proc.stdout)}")
-    return proc
+    """Run ``git`` in ``cwd``, bounded by ``timeout`` seconds.
+
+    On failure (``check``) raises :class:`GitOpsError` with git's first error line. On timeout the whole
+    process group (git, its hooks and their children) is killed and :class:`GitOpsError` raised, so a
+    hanging hook or remote never holds the run (and its lock) forever.
+    """
+    with subprocess.Popen(
+        ["git", *args],
+        cwd=cwd,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(env),
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise GitOpsError(
+                f"git {args[0]} did not finish within {timeout:g}s (a hook or the remote did not answer); "
+                "nothing was pushed by this call"
+            ) from None
+    done = subprocess.CompletedProcess(["git", *args], proc.returncode, out, err)
+    if check and done.returncode != 0:
+        raise GitOpsError(f"git {args[0]} failed: {_first_line(done.stderr or done.stdout)}")
+    return done
 
 
 def _first_line(raw: bytes) -> str:
     for line in raw.decode("utf-8", "replace").splitlines():
         line = line.strip()
         if line and not line.startswith("hint:"):
-            return line
+            return one_line(line)
     return "no output"
 
 
@@ -161,7 +216,7 @@ def _out(proc: subprocess.CompletedProcess[bytes]) -> str:
 
 
 def _rev(cwd: Path, rev: str) -> str | None:
-    p = git(cwd, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+    p = git(cwd, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False)
     return _out(p) if p.returncode == 0 else None
 
 
@@ -170,34 +225,110 @@ def _is_ancestor(cwd: Path, a: str, b: str) -> bool:
 
 
 def _show(cwd: Path, commit: str, path: str) -> bytes | None:
-    p = git(cwd, "show", f"{commit}:{path}", check=False)
+    p = git(cwd, "cat-file", "blob", f"{commit}:{path}", check=False)
     return p.stdout if p.returncode == 0 else None
 
 
-def _fetch_branch(cwd: Path, remote: str, branch: str) -> str | None:
+_URL_RE = re.compile(r"(?:https?|ssh|git|file)://[^\s\x00-\x1f\x7f]+")
+_SCP_RE = re.compile(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s\x00-\x1f\x7f-][^\s\x00-\x1f\x7f]*")
+_FUNCTION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_DIGEST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9:+/=._-]{0,199}")
+
+
+def check_remote(repo: Path, remote: str) -> str:
+    """``remote`` when it is a remote configured in ``repo`` or a URL; :class:`RefusedError` otherwise.
+
+    Whatever is returned is passed to git after ``--``, so it can never be read as an option
+    (``--upload-pack=...``, ``--exec=...``); a URL must use https, ssh, git or file (``ext::`` runs a
+    command) or the ``user@host:path`` form.
+    """
+    names = _out(git(repo, "remote")).split()
+    if remote in names:
+        return remote
+    if len(remote) <= 2048 and (_URL_RE.fullmatch(remote) or _SCP_RE.fullmatch(remote)):
+        return remote
+    raise RefusedError(
+        f"--push: {one_line(remote)!r} is neither a remote of this repository ({', '.join(names) or 'none'}) "
+        "nor an https://, ssh://, git://, file:// or user@host:path URL"
+    )
+
+
+def _fetch_branch(cwd: Path, remote: str, branch: str, timeout: float) -> str | None:
     """Fetch ``branch`` from ``remote``; its tip, or None when the remote has no such branch."""
-    ls = git(cwd, "ls-remote", "--exit-code", remote, f"refs/heads/{branch}", check=False)
+    ls = git(cwd, "ls-remote", "--exit-code", "--", remote, f"refs/heads/{branch}", check=False, timeout=timeout)
     if ls.returncode == 2:
         return None
     if ls.returncode != 0:
-        raise GitOpsError(f"cannot reach remote {remote!r}: {_first_line(ls.stderr)}")
-    git(cwd, "fetch", "--no-tags", "--quiet", remote, f"refs/heads/{branch}")
-    return _out(git(cwd, "rev-parse", "FETCH_HEAD^{commit}"))
+        raise GitOpsError(f"cannot reach remote {one_line(remote)!r}: {_first_line(ls.stderr)}")
+    git(cwd, "fetch", "--no-tags", "--quiet", "--", remote, f"refs/heads/{branch}", timeout=timeout)
+    return _out(git(cwd, "rev-parse", "--verify", "FETCH_HEAD^{commit}"))
 
 
 # --- commit messages -------------------------------------------------------------------------------------
 
+_TRAILER_LIKE = re.compile(r"(?i)\s*(?:inferops|drift)-[a-z0-9-]*\s*[:=]")
+
+
+def _escape_char(ch: str) -> str:
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+
+def _visible(text: str, keep: str = "") -> str:
+    """``text`` with control, format and line/paragraph-separator characters escaped (``\\x1b``)."""
+    out = []
+    for ch in text:
+        if ch in keep or not unicodedata.category(ch).startswith(("C", "Z")) or ch == " ":
+            out.append(ch)
+        else:
+            out.append(_escape_char(ch))
+    return "".join(out)
+
+
+def one_line(text: str) -> str:
+    """A value fit for one line of a message or a commit subject: no newlines, no escape sequences."""
+    return " ".join(_visible(text.replace("\t", " ")).split())
+
+
+def sanitize_body(text: str) -> str:
+    """A commit body that cannot forge trailers or smuggle terminal escapes.
+
+    Control and separator characters other than newline are escaped; a line that looks like one of
+    the trailers gitops writes (``Inferops-*:``/``Drift-*:``), or a ``---`` patch divider, is indented so
+    no trailer parser reads it as one; the trailers themselves are always a separate last paragraph.
+    """
+    lines = []
+    for raw in text.replace("\r\n", "\n").split("\n"):
+        line = _visible(raw.replace("\t", "    ")).rstrip()
+        if _TRAILER_LIKE.match(line) or line.startswith("---"):
+            line = "  " + line
+        lines.append(line)
+    return "\n".join(lines).strip("\n")
+
 
 def commit_message(change: Change, stack: str, function: str) -> str:
-    """Subject, body and the trailers gitops owns (``Inferops-Report`` etc.)."""
-    parts = [change.title.strip(), "", change.body.rstrip("\n"), ""]
+    """Subject, sanitised body and the trailers gitops owns (``Inferops-Report`` etc.)."""
+    body = sanitize_body(change.body)
+    parts = [one_line(change.title) or f"chore({change.loop}): {change.action}", ""]
+    if body:
+        parts += [body, ""]
     parts += [
-        f"{TRAILER_LOOP}: {change.loop}",
-        f"{TRAILER_ACTION}: {change.action}",
+        f"{TRAILER_LOOP}: {one_line(change.loop)}",
+        f"{TRAILER_ACTION}: {one_line(change.action)}",
         f"{TRAILER_FUNCTION}: {stack}/{function}",
         f"{TRAILER_REPORT}: {change.evidence_digest}",
     ]
     return "\n".join(parts) + "\n"
+
+
+def read_trailers(repo: Path, message: str) -> list[tuple[str, str]]:
+    """``(key, value)`` trailers of a commit message, parsed by ``git interpret-trailers``."""
+    proc = git(repo, "interpret-trailers", "--parse", "--no-divider", input=message.encode("utf-8"), check=False)
+    pairs = []
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            pairs.append((key.strip(), value.strip()))
+    return pairs
 
 
 # --- the run -------------------------------------------------------------------------------------------
@@ -212,6 +343,9 @@ class _Ctx:
     function: str
     plan: Plan
     validate: Validator | None
+    git_timeout: float = GIT_TIMEOUT
+    verify: bool = True
+    lock_timeout: float = 120.0
 
 
 def _plan_on(ctx: _Ctx, commit: str, planned: Change | None = None) -> tuple[bytes, bytes, Change | None]:
@@ -243,18 +377,12 @@ def _commit_onto(ctx: _Ctx, parent: str) -> tuple[str, bool, Change | None]:
         return parent, False, change
     blob = _out(git(ctx.repo, "hash-object", "-w", "--stdin", input=new))
     mode = _out(git(ctx.repo, "ls-tree", parent, "--", ctx.path)).split(" ", 1)[0] or "100644"
-    fd, index = tempfile.mkstemp(prefix="inferops-gitops-index.", dir=ctx.git_dir)
-    os.close(fd)
-    os.unlink(index)  # read-tree wants to create it
-    try:
-        env = {"GIT_INDEX_FILE": index}
-        git(ctx.repo, "read-tree", parent, env=env)
-        git(ctx.repo, "update-index", "--cacheinfo", f"{mode},{blob},{ctx.path}", env=env)
-        tree = _out(git(ctx.repo, "write-tree", env=env))
-    finally:
-        if os.path.exists(index):
-            os.unlink(index)
     message = commit_message(change, ctx.stack, ctx.function)
+    hooks = _hooks(ctx) if ctx.verify else []
+    if hooks:
+        tree, message = _tree_with_hooks(ctx, parent, new, message, hooks)
+    else:
+        tree = _tree_with(ctx, parent, mode, blob)
     proc = git(ctx.repo, "commit-tree", tree, "-p", parent, "-F", "-", input=message.encode(), check=False)
     if proc.returncode != 0:
         raise GitOpsError(
@@ -263,13 +391,121 @@ def _commit_onto(ctx: _Ctx, parent: str) -> tuple[str, bool, Change | None]:
     return _out(proc), True, change
 
 
-def _set_ref(repo: Path, branch: str, new: str, old: str | None, loop: str) -> None:
-    """Move ``refs/heads/<branch>`` from ``old`` (None: must not exist) to ``new``, atomically."""
+_PRIVATE_PREFIXES = ("inferops-gitops-index.", "inferops-hooks.")
+
+
+def _tree_with(ctx: _Ctx, parent: str, mode: str, blob: str) -> str:
+    """The tree of ``parent`` with the stack file replaced by ``blob``, built in a private index."""
+    fd, index = tempfile.mkstemp(prefix=_PRIVATE_PREFIXES[0], dir=ctx.git_dir)
+    os.close(fd)
+    os.unlink(index)  # read-tree wants to create it
+    try:
+        env = {"GIT_INDEX_FILE": index}
+        git(ctx.repo, "read-tree", parent, env=env)
+        git(ctx.repo, "update-index", "--cacheinfo", f"{mode},{blob},{ctx.path}", env=env)
+        return _out(git(ctx.repo, "write-tree", env=env))
+    finally:
+        for leftover in (index, index + ".lock"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+
+
+def _hooks(ctx: _Ctx) -> list[str]:
+    """The commit hooks this repository has (``core.hooksPath`` honoured) that ``git commit`` would run."""
+    found = []
+    for name in ("pre-commit", "commit-msg"):
+        rel = _out(git(ctx.repo, "rev-parse", "--git-path", f"hooks/{name}"))
+        hook = Path(rel) if os.path.isabs(rel) else ctx.repo / rel
+        if hook.is_file() and os.access(hook, os.X_OK):
+            found.append(name)
+    return found
+
+
+def _tree_with_hooks(ctx: _Ctx, parent: str, new: bytes, message: str, hooks: list[str]) -> tuple[str, str]:
+    """Run ``pre-commit``/``commit-msg`` as ``git commit`` would, in a throw-away worktree of ``parent``.
+
+    The user's checkout never sees the change: the hooks run in a detached worktree under ``.git``
+    with the edited file staged. A hook that fails refuses the change (its first line is the reason);
+    the tree is what the index holds after the hooks (a formatter may re-stage), the message what
+    ``commit-msg`` left in the file.
+    """
+    wt = Path(tempfile.mkdtemp(prefix=_PRIVATE_PREFIXES[1], dir=ctx.git_dir))
+    t = ctx.git_timeout
+    try:
+        # --no-checkout + read-tree -u: no post-checkout hook, which `git commit` would not run either.
+        git(ctx.repo, "worktree", "add", "--detach", "--no-checkout", "--quiet", "--", str(wt), parent)
+        git(wt, "read-tree", "-u", "--reset", "HEAD")
+        target = wt / ctx.path
+        target.write_bytes(new)
+        git(wt, "add", "--", ctx.path)
+        if "pre-commit" in hooks:
+            proc = git(wt, "hook", "run", "--ignore-missing", "pre-commit", check=False, timeout=t)
+            if proc.returncode != 0:
+                raise RefusedError(f"pre-commit hook refused the change: {_first_line(proc.stderr or proc.stdout)}")
+        if "commit-msg" in hooks:
+            msg_file = wt / ".inferops-COMMIT_EDITMSG"
+            msg_file.write_text(message, encoding="utf-8")
+            proc = git(wt, "hook", "run", "--ignore-missing", "commit-msg", "--", str(msg_file), check=False, timeout=t)
+            if proc.returncode != 0:
+                raise RefusedError(f"commit-msg hook refused the change: {_first_line(proc.stderr or proc.stdout)}")
+            edited = msg_file.read_text(encoding="utf-8", errors="replace")
+            # The hook may add lines (a Change-Id); the trailers that identify the evidence stay ours.
+            message = edited if TRAILER_REPORT in edited else message
+            msg_file.unlink()
+        return _out(git(wt, "write-tree")), message
+    finally:
+        git(ctx.repo, "worktree", "remove", "--force", "--force", "--", str(wt), check=False)
+        shutil.rmtree(wt, ignore_errors=True)
+        git(ctx.repo, "worktree", "prune", check=False)
+
+
+def _clean_leftovers(git_dir: Path) -> None:
+    """Remove private indexes and hook worktrees a killed run left (we hold the lock: none is in use)."""
+    for entry in git_dir.iterdir():
+        if entry.name.startswith(_PRIVATE_PREFIXES):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
+
+
+def _ref_lock(ctx: _Ctx, branch: str) -> Path:
+    return ctx.git_dir / "refs" / "heads" / f"{branch}.lock"
+
+
+def _set_ref(ctx: _Ctx, branch: str, new: str, old: str | None, loop: str) -> None:
+    """Move ``refs/heads/<branch>`` from ``old`` (None: must not exist) to ``new``, atomically.
+
+    A ref lock left by a killed git (older than :data:`STALE_LOCK_SECONDS`) is removed and the update
+    retried; a fresh one (a git at work right now) is waited for, at most ``lock_timeout`` seconds.
+    """
     if new == old:
         return
-    proc = git(repo, "update-ref", "-m", f"{loop} remediate", f"refs/heads/{branch}", new, old or _ZERO, check=False)
-    if proc.returncode != 0:
-        raise GitOpsError(f"branch {branch} moved while we worked ({_first_line(proc.stderr)}); run again")
+    deadline = time.monotonic() + ctx.lock_timeout
+    while True:
+        proc = git(
+            ctx.repo, "update-ref", "-m", f"{loop} remediate", f"refs/heads/{branch}", new, old or _ZERO, check=False
+        )
+        if proc.returncode == 0:
+            return
+        lock = _ref_lock(ctx, branch)
+        try:
+            age = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            age = None
+        if age is None or b".lock" not in proc.stderr:
+            raise GitOpsError(f"branch {branch} moved while we worked ({_first_line(proc.stderr)}); run again")
+        if age > STALE_LOCK_SECONDS:
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+            continue
+        if time.monotonic() > deadline:
+            raise GitOpsError(
+                f"ref lock {lock} is held (for {age:.0f}s; waited {ctx.lock_timeout:g}s); "
+                f"remove it if no git is running"
+            )
+        time.sleep(0.05)
 
 
 def branch_name(stack: str, function: str, path: str, change: Change, old: bytes, new: bytes) -> str:
@@ -289,18 +525,31 @@ def branch_name(stack: str, function: str, path: str, change: Change, old: bytes
 
 
 def _already_handled(ctx: _Ctx, change: Change, base_commit: str) -> str | None:
-    """A commit in the base's history that carries this evidence's trailers for this function."""
+    """A commit in the base's history whose trailers name exactly this evidence and this function.
+
+    ``git log --grep`` on the digest only narrows the candidates; the decision is an exact match of the
+    trailer values parsed by ``git interpret-trailers`` (a substring match would take a merged
+    ``fraud-2`` remediation for one of ``fraud``, and a forged line in a body for a trailer).
+    """
     keys = [(TRAILER_REPORT, TRAILER_FUNCTION)]
     if change.loop in _LEGACY_TRAILERS:
         keys.append(_LEGACY_TRAILERS[change.loop])
-    for report_key, function_key in keys:
-        proc = git(
-            ctx.repo, "log", "-1", "--format=%H", "--fixed-strings", "--all-match",
-            f"--grep={report_key}: {change.evidence_digest}", f"--grep={function_key}: {ctx.stack}/{ctx.function}",
-            base_commit, check=False,
-        )  # fmt: skip
-        if _out(proc):
-            return _out(proc)
+    want_function = f"{ctx.stack}/{ctx.function}"
+    proc = git(
+        ctx.repo, "log", "-z", "--format=%H%n%B", "--fixed-strings", f"--grep={change.evidence_digest}",
+        base_commit, check=False,
+    )  # fmt: skip
+    for entry in proc.stdout.decode("utf-8", "replace").split("\0"):
+        sha, _, message = entry.strip("\n").partition("\n")
+        if not sha:
+            continue
+        trailers = [(k.lower(), v) for k, v in read_trailers(ctx.repo, message)]
+        for report_key, function_key in keys:
+            if (report_key.lower(), change.evidence_digest) in trailers and (
+                function_key.lower(),
+                want_function,
+            ) in trailers:
+                return sha
     return None
 
 
@@ -316,19 +565,26 @@ def write_back(
     lock_timeout: float = 120.0,
     validate: Validator | None = default_validator,
     log: Callable[[str], None] | None = None,
+    git_timeout: float = GIT_TIMEOUT,
+    verify: bool = True,
 ) -> Outcome:
     """Commit ``plan``'s change of ``Pulumi.<stack>.yaml`` on its own branch (and push it).
 
     ``plan`` is called with the function's parsed config (plain dicts) at the base commit, and again on
-    the fetched remote version after a rejected push; ``None`` means "nothing to do". Raises
-    :class:`RefusedError` for bad input or repository state and :class:`GitOpsError` when Git fails
-    (lock timeout, push rejected ``retries + 1`` times, unreachable remote).
+    the fetched remote version after a rejected push; ``None`` means "nothing to do". Every git call
+    that can wait (network, hooks) is bounded by ``git_timeout`` seconds. With ``verify`` the
+    repository's ``pre-commit`` and ``commit-msg`` hooks run as ``git commit`` would run them
+    (``verify=False`` is ``git commit --no-verify``). Raises :class:`RefusedError` for bad input or
+    repository state (exit 2) and :class:`GitOpsError` when Git fails (lock timeout, push rejected
+    ``retries + 1`` times or refused by the remote, unreachable remote, a timeout; exit 3).
     """
     say = log or (lambda msg: print(msg, file=sys.stderr))
     try:
         file_name = stack_file_name(stack)
     except ConfigEditError as exc:
         raise RefusedError(str(exc)) from None
+    if not _FUNCTION_RE.fullmatch(function):
+        raise RefusedError(f"--function: invalid function name {one_line(function)!r}")
     repo_dir = Path(repo).resolve()
     if not repo_dir.is_dir():
         raise RefusedError(f"--repo: {repo} is not a directory")
@@ -346,7 +602,8 @@ def write_back(
     except Timeout:
         raise GitOpsError(f"another remediation holds {git_dir / LOCK_NAME} (waited {lock_timeout:g}s)") from None
     try:
-        ctx = _Ctx(top_dir, git_dir, path, stack, function, plan, validate)
+        _clean_leftovers(git_dir)
+        ctx = _Ctx(top_dir, git_dir, path, stack, function, plan, validate, git_timeout, verify, lock_timeout)
         return _write_back_locked(ctx, base, push, retries, say)
     finally:
         lock.release()
@@ -361,13 +618,18 @@ def _write_back_locked(
         if head.returncode != 0:
             raise RefusedError("HEAD is detached: check out the base branch or pass --base")
         base = _out(head)
-    dirty = _out(git(repo, "status", "--porcelain", "--untracked-files=no"))
+    elif base.startswith("-") or not base.strip():
+        raise RefusedError(f"--base: {one_line(base)!r} is not a branch or commit")
+    if push is not None:
+        push = check_remote(repo, push)
+    # --no-optional-locks (also GIT_OPTIONAL_LOCKS=0): status must not refresh and rewrite .git/index.
+    dirty = _out(git(repo, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"))
     if dirty:
         n = len(dirty.splitlines())
         raise RefusedError(f"working tree has uncommitted changes to {n} tracked file(s): commit or stash them first")
     base_commit = _rev(repo, base)
     if base_commit is None:
-        raise RefusedError(f"--base: {base!r} is not a commit in this repository")
+        raise RefusedError(f"--base: {one_line(base)!r} is not a commit in this repository")
     raw = _show(repo, base_commit, path)
     if raw is None:
         raise RefusedError(f"stack file {path} not found in {base}")
@@ -383,6 +645,8 @@ def _write_back_locked(
     except ConfigEditError as exc:
         raise RefusedError(str(exc)) from None
     first = ctx.plan(fn)
+    if first is not None and not _DIGEST_RE.fullmatch(first.evidence_digest):
+        raise ValueError(f"evidence digest {first.evidence_digest!r} cannot be a trailer value")
     if first is None:
         outcome.note = "no change: nothing to do"
         return outcome
@@ -405,38 +669,68 @@ def _write_back_locked(
     outcome.pr_body = change.pr_body
 
     local = _rev(repo, f"refs/heads/{branch}")
-    remote_tip = _fetch_branch(repo, push, branch) if push else None
+    t = ctx.git_timeout
+    remote_tip = _fetch_branch(repo, push, branch, t) if push else None
     start = _pick_start(repo, branch, base_commit, local, remote_tip, push)
     commit, made, _ = _commit_onto(ctx, start)
-    _set_ref(repo, branch, commit, local, change.loop)
+    _set_ref(ctx, branch, commit, local, change.loop)
     outcome.commit, outcome.created_commit = commit, made
 
     if push:
         attempt = 0
         while remote_tip != commit:
-            proc = git(repo, "push", "--porcelain", push, f"refs/heads/{branch}:refs/heads/{branch}", check=False)
+            refspec = f"refs/heads/{branch}:refs/heads/{branch}"
+            proc = git(repo, "push", "--porcelain", "--", push, refspec, check=False, timeout=t)
             if proc.returncode == 0:
                 outcome.pushed = True
                 break
-            text_out = (proc.stdout + proc.stderr).decode("utf-8", "replace")
-            if not _REJECTED.search(text_out):
-                raise GitOpsError(f"push to {push} failed: {_first_line(proc.stderr or proc.stdout)}")
+            kind, detail = classify_push_failure(proc.stdout, proc.stderr)
+            if kind == "permanent":
+                raise GitOpsError(f"push of {branch} to {push} refused by the remote (not retried): {detail}")
+            if kind != "race":
+                raise GitOpsError(f"push to {push} failed: {detail}")
             attempt += 1
             if attempt > retries:
-                raise GitOpsError(f"push of {branch} to {push} rejected {attempt} times; run again later")
-            say(f"push rejected (attempt {attempt}); fetching {branch} and re-applying")
+                raise GitOpsError(f"push of {branch} to {push} rejected {attempt} times ({detail}); run again later")
+            say(f"push rejected (attempt {attempt}: {detail}); fetching {branch} and re-applying")
             time.sleep(min(0.2 * 2**attempt, 5.0))
-            remote_tip = _fetch_branch(repo, push, branch)
+            remote_tip = _fetch_branch(repo, push, branch, t)
             prev = commit
             commit, made, _ = _commit_onto(ctx, remote_tip or base_commit)
             # Our unpublished commit is replaced by the same change re-applied onto what the remote has;
             # nothing published is discarded, and the remote only ever sees fast-forwards.
-            _set_ref(repo, branch, commit, prev, change.loop)
+            _set_ref(ctx, branch, commit, prev, change.loop)
             outcome.commit = commit
             outcome.created_commit = made
     if not outcome.created_commit:
         outcome.note = f"branch {branch} already carries this change"
     return outcome
+
+
+def classify_push_failure(stdout: bytes, stderr: bytes) -> tuple[str, str]:
+    """``("race" | "permanent" | "error", detail)`` of a failed ``git push --porcelain``.
+
+    A race (non-fast-forward, a ref lock or update failure on the remote) is worth a re-fetch and a
+    retry; ``[remote rejected]`` for any other reason (a pre-receive or update hook, branch protection)
+    is the remote's policy and repeats on every try, so it is reported with the remote's own message.
+    """
+    out = stdout.decode("utf-8", "replace")
+    err = stderr.decode("utf-8", "replace")
+    status = [ln for ln in out.splitlines() if ln.startswith("!")]
+    remote_msg = " | ".join(
+        one_line(ln[len("remote:") :]) for ln in err.splitlines() if ln.startswith("remote:") and ln[7:].strip()
+    )[:500]
+    reason = ""
+    for ln in status:
+        reason = one_line(ln.split("\t")[-1])
+    if any("[remote rejected]" in ln for ln in status) and not _RACE.search(
+        " ".join(status).replace("[remote rejected]", "")
+    ):
+        detail = reason + (f"; remote said: {remote_msg}" if remote_msg else "")
+        return "permanent", detail
+    if (status and _RACE.search(" ".join(status))) or (not status and _RACE.search(err)):
+        return "race", reason or _first_line(stderr)
+    return "error", (reason + "; " if reason else "") + (remote_msg or _first_line(stderr or stdout))
 
 
 def _pick_start(
@@ -457,7 +751,7 @@ def _pick_start(
 def _compare_url(repo: Path, remote: str | None, base: str, branch: str) -> str | None:
     if not remote:
         return None
-    proc = git(repo, "remote", "get-url", remote, check=False)
+    proc = git(repo, "remote", "get-url", "--", remote, check=False)
     m = re.search(r"github\.com[:/]([^/\s]+)/([^/\s]+?)(?:\.git)?/?$", _out(proc)) if proc.returncode == 0 else None
     if not m:
         return None
@@ -477,7 +771,8 @@ def open_pull_request(
     if not outcome.changed or outcome.branch is None:
         say("no pull request: the change is empty")
         return EXIT_OK
-    manual = f"gh pr create --base {outcome.base} --head {outcome.branch} --title '{outcome.title}'"
+    title = one_line(outcome.title)
+    manual = f"gh pr create --base {outcome.base} --head {outcome.branch} --title '{title}'"
     url = _compare_url(repo_dir, remote, outcome.base, outcome.branch)
     hint = f"open it at {url} or run: {manual}" if url else f"push the branch and run: {manual}"
     if not remote:
@@ -490,8 +785,9 @@ def open_pull_request(
         say(f"no pull request: {missing}; {hint}")
         return EXIT_OK
     existing = subprocess.run(
-        [gh, "pr", "list", "--head", outcome.branch, "--state", "open", "--json", "url", "--jq", ".[0].url"],
-        cwd=repo_dir, capture_output=True, text=True, check=False,
+        # --opt=value: no value can be read as an option
+        [gh, "pr", "list", f"--head={outcome.branch}", "--state=open", "--json=url", "--jq=.[0].url"],
+        cwd=repo_dir, capture_output=True, text=True, check=False, timeout=GIT_TIMEOUT,
     )  # fmt: skip
     if existing.returncode == 0 and existing.stdout.strip():
         say(f"pull request already open: {existing.stdout.strip()}")
@@ -501,9 +797,9 @@ def open_pull_request(
         body_file = fh.name
     try:
         proc = subprocess.run(
-            [gh, "pr", "create", "--base", outcome.base, "--head", outcome.branch,
-             "--title", outcome.title, "--body-file", body_file],
-            cwd=repo_dir, capture_output=True, text=True, check=False,
+            [gh, "pr", "create", f"--base={outcome.base}", f"--head={outcome.branch}",
+             f"--title={title}", f"--body-file={body_file}"],
+            cwd=repo_dir, capture_output=True, text=True, check=False, timeout=GIT_TIMEOUT,
         )  # fmt: skip
     finally:
         os.unlink(body_file)

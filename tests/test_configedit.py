@@ -101,7 +101,7 @@ def test_rollback_changes_exactly_the_two_lines() -> None:
     ]
     assert added == [
         '        version: "2.1.0"             # the canary candidate\n',  # quoting of the edited key kept
-        "      traffic: {canaryPercent: 0}    # share on `version`\n",  # comment column kept
+        "      traffic: {canaryPercent: 0}   # share on `version`\n",  # only the token changes: spacing kept
     ]
 
 

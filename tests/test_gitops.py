@@ -169,7 +169,7 @@ def test_report_to_pushed_branch(tmp_path: Path, remote: Path) -> None:
     diff = sh(remote, "diff", "--stat", "main", tip)
     assert "Pulumi.dev.yaml | 2 +-" in diff and "1 file changed" in diff  # prod stack untouched
     edited = sh(remote, "show", f"{tip}:Pulumi.dev.yaml") + "\n"
-    assert edited == STACK.replace("traffic: {canaryPercent: 10}   #", "traffic: {canaryPercent: 0}    #")
+    assert edited == STACK.replace("traffic: {canaryPercent: 10}   #", "traffic: {canaryPercent: 0}   #")
 
     # a re-run with the same report: same branch, no new commit, nothing pushed
     again = cli("--stack", "dev", "--function", "fraud-scorer", "--report", str(rep), "--repo", str(work),
@@ -279,11 +279,17 @@ def test_no_change_means_no_commit_and_no_branch(tmp_path: Path, remote: Path) -
     assert sh(work, "rev-list", "--count", f"{head}..HEAD") == "1"
 
 
-def test_unreachable_remote_fails_with_exit_1(tmp_path: Path, remote: Path) -> None:
+def test_unreachable_remote_fails_with_exit_3_and_unknown_remote_is_refused(tmp_path: Path, remote: Path) -> None:
     work = clone(remote, tmp_path / "work")
+    sh(work, "remote", "add", "gone", str(tmp_path / "no-such-remote.git"))
+    proc = cli("--stack", "dev", "--function", "fraud-scorer", "--report", str(report(tmp_path)),
+               "--repo", str(work), "--push", "gone")  # fmt: skip
+    assert proc.returncode == EXIT_FAILED == 3 and "gone" in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("drift: error: cannot reach remote 'gone'")
+    # a name that is neither a configured remote nor a URL is bad input, not an operational failure
     proc = cli("--stack", "dev", "--function", "fraud-scorer", "--report", str(report(tmp_path)),
                "--repo", str(work), "--push", "nowhere")  # fmt: skip
-    assert proc.returncode == EXIT_FAILED and "nowhere" in proc.stderr
+    assert proc.returncode == EXIT_REFUSED and "--push: 'nowhere' is neither a remote" in proc.stderr
 
 
 # --- races -----------------------------------------------------------------------------------------------
@@ -417,8 +423,9 @@ def fake_gh(tmp_path: Path) -> tuple[Path, Path]:
         "import json, sys\n"
         "args = sys.argv[1:]\n"
         "body = ''\n"
-        "if '--body-file' in args:\n"
-        "    body = open(args[args.index('--body-file') + 1]).read()\n"
+        "for a in args:\n"
+        "    if a.startswith('--body-file='):\n"
+        "        body = open(a.split('=', 1)[1]).read()\n"
         f"with open({str(log)!r}, 'a') as fh:\n"
         "    fh.write(json.dumps({'args': args, 'body': body}) + '\\n')\n"
         "if args[:2] == ['pr', 'create']:\n"
@@ -439,8 +446,9 @@ def test_open_pr_with_gh(tmp_path: Path, remote: Path) -> None:
     assert [c["args"][:2] for c in calls] == [["pr", "list"], ["pr", "create"]]
     create = calls[1]["args"]
     branch = proc.stdout.strip()
-    assert create[create.index("--head") + 1] == branch and create[create.index("--base") + 1] == "main"
-    assert create[create.index("--title") + 1] == "chore(drift): stop-canary fraud-scorer on dev"
+    # every value rides in --opt=value form, so none can be read as an option by gh
+    assert f"--head={branch}" in create and "--base=main" in create
+    assert "--title=chore(drift): stop-canary fraud-scorer on dev" in create
     assert "| amount | ks | 0.41 | 1e-09 | 0.05 |" in calls[1]["body"]
     assert "pull/7" in proc.stderr and "test-token" not in proc.stderr + proc.stdout
 
