@@ -115,7 +115,7 @@ def test_remediate_commits_pushes_and_keeps_every_other_byte(
     new = git(work, "show", f"{branch}:Pulumi.dev.yaml")
     expected = (
         STACK.replace("memoryMb: 3008, timeoutSeconds: 30, architecture: arm64", "memoryMb: 1769, timeoutSeconds: 30, architecture: arm64")
-        .replace("expectedMonthlyRequests: 3000000   # the plan's assumption", "expectedMonthlyRequests: 63000000  # the plan's assumption")  # ruamel re-renders the edited line
+        .replace("expectedMonthlyRequests: 3000000   # the plan's assumption", "expectedMonthlyRequests: 63000000   # the plan's assumption")
         .replace("avgDurationMs: 120\n", "avgDurationMs: 40\n", 1)
     )  # fmt: skip
     assert new + "\n" == expected  # secure value, comments and the other function untouched
