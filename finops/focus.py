@@ -183,18 +183,19 @@ def _column(table: pa.Table, name: str) -> pa.ChunkedArray | None:
     return table.column(real) if real else None
 
 
-def _floats(col: pa.ChunkedArray, f: InputFile, name: str, *, nulls_as: float | None = 0.0) -> np.ndarray:
+def _floats(col: pa.ChunkedArray, f: InputFile, name: str, *, required: bool = True) -> np.ndarray:
+    """A numeric column as float64; ``required``: FOCUS allows no empty value (costs), else NaN marks one."""
     try:
         arr = pc.cast(col, pa.float64()) if col.type != pa.float64() else col
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise FocusError(f.uri, f"column '{name}': not a number") from None
     out = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)
-    if nulls_as is not None:
-        out = np.where(np.isnan(out), nulls_as, out)
-    elif not np.all(np.isfinite(out[~np.isnan(out)])):
-        raise FocusError(f.uri, f"column '{name}': infinite value")
+    if required and np.isnan(out).any():
+        row = int(np.flatnonzero(np.isnan(out))[0]) + 1
+        raise FocusError(f.uri, f"column '{name}': empty value in row {row} (FOCUS requires a number)")
     if np.isinf(out).any():
-        raise FocusError(f.uri, f"column '{name}': infinite value")
+        row = int(np.flatnonzero(np.isinf(out))[0]) + 1
+        raise FocusError(f.uri, f"column '{name}': infinite value in row {row}")
     return out
 
 
@@ -269,7 +270,7 @@ def read_file(f: InputFile) -> Charges:
         category=category,
         correction=np.array([c.lower() == "correction" for c in charge_class], dtype=bool),
         service=_strings(col("ServiceName"), n),
-        quantity=_floats(quantity_col, f, "ConsumedQuantity", nulls_as=None)
+        quantity=_floats(quantity_col, f, "ConsumedQuantity", required=False)
         if quantity_col is not None
         else np.full(n, np.nan),
         unit=np.array([u.lower() for u in _strings(_column(table, "ConsumedUnit"), n)], dtype=object),

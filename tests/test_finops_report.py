@@ -363,3 +363,17 @@ def test_focus_timestamp_forms(text: str) -> None:
 
     days = utc_times(pa.chunked_array([[text]]), "f.csv", "ChargePeriodStart").astype("datetime64[D]")
     assert str(days[0]) == "2026-11-05"
+
+
+def test_empty_cost_is_bad_input_not_zero(scenario: dict[str, Any], tmp_path: Path) -> None:
+    from drift.readers import DataError
+
+    t = pq.read_table(next((scenario["exports"]["google"]).glob("*.parquet")))
+    costs = t.column("EffectiveCost").to_pylist()
+    costs[4] = None
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(
+        t.set_column(t.column_names.index("EffectiveCost"), "EffectiveCost", pa.array(costs, pa.float64())), bad
+    )
+    with pytest.raises(DataError, match=r"column 'EffectiveCost': empty value in row 5 \(FOCUS requires a number\)$"):
+        read_focus([str(bad)])
