@@ -114,6 +114,15 @@ class FunctionRows:
             str(v): float(self.cost[m & (self.version == v)].sum()) for v in dict.fromkeys(self.version[m].tolist())
         }
 
+    def daily_by_version(self, start: np.datetime64, end: np.datetime64) -> list[dict[str, object]]:
+        """Usage cost per day and ``model-version`` tag (days with charges only), sorted by date and version."""
+        m = self.usage_mask(start, end)
+        sums: dict[tuple[str, str], float] = {}
+        for d, v, c in zip(self.day[m], self.version[m], self.cost[m], strict=True):
+            k = (str(d), str(v) or "untagged")
+            sums[k] = sums.get(k, 0.0) + float(c)
+        return [{"date": d, "model_version": v, "usd": round(c, 2)} for (d, v), c in sorted(sums.items())]
+
     def consumed(self, kind: str, start: np.datetime64, end: np.datetime64) -> float | None:
         """Sum of ``ConsumedQuantity`` of usage rows whose unit is ``kind``; None when there is none."""
         m = self.usage_mask(start, end) & ~np.isnan(self.quantity)

@@ -13,6 +13,7 @@ JSON schema ``finops.report/v1`` (documented field by field in docs/finops.md)::
          "plan_estimate_usd", "gap_usd", "gap_percent",
          "by_category": {"usage", "credit", "tax", "purchase", "adjustment"}, "corrections_usd",
          "by_model_version": {"2.2.0": usd, ...},
+         "daily_by_model_version": [{"date", "model_version", "usd"}],
          "canary": {"method": "tags" | "capture" | "config" | "none", "canary_version", "stable_version",
                     "canary_usd", "stable_usd"},
          "requests": {"month_to_date", "source", "per_1k_usd"},
@@ -358,6 +359,7 @@ def build_report(
                 "by_category": {k: _c(v) for k, v in sorted(rows.by_category(month_start, as_of).items())},
                 "corrections_usd": _c(rows.corrections(month_start, as_of)),
                 "by_model_version": {k or "untagged": _c(v) for k, v in sorted(by_version.items())},
+                "daily_by_model_version": rows.daily_by_version(month_start, as_of),
                 "canary": _canary(fn, by_version, usage, month_start, as_of, mtd),
                 "requests": {
                     "month_to_date": None if req_mtd is None else round(req_mtd),

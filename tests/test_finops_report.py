@@ -377,3 +377,38 @@ def test_empty_cost_is_bad_input_not_zero(scenario: dict[str, Any], tmp_path: Pa
     )
     with pytest.raises(DataError, match=r"column 'EffectiveCost': empty value in row 5 \(FOCUS requires a number\)$"):
         read_focus([str(bad)])
+
+
+def test_cost_per_model_version_and_day_and_canary_by_tags() -> None:
+    # Cloud Run serves canary and stable as two revisions; when billing rows carry both versions the split is exact
+    from components.spec import parse_stack_config
+    from finops.focus import Charges
+    from finops.report import build_report
+    from inferops.harness import load_stack_file
+
+    stack = parse_stack_config(load_stack_file(data.ROOT / "Pulumi.dev.yaml"))
+    fraud = [
+        {"function-name": data.key("fraud-scorer"), "stack": "dev", "model-version": v} for v in ("2.2.0", "2.1.0")
+    ]
+    days = np.array(["2026-11-01", "2026-11-01", "2026-11-02", "2026-11-02"], dtype="datetime64[D]")
+    n = len(days)
+    charges = Charges(
+        day=days, cost=np.array([1.0, 9.0, 2.0, 8.0]), billed=np.array([1.0, 9.0, 2.0, 8.0]),
+        category=np.full(n, "usage", dtype=object), correction=np.zeros(n, bool), service=np.full(n, "AWS Lambda", dtype=object),
+        quantity=np.full(n, np.nan), unit=np.full(n, "", dtype=object), tag_index=np.array([0, 1, 0, 1]), tag_sets=fraud,
+        provider=np.full(n, "AWS", dtype=object), currency="USD",
+    )  # fmt: skip
+    report = build_report("dev", stack, charges)
+    f = _fn(report, "fraud-scorer")
+    assert f["by_model_version"] == {"2.1.0": 17.0, "2.2.0": 3.0}
+    assert f["daily_by_model_version"] == [
+        {"date": "2026-11-01", "model_version": "2.1.0", "usd": 9.0}, {"date": "2026-11-01", "model_version": "2.2.0", "usd": 1.0},
+        {"date": "2026-11-02", "model_version": "2.1.0", "usd": 8.0}, {"date": "2026-11-02", "model_version": "2.2.0", "usd": 2.0},
+    ]  # fmt: skip
+    assert f["canary"] == {
+        "method": "tags",
+        "canary_version": "2.2.0",
+        "stable_version": "2.1.0",
+        "canary_usd": 3.0,
+        "stable_usd": 17.0,
+    }
