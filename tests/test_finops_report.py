@@ -412,3 +412,20 @@ def test_cost_per_model_version_and_day_and_canary_by_tags() -> None:
         "canary_usd": 3.0,
         "stable_usd": 17.0,
     }
+
+
+def test_module_entry_point_and_usage_errors(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def run(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "finops", *a], cwd=data.ROOT, capture_output=True, text=True, timeout=120
+        )
+
+    ok = run("report", "--help")
+    assert ok.returncode == 0 and "--focus" in ok.stdout
+    assert "remediate" in run("--help").stdout
+    bad = run("report", "--stack", "dev")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert bad.stderr.startswith("finops: error: the following arguments are required: --focus")
