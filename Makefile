@@ -20,7 +20,7 @@ plan: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy components inferops functions drift gitops policies/inferops_policy __main__.py
+	$(PY) -m mypy components inferops functions drift gitops finops policies/inferops_policy __main__.py
 
 ## The test suite (what CI runs).
 test: lint

