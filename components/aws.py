@@ -44,7 +44,7 @@ import pulumi_aws as aws
 from pulumi import ResourceOptions
 
 from components.spec import FunctionSpec, StackSpec
-from components.tags import FUNCTION_KEY, cloud_metadata, function_key, scoped_name
+from components.tags import FUNCTION_KEY, STACK_KEY, cloud_metadata, function_key, scoped_name
 
 TYPE = "inferops:aws:InferenceFunction"
 #: The alias every caller (and the function URL) uses.
@@ -283,6 +283,27 @@ def _check_limits(fn: FunctionSpec, stack: StackSpec) -> None:
         artifact_read_arn(fn.model.artifact_uri, fn.model.version)
     except ValueError as exc:
         raise pulumi.RunError(f"{where}.{exc}") from None
+
+
+def cost_allocation_tags() -> list[aws.costexplorer.CostAllocationTag]:
+    """Activate the user tags the budgets filter on (``function-name``) and billing groups by (``stack``).
+
+    AWS Budgets and Cost Explorer ignore a user-defined tag until it is activated as a cost-allocation
+    tag (docs.aws.amazon.com/awsaccountbilling/latest/aboutv2/activating-tags.html), so a budget's
+    ``TagKeyValue`` filter sees $0 until then. Activation is account-wide (the management account of
+    an organization), works only once the key appears in billing data (up to 24 hours after the first
+    tagged resource), and is kept on ``pulumi destroy`` (``retain_on_delete``) because other stacks
+    rely on it: hence opt-in per stack (``inferops:awsActivateCostAllocationTags``).
+    """
+    return [
+        aws.costexplorer.CostAllocationTag(
+            f"cost-allocation-tag-{key}",
+            tag_key=key,
+            status="Active",
+            opts=ResourceOptions(retain_on_delete=True),
+        )
+        for key in (FUNCTION_KEY, STACK_KEY)
+    ]
 
 
 # --- the component -------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ CONFIG_KEYS = (
     "budgetAlertEmails",
     "gcpBillingAccount",
     "kubernetesNodePrice",
+    "awsActivateCostAllocationTags",
 )
 
 # A DNS label (RFC 1123, at most 63 characters) starting with a letter. Physical names are derived
@@ -312,6 +313,9 @@ class StackSpec(_Model):
     budget_alert_emails: list[str] = []
     gcp_billing_account: str | None = None
     kubernetes_node_price: NodePrice = NodePrice(vcpu_hour_usd=0.0316, gib_hour_usd=0.0042)
+    #: Declare the activation of the ``function-name`` and ``stack`` cost-allocation tags (AWS Budgets
+    #: filter on user tags only once they are active). Off by default: see docs/components-aws.md.
+    aws_activate_cost_allocation_tags: bool = False
 
     @field_validator("budget_alert_emails")
     @classmethod
@@ -562,7 +566,16 @@ def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
         stack = StackSpec.model_validate(
             {
                 "functions": functions,
-                **{k: raw[k] for k in ("budgetAlertEmails", "gcpBillingAccount", "kubernetesNodePrice") if k in raw},
+                **{
+                    k: raw[k]
+                    for k in (
+                        "budgetAlertEmails",
+                        "gcpBillingAccount",
+                        "kubernetesNodePrice",
+                        "awsActivateCostAllocationTags",
+                    )
+                    if k in raw
+                },
             },
             strict=False,  # functions are already-validated models
         )
@@ -611,6 +624,7 @@ def stack_config_json_schema() -> dict[str, Any]:
             f"{NAMESPACE}:budgetAlertEmails": {"type": "array", "items": {"type": "string", "format": "email"}},
             f"{NAMESPACE}:gcpBillingAccount": {"type": "string", "pattern": "^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$"},
             f"{NAMESPACE}:kubernetesNodePrice": models["nodePrice"],
+            f"{NAMESPACE}:awsActivateCostAllocationTags": {"type": "boolean"},
         },
         "$defs": defs,
     }

@@ -510,3 +510,22 @@ def test_exported_canary_percent_is_the_deployed_split(
     """On a fresh stack (dev_run) no stable build exists, so nothing is split; with one, the spec's 10%."""
     assert dev_run.exports[FN]["canaryPercent"] == 0
     assert run_edited(aws_only()).exports[FN]["canaryPercent"] == 10
+
+
+# --- cost-allocation tags ----------------------------------------------------------------------------
+
+
+def test_cost_allocation_tags_are_activated_only_when_the_stack_says_so(
+    dev_run: ProgramRun, run_edited: Callable[..., ProgramRun]
+) -> None:
+    """AWS Budgets filter on a user tag only once it is an active cost-allocation tag
+    (docs.aws.amazon.com/awsaccountbilling/latest/aboutv2/activating-tags.html); the activation is
+    account-wide, so it is opt-in and survives the stack's destroy."""
+    tag = "aws:costexplorer/costAllocationTag:CostAllocationTag"
+    assert dev_run.of_type(tag) == []
+    run = run_edited(lambda c: c.update({"inferops:awsActivateCostAllocationTags": True}))
+    tags = run.of_type(tag)
+    assert sorted((t.inputs["tagKey"], t.inputs["status"]) for t in tags) == [
+        ("function-name", "Active"),
+        ("stack", "Active"),
+    ]

@@ -518,3 +518,56 @@ def test_physical_names_fit_azure_limits(name: str) -> None:
     app = function_app_name(name, "inferops", "dev")
     assert re.fullmatch(r"[a-z0-9][a-z0-9-]{0,58}[a-z0-9]", app)
     assert len(f"{app}-canary") <= 59
+
+
+# --- az:// model URIs reach the deployed handler ---------------------------------------------------
+
+
+def test_az_model_uri_works_in_the_deployed_handler(run_edited: RunEdited, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handler cannot read ``az://`` without an account name, so the component hands it the blob's
+    https URL, which the handler reads with the app's managed identity (a bearer token for
+    https://storage.azure.com/, learn.microsoft.com/rest/api/storageservices/authorize-with-azure-active-directory).
+    Called here through the Azure adapter with exactly the app settings the component produces."""
+    import io
+    import json
+    from pathlib import Path
+
+    func = pytest.importorskip("azure.functions")
+    import sys
+    import types
+
+    from functions import core, function_app
+
+    def edit(config: dict[str, Any]) -> None:
+        only_azure(config)
+        function_config(config, NAME)["model"]["artifactUri"] = "az://examplemodels/models/churn/{version}/model.json"
+
+    app_settings = settings(one(run_edited(edit), APP))
+    assert app_settings["MODEL_URI"] == "https://examplemodels.blob.core.windows.net/models/churn/1.4.0/model.json"
+    model = (Path(core.__file__).parent / "models" / "example-linear.json").read_bytes()
+    seen: list[tuple[str, str | None]] = []
+
+    def urlopen(req: Any, timeout: float) -> io.BytesIO:
+        seen.append((req.full_url, req.get_header("Authorization")))
+        return io.BytesIO(model)
+
+    class Credential:
+        def get_token(self, scope: str) -> Any:
+            assert scope == "https://storage.azure.com/.default"
+            return type("Token", (), {"token": "mi-token"})()
+
+    monkeypatch.setattr(core.urllib.request, "urlopen", urlopen)
+    # azure-identity is a dependency of the deployed handler (functions/requirements.txt), not of the
+    # test environment: the managed identity is stood in for by its one call the handler makes.
+    monkeypatch.setitem(sys.modules, "azure.identity", types.SimpleNamespace(DefaultAzureCredential=Credential))
+    for key, value in app_settings.items():
+        monkeypatch.setenv(key, str(value))
+    core.clear_cache()
+    try:
+        body = {"amount": 20, "age": 30, "country": "US", "device": "ios"}
+        resp = function_app.predict(func.HttpRequest(method="POST", url="/api/predict", body=json.dumps(body).encode()))
+    finally:
+        core.clear_cache()
+    assert resp.status_code == 200, resp.get_body()
+    assert json.loads(resp.get_body())["model_version"] == "1.4.0"
+    assert seen == [(app_settings["MODEL_URI"], "Bearer mi-token")]

@@ -196,7 +196,7 @@ INVALID: list[tuple[str, Edit, str]] = [
         "unknown project key",
         lambda c: c.update({"inferops:function": []}),
         "inferops:function: unknown inferops config key (known: defaults, functions, budgetAlertEmails,"
-        " gcpBillingAccount, kubernetesNodePrice)",
+        " gcpBillingAccount, kubernetesNodePrice, awsActivateCostAllocationTags)",
     ),
     (
         "gcp without billing account",
