@@ -529,3 +529,28 @@ def test_cost_allocation_tags_are_activated_only_when_the_stack_says_so(
         ("function-name", "Active"),
         ("stack", "Active"),
     ]
+
+
+def test_provisioned_concurrency_on_both_sides_of_a_canary_is_priced(run_edited: Callable[..., ProgramRun]) -> None:
+    """Provisioned concurrency is billed per configured version whether or not it serves
+    (aws.amazon.com/lambda/pricing, "Provisioned Concurrency"): a canary with minInstances pays for
+    both pinned builds, and the cost estimate (the policy pack's model) says so."""
+    from inferops.costs import estimate_functions
+
+    def cost(min_instances: int, percent: int) -> float:
+        def edit(fn: dict[str, Any]) -> None:
+            fn.update(scaling={"minInstances": min_instances, "maxInstances": 8})
+            fn["traffic"]["canaryPercent"] = percent
+
+        config_edit = aws_only(edit)
+        run = run_edited(config_edit)
+        from inferops.harness import load_stack_file
+        from tests.conftest import DEV_STACK
+
+        config = load_stack_file(DEV_STACK)
+        config_edit(config)
+        return estimate_functions(run, parse_stack_config(config)).functions[FN].monthly_usd
+
+    none, stable_only, both = cost(0, 0), cost(3, 0), cost(3, 10)
+    assert stable_only > none
+    assert both - none == pytest.approx(2 * (stable_only - none), rel=1e-6)
