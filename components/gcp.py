@@ -51,10 +51,12 @@ REVISION_TRAFFIC = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
 
 _REVISION_MAX = 63
 _ACCOUNT_ID_MAX = 30
-#: Cloud Run service names are at most 49 characters (cloud.google.com/run/docs/reference/rest/v2/
-#: projects.locations.services: "must be 49 characters or less"); 44 here leaves every revision name
-#: (service name, '-', version slug, '-', shape hash; at most 63) room for a readable version.
-_SERVICE_MAX = 44
+#: A traffic tag and the service name together are at most 46 characters: they form the tag URL's
+#: DNS label (gcloud: "Combined traffic tag and service name cannot exceed 46 characters", quoted in
+#: PolicyEngine/policyengine-api#3729). The longest tag here is 6 characters ("canary", "stable"),
+#: so service names are at most 40, which also leaves every revision name (service, '-', version
+#: slug, '-', shape hash; at most 63) room for a readable version.
+_SERVICE_MAX = 46 - max(len("canary"), len("stable"))
 
 
 def _hash(text: str, n: int = 4) -> str:
@@ -67,7 +69,7 @@ def _slug(text: str) -> str:
 
 
 def service_name(project: str, stack: str, name: str) -> str:
-    """The Cloud Run service name: ``<project>-<stack>-<name>``, at most 44 characters."""
+    """The Cloud Run service name: ``<project>-<stack>-<name>``, at most 40 characters."""
     return scoped_name(project, stack, name, max_len=_SERVICE_MAX)
 
 

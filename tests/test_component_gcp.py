@@ -435,10 +435,13 @@ def test_long_names_get_distinct_account_ids() -> None:
 
 @pytest.mark.parametrize("name", ["a", "doc-classifier", "fraud-scorer-realtime-transactions-euw1", "a" * 63])
 def test_service_names_fit_cloud_run_and_leave_room_for_revisions(name: str) -> None:
-    """Cloud Run service names: at most 49 characters; revision names <service>-..., at most 63
-    (cloud.google.com/run/docs/reference/rest/v2/projects.locations.services)."""
+    """A traffic tag and the service name together are at most 46 characters (gcloud: "Combined
+    traffic tag and service name cannot exceed 46 characters", PolicyEngine/policyengine-api#3729);
+    revision names are <service>-..., at most 63 (cloud.google.com/run/docs/reference/rest/v2/
+    projects.locations.services)."""
     svc = service_name("inferops", "dev", name)
-    assert len(svc) <= 49 and re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", svc)
+    assert re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", svc)
+    assert all(len(svc) + len(tag) <= 46 for tag in ("canary", "stable"))
     assert svc != service_name("inferops", "prod", name)
     rev = revision_name(svc, "1.0.0-rc.1+build.77777777", "abcd")
     assert len(rev) <= 63 and rev.startswith(f"{svc}-")

@@ -194,9 +194,13 @@ def check_azure(step: Step) -> None:
 def check_gcp(step: Step) -> None:
     for svc in of(step.run, "gcp:cloudrunv2/service:Service"):
         name, template = svc.inputs["name"], svc.inputs["template"]
-        # Cloud Run: service names at most 49; revision names start with "<service>-", at most 63
-        # (cloud.google.com/run/docs/reference/rest/v2/projects.locations.services).
-        assert len(name) <= 49 and template["revision"].startswith(name + "-") and len(template["revision"]) <= 63
+        # Revision names start with "<service>-", at most 63 (cloud.google.com/run/docs/reference/
+        # rest/v2/projects.locations.services); a traffic tag plus the service name is at most 46
+        # (gcloud: "Combined traffic tag and service name cannot exceed 46 characters",
+        # PolicyEngine/policyengine-api#3729).
+        assert template["revision"].startswith(name + "-") and len(template["revision"]) <= 63
+        for target in svc.inputs["traffics"]:
+            assert len(name) + len(target.get("tag") or "") <= 46, (step.label, target)
         known: dict[str, Any] = {}
         for old in prior(step.before, "gcp:cloudrunv2/service:Service"):
             if old["inputs"]["name"] == name:
