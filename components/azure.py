@@ -47,7 +47,7 @@ STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 #: Azure Functions declares the auth level in code, so the infrastructure passes the decision down.
 AUTH_LEVEL_SETTING = "INFEROPS_AUTH_LEVEL"
 #: The Functions host's ID, set explicitly per site (see :func:`host_id`).
-HOST_ID_SETTING = "AzureFunctionsWebHost__hostid"
+HOST_ID_SETTING = "AzureFunctionsWebHost__hostId"
 #: Settings that belong to a slot, not to the code: a swap must not move a model version (or a host
 #: ID) between slots.
 SLOT_STICKY_SETTINGS = ("MODEL_URI", "MODEL_VERSION", "INFEROPS_SLOT", HOST_ID_SETTING)
@@ -96,7 +96,10 @@ def host_id(name: str, project: str, stack: str, slot: str) -> str:
 
     Without it the host derives its ID from the site name cut to 32 characters, so production and its
     ``canary`` slot share one ID once the app name has 22-24 characters or more, and the host of the
-    second stops (learn.microsoft.com/azure/azure-functions/storage-considerations#host-id-collisions).
+    second stops: "In Functions v4 when this situation is detected an error will be logged, and the
+    host will shut down" (github.com/Azure/azure-functions-host/wiki/Host-IDs, which also names the
+    ``AzureFunctionsWebHost__hostId`` setting; learn.microsoft.com/azure/azure-functions/
+    storage-considerations#host-id-considerations).
     """
     stem = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", name.lower())).strip("-")
     digest = _digest(project, stack, name, slot)

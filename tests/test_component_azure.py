@@ -479,13 +479,13 @@ def test_consumption_sites_keep_ftps_disabled(canary_run: ProgramRun) -> None:
 
 def test_every_site_has_its_own_host_id_within_32_characters(canary_run: ProgramRun) -> None:
     """Linux Consumption derives the host ID from the site name cut to 32 characters, so production
-    and its slot collide and the second host stops: set AzureFunctionsWebHost__hostid, distinct per
+    and its slot collide and the second host stops: set AzureFunctionsWebHost__hostId, distinct per
     site, at most 32 (learn.microsoft.com/azure/azure-functions/storage-considerations#host-id-considerations)."""
-    ids = [settings(one(canary_run, t))["AzureFunctionsWebHost__hostid"] for t in (APP, SLOT)]
+    ids = [settings(one(canary_run, t))["AzureFunctionsWebHost__hostId"] for t in (APP, SLOT)]
     assert ids[0] != ids[1]
     for host in ids:
         assert re.fullmatch(r"[a-z0-9](-?[a-z0-9])*", host) and len(host) <= 32
-    assert "AzureFunctionsWebHost__hostid" in one(canary_run, STICKY).inputs["appSettingNames"]
+    assert "AzureFunctionsWebHost__hostId" in one(canary_run, STICKY).inputs["appSettingNames"]
 
 
 @pytest.mark.parametrize("name", ["a", "churn-predictor", "fraud-scorer-realtime-transactions-euw1", "x" * 62 + "z"])

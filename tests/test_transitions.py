@@ -183,7 +183,7 @@ def check_azure(step: Step) -> None:
         settings = {p["name"]: p["value"] for p in site.inputs["siteConfig"]["appSettings"]}
         # Host IDs: at most 32 characters, distinct per site sharing a storage account
         # (learn.microsoft.com/azure/azure-functions/storage-considerations#host-id-considerations).
-        hosts.append(settings["AzureFunctionsWebHost__hostid"])
+        hosts.append(settings["AzureFunctionsWebHost__hostId"])
         assert len(hosts[-1]) <= 32
     assert len(hosts) == len(set(hosts)), step.label
     for budget in of(step.run, "azure-native:consumption:Budget"):
