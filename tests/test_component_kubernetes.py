@@ -387,7 +387,9 @@ def test_names_fit_at_the_limits(name: str) -> None:
     svc = service_name(name)
     for version in ("2.0.0+RC1", "1." + "9" * 60):
         rev = revision_name(svc, version, "abcdef0")
-        assert len(rev) <= 63 and label.fullmatch(rev) and rev.startswith(f"{svc}-")
+        # Revision names are DNS-1035 labels (a letter first) with the prefix "<service>-"
+        # (validateRevisionName, knative/serving pkg/apis/serving/v1/revision_validation.go).
+        assert len(rev) <= 63 and re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", rev) and rev.startswith(f"{svc}-")
 
 
 # --- exposure ----------------------------------------------------------------------------------------
