@@ -13,6 +13,11 @@ except SpecError as exc:
     # RunError prints the one-line message without a Python traceback.
     raise pulumi.RunError(str(exc)) from None
 
+if stack.aws_activate_cost_allocation_tags and any(fn.platform == "aws" for fn in stack.functions):
+    from components.aws import cost_allocation_tags
+
+    cost_allocation_tags()
+
 for fn in stack.functions:
     component = component_for(fn.platform)(fn.name, fn, stack)
     pulumi.export(

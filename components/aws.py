@@ -13,11 +13,18 @@ One :class:`AwsInferenceFunction` per function of platform ``aws``. What it decl
   version, so it keeps the last build published while that model was serving: the rollback target;
 * the ``live`` alias, which every caller uses: it points at the stable pinned build and, while a
   canary runs, routes ``canaryPercent`` % of requests to the candidate build
-  (``routingConfig.additionalVersionWeights``). Provisioned concurrency (``scaling.minInstances``)
-  sits on this alias; ``scaling.maxInstances`` is the function's reserved concurrency;
+  (``routingConfig.additionalVersionWeights``). AWS does not allow provisioned concurrency on an alias
+  with a routing configuration, so ``scaling.minInstances`` is provisioned on the pinned aliases: the
+  stable one always, the candidate one while it takes a share (both sides of a split, priced as
+  such); ``scaling.maxInstances`` is the function's reserved concurrency;
 * a function URL on the live alias, ``AWS_IAM`` auth unless ``endpoint.public`` is set explicitly;
-* a monthly AWS Budgets cost budget filtered on the ``function-name`` tag that only this function's
-  resources carry, with a notification per alert threshold (plus a forecast one at 100 %).
+* a monthly AWS Budgets cost budget filtered on the stack-scoped ``function-name`` tag that only this
+  function's resources of this stack carry, with a notification per alert threshold (plus a forecast
+  one at 100 %).
+
+Physical names are stack-scoped: the Lambda function is named by its ``function-name`` value
+(:func:`components.tags.function_key`, at most 63 of Lambda's 64 characters), the role, the log group
+and the budget derive from it.
 
 Rollback is a config change: ``canaryPercent: 0`` sends every request to the pinned stable build;
 ``version: <stableVersion>`` makes the stable pinned alias the only one and removes the split.
@@ -37,7 +44,7 @@ import pulumi_aws as aws
 from pulumi import ResourceOptions
 
 from components.spec import FunctionSpec, StackSpec
-from components.tags import FUNCTION_KEY, cloud_metadata
+from components.tags import FUNCTION_KEY, STACK_KEY, cloud_metadata, function_key, scoped_name
 
 TYPE = "inferops:aws:InferenceFunction"
 #: The alias every caller (and the function URL) uses.
@@ -51,8 +58,10 @@ FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 
 # Service limits (docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html,
 # API_budgets_Notification.html): function names 64 characters, budget names 100 characters without
-# ':' or '\', at most 10 notifications per budget and 10 e-mail subscribers per notification.
+# ':' or '\', at most 10 notifications per budget and 10 e-mail subscribers per notification; IAM
+# role names 64 characters of [\w+=,.@-] (docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
 _LAMBDA_NAME_MAX = 64
+_ROLE_NAME_MAX = 64
 _BUDGET_NAME_MAX = 100
 _MAX_NOTIFICATIONS = 10
 _MAX_EMAIL_SUBSCRIBERS = 10
@@ -261,10 +270,40 @@ def _check_limits(fn: FunctionSpec, stack: StackSpec) -> None:
             f"inferops:budgetAlertEmails: AWS Budgets allows at most {_MAX_EMAIL_SUBSCRIBERS} e-mail "
             f"subscribers per notification (got {len(stack.budget_alert_emails)})"
         )
+    # Provisioned concurrency sits on both pinned builds during a canary, and the sum of a function's
+    # provisioned concurrency cannot exceed its reserved concurrency (maxInstances here):
+    # docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html.
+    sides = 2 if fn.canary_percent else 1
+    if fn.scaling.min_instances * sides > fn.scaling.max_instances:
+        raise pulumi.RunError(
+            f"{where}.scaling.minInstances: {fn.scaling.min_instances} provisioned instances on each of "
+            f"{sides} serving build(s) exceed maxInstances {fn.scaling.max_instances} (the reserved concurrency)"
+        )
     try:
         artifact_read_arn(fn.model.artifact_uri, fn.model.version)
     except ValueError as exc:
         raise pulumi.RunError(f"{where}.{exc}") from None
+
+
+def cost_allocation_tags() -> list[aws.costexplorer.CostAllocationTag]:
+    """Activate the user tags the budgets filter on (``function-name``) and billing groups by (``stack``).
+
+    AWS Budgets and Cost Explorer ignore a user-defined tag until it is activated as a cost-allocation
+    tag (docs.aws.amazon.com/awsaccountbilling/latest/aboutv2/activating-tags.html), so a budget's
+    ``TagKeyValue`` filter sees $0 until then. Activation is account-wide (the management account of
+    an organization), works only once the key appears in billing data (up to 24 hours after the first
+    tagged resource), and is kept on ``pulumi destroy`` (``retain_on_delete``) because other stacks
+    rely on it: hence opt-in per stack (``inferops:awsActivateCostAllocationTags``).
+    """
+    return [
+        aws.costexplorer.CostAllocationTag(
+            f"cost-allocation-tag-{key}",
+            tag_key=key,
+            status="Active",
+            opts=ResourceOptions(retain_on_delete=True),
+        )
+        for key in (FUNCTION_KEY, STACK_KEY)
+    ]
 
 
 # --- the component -------------------------------------------------------------------------------
@@ -287,19 +326,22 @@ class AwsInferenceFunction(pulumi.ComponentResource):
         child = ResourceOptions(parent=self)
         _check_limits(fn, stack)
 
-        tags = cloud_metadata(fn, "aws").tags
+        project, stack_name = pulumi.get_project(), pulumi.get_stack()
+        tags = cloud_metadata(fn, "aws", stack=stack_name, project=project).tags
         region = fn.region
         partition = partition_of(region)
         model = fn.model
         # ``{version}`` in artifactUri resolves to the serving version: the URI this build loads.
         artifact_uri = model.artifact_for(model.version)
-        stack_name = pulumi.get_stack()
-        lambda_name = physical_name([name, stack_name], _LAMBDA_NAME_MAX)
+        # The function-name value is a valid Lambda name ([a-z0-9-], at most 63 of 64 characters).
+        lambda_name = function_key(project, stack_name, fn.name)
         account_id = aws.get_caller_identity_output().account_id
 
         # --- identity and logs ---------------------------------------------------------------------
         role = aws.iam.Role(
             f"{name}-role",
+            # Explicit: auto-naming appends 8 characters to the logical name and IAM is account-global.
+            name=scoped_name(project, stack_name, fn.name, max_len=_ROLE_NAME_MAX, suffix="-role"),
             assume_role_policy=account_id.apply(trust_policy_document),
             description=f"Execution role of the inference function {lambda_name}",
             tags=tags,
@@ -410,15 +452,22 @@ class AwsInferenceFunction(pulumi.ComponentResource):
             opts=child,
         )
 
+        # AWS: "you can't manage provisioned concurrency settings on the alias while the routing
+        # configuration is in place" (docs.aws.amazon.com/lambda/latest/dg/configuration-aliases.html):
+        # never on the live alias, but on each pinned build that takes traffic.
         if fn.scaling.min_instances > 0:
-            aws.lambda_.ProvisionedConcurrencyConfig(
-                f"{name}-provisioned",
-                function_name=function.name,
-                qualifier=live.name,
-                provisioned_concurrent_executions=fn.scaling.min_instances,
-                region=region,
-                opts=child,
-            )
+            serving = [(stable, stable_alias)]
+            if candidate_alias is not None and percent:
+                serving.append((model.version, candidate_alias))
+            for version, alias in serving:
+                aws.lambda_.ProvisionedConcurrencyConfig(
+                    f"{name}-provisioned-{alias_name_for(version)}",
+                    function_name=function.name,
+                    qualifier=alias.name,
+                    provisioned_concurrent_executions=fn.scaling.min_instances,
+                    region=region,
+                    opts=child,
+                )
 
         # --- endpoint ------------------------------------------------------------------------------
         if fn.endpoint.enabled:
@@ -466,13 +515,16 @@ class AwsInferenceFunction(pulumi.ComponentResource):
             )
         budget = aws.budgets.Budget(
             f"{name}-budget",
-            name=physical_name(["inferops", stack_name, fn.name], _BUDGET_NAME_MAX, r"[^A-Za-z0-9_.-]"),
+            name=physical_name([tags[FUNCTION_KEY]], _BUDGET_NAME_MAX, r"[^A-Za-z0-9_.-]"),
             budget_type="COST",
             limit_amount=tags["monthly-budget-usd"],
             limit_unit="USD",
             time_unit="MONTHLY",
             cost_filters=[
-                aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[f"user:{FUNCTION_KEY}${fn.name}"])
+                # The stack-scoped value the resources carry: dev and prod in one account never add up.
+                aws.budgets.BudgetCostFilterArgs(
+                    name="TagKeyValue", values=[f"user:{FUNCTION_KEY}${tags[FUNCTION_KEY]}"]
+                )
             ],
             notifications=budget_notifications(fn.finops.alert_thresholds_percent, stack.budget_alert_emails),
             tags=tags,

@@ -29,8 +29,8 @@ import pulumi
 import pulumi_azure_native as azure_native
 from pulumi import ResourceOptions
 
-from components.spec import FunctionSpec, StackSpec
-from components.tags import FUNCTION_KEY, cloud_metadata
+from components.spec import FunctionSpec, StackSpec, handler_model_uri
+from components.tags import FUNCTION_KEY, cloud_metadata, scoped_name
 
 TYPE = "inferops:azure:InferenceFunction"
 #: Deployment slot that serves the candidate version while a canary runs.
@@ -46,8 +46,26 @@ STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 #: App setting the inference handler reads to pick its HTTP auth level (``function`` or ``anonymous``);
 #: Azure Functions declares the auth level in code, so the infrastructure passes the decision down.
 AUTH_LEVEL_SETTING = "INFEROPS_AUTH_LEVEL"
-#: Settings that belong to a slot, not to the code: a swap must not move a model version between slots.
-SLOT_STICKY_SETTINGS = ("MODEL_URI", "MODEL_VERSION", "INFEROPS_SLOT")
+#: The Functions host's ID, set explicitly per site (see :func:`host_id`).
+HOST_ID_SETTING = "AzureFunctionsWebHost__hostId"
+#: Settings that belong to a slot, not to the code: a swap must not move a model version (or a host
+#: ID) between slots.
+SLOT_STICKY_SETTINGS = ("MODEL_URI", "MODEL_VERSION", "INFEROPS_SLOT", HOST_ID_SETTING)
+#: Cost Management budgets hold at most five notifications
+#: (learn.microsoft.com/rest/api/consumption/budgets/create-or-update: "Budget can have up to five
+#: notifications"); components/spec.py refuses more thresholds on azure.
+MAX_BUDGET_NOTIFICATIONS = 5
+#: App names are at most 60 characters (learn.microsoft.com/azure/azure-resource-manager/management/
+#: resource-name-rules#microsoftweb); a slot's default host name is ``<app>-<slot>``, one DNS label
+#: (at most 63, RFC 1035), so the app name leaves room for ``-canary`` with margin.
+_APP_NAME_MAX = 52
+_APP_STEM_MAX = _APP_NAME_MAX - 9
+#: The host ID is at most 32 characters of lowercase letters, digits and dashes
+#: (learn.microsoft.com/azure/azure-functions/storage-considerations#host-id-considerations).
+_HOST_ID_MAX = 32
+#: App Service plan names: 1-40 characters; resource groups: 1-90.
+_PLAN_NAME_MAX = 40
+_RG_NAME_MAX = 90
 
 
 def _digest(*parts: str, length: int = 8) -> str:
@@ -65,8 +83,28 @@ def storage_account_name(name: str, project: str, stack: str) -> str:
 
 
 def function_app_name(name: str, project: str, stack: str) -> str:
-    """A globally unique app name (it becomes ``<app>.azurewebsites.net``): 2-60 of ``[a-z0-9-]``."""
-    return f"{name}-{_digest(project, stack, name)}"
+    """A globally unique app name (it becomes ``<app>.azurewebsites.net``): at most 52 of ``[a-z0-9-]``.
+
+    ``<name>-<hash of project, stack, name>``; a name longer than 43 characters is cut, the hash keeps
+    it unique per stack.
+    """
+    return f"{name[:_APP_STEM_MAX].rstrip('-')}-{_digest(project, stack, name)}"
+
+
+def host_id(name: str, project: str, stack: str, slot: str) -> str:
+    """The Functions host ID of one site (production or a slot): at most 32 characters, distinct per site.
+
+    Without it the host derives its ID from the site name cut to 32 characters, so production and its
+    ``canary`` slot share one ID once the app name has 22-24 characters or more, and the host of the
+    second stops: "In Functions v4 when this situation is detected an error will be logged, and the
+    host will shut down" (github.com/Azure/azure-functions-host/wiki/Host-IDs, which also names the
+    ``AzureFunctionsWebHost__hostId`` setting; learn.microsoft.com/azure/azure-functions/
+    storage-considerations#host-id-considerations).
+    """
+    stem = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", name.lower())).strip("-")
+    digest = _digest(project, stack, name, slot)
+    room = _HOST_ID_MAX - len(digest) - 1
+    return f"{stem[:room].rstrip('-')}-{digest}"
 
 
 def slot_host_name(app_name: str, slot: str = CANARY_SLOT) -> str:
@@ -146,13 +184,16 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 f"inferops:functions[{name}].traffic.canaryPercent: Flex Consumption has no deployment "
                 "slots; run canaries on runtime.azurePlan consumption or set canaryPercent to 0"
             )
-        stable_uri = artifact_uri_for(fn, fn.stable_version)
-        candidate_uri = artifact_uri_for(fn, fn.model.version)
-        tags = cloud_metadata(fn, "azure").tags
+        stable_uri = handler_model_uri(artifact_uri_for(fn, fn.stable_version))
+        candidate_uri = handler_model_uri(artifact_uri_for(fn, fn.model.version))
         project, stack_name = pulumi.get_project(), pulumi.get_stack()
+        tags = cloud_metadata(fn, "azure", stack=stack_name, project=project).tags
         app_name = function_app_name(name, project, stack_name)
+        rg_name = scoped_name(project, stack_name, fn.name, max_len=_RG_NAME_MAX, suffix="-rg")
 
-        rg = azure_native.resources.ResourceGroup(f"{name}-rg", location=fn.region, tags=tags, opts=child)
+        rg = azure_native.resources.ResourceGroup(
+            f"{name}-rg", resource_group_name=rg_name, location=fn.region, tags=tags, opts=child
+        )
 
         storage = azure_native.storage.StorageAccount(
             f"{name}-storage",
@@ -187,6 +228,7 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             sku = azure_native.web.SkuDescriptionArgs(name="Y1", tier="Dynamic")
         plan = azure_native.web.AppServicePlan(
             f"{name}-plan",
+            name=scoped_name(project, stack_name, fn.name, max_len=_PLAN_NAME_MAX, suffix="-plan"),
             resource_group_name=rg.name,
             location=fn.region,
             kind="functionapp",
@@ -208,6 +250,7 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             pairs += [
                 ("AzureWebJobsStorage__accountName", storage.name),
                 ("AzureFunctionsJobHost__functionTimeout", _timeout(fn.runtime.timeout_seconds)),
+                (HOST_ID_SETTING, host_id(name, project, stack_name, slot)),
                 ("MODEL_ID", fn.model.id),
                 ("MODEL_VERSION", version),
                 ("MODEL_URI", uri),
@@ -217,27 +260,48 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             ]
             return [azure_native.web.NameValuePairArgs(name=k, value=v) for k, v in pairs]
 
+        # The ramp-up rule may only route to a slot that can serve: on an app that exists already, the
+        # slot, its identity and its role assignment are updated first and the app (with the rule)
+        # after them. On a fresh stack the app must exist before its slot can be created, so the rule
+        # waits for the next deploy (like AWS without a stable build) and the export says 0.
+        app_exists = fn.canary_active and _site_exists(app_name, rg_name)
+        routed_percent = fn.canary_percent if app_exists else 0
+        if fn.canary_active and not app_exists:
+            pulumi.log.warn(
+                f"{fn.name}: the function app does not exist yet, so its canary slot is created by this "
+                f"deploy and no request is routed to it; the next deploy starts the {fn.canary_percent}% canary",
+                resource=self,
+            )
         ramp_up_rules = []
-        if fn.canary_active:
+        if routed_percent:
             ramp_up_rules.append(
                 azure_native.web.RampUpRuleArgs(
                     name=CANARY_SLOT,
                     action_host_name=slot_host_name(app_name),
-                    reroute_percentage=float(fn.canary_percent),
+                    reroute_percentage=float(routed_percent),
                 )
             )
 
-        def site_config(
-            version: str, uri: str, slot: str, rules: list[azure_native.web.RampUpRuleArgs] | None
-        ) -> azure_native.web.SiteConfigArgs:
+        def site_config(version: str, uri: str, slot: str, rules: list[azure_native.web.RampUpRuleArgs] | None) -> Any:
+            if flex:
+                # A plain mapping, not SiteConfigArgs: the SDK's Args class fills in
+                # netFrameworkVersion "v4.6", which None cannot remove, and Flex rejects it as it
+                # rejects ftpsState (pulumi/pulumi-azure-native#4168, Azure/azure-cli#31414). FTP is
+                # switched off through the basic-publishing-credentials policy below instead.
+                return {
+                    "appSettings": app_settings(version, uri, slot),
+                    "minTlsVersion": "1.2",
+                    "scmMinTlsVersion": "1.2",
+                    "remoteDebuggingEnabled": False,
+                }
             return azure_native.web.SiteConfigArgs(
                 app_settings=app_settings(version, uri, slot),
                 min_tls_version="1.2",
                 scm_min_tls_version="1.2",
                 ftps_state="Disabled",
                 remote_debugging_enabled=False,
-                linux_fx_version=None if flex else f"Python|{PYTHON_VERSION}",
-                function_app_scale_limit=None if flex else fn.scaling.max_instances,
+                linux_fx_version=f"Python|{PYTHON_VERSION}",
+                function_app_scale_limit=fn.scaling.max_instances,
                 # An explicit empty list clears a previous canary's rule on rollback.
                 experiments=None if rules is None else azure_native.web.ExperimentsArgs(ramp_up_rules=rules),
             )
@@ -284,15 +348,7 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             "https_only": True,
             "public_network_access": None if fn.endpoint.enabled else "Disabled",
             "tags": tags,
-            "opts": child,
         }
-        app = azure_native.web.WebApp(
-            f"{name}-app",
-            name=app_name,
-            site_config=site_config(fn.stable_version, stable_uri, "production", ramp_up_rules),
-            function_app_config=function_app_config,
-            **site_args,
-        )
 
         subscription_id = azure_native.authorization.get_client_config_output().subscription_id
         blob_owner = pulumi.Output.concat(
@@ -305,8 +361,8 @@ class AzureInferenceFunction(pulumi.ComponentResource):
         def storage_access(
             resource_name: str,
             site: azure_native.web.WebApp | azure_native.web.WebAppSlot,
-        ) -> None:
-            azure_native.authorization.RoleAssignment(
+        ) -> azure_native.authorization.RoleAssignment:
+            return azure_native.authorization.RoleAssignment(
                 resource_name,
                 principal_id=site.identity.apply(lambda i: i.principal_id if i else ""),
                 principal_type="ServicePrincipal",
@@ -316,22 +372,48 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 opts=child,
             )
 
-        storage_access(f"{name}-storage-access", app)
-
-        if fn.canary_active:
+        def canary_slot(after: list[pulumi.Resource]) -> list[pulumi.Resource]:
+            # ``name`` is the app's name as a plain string, so the slot does not wait for the app's
+            # own update when the app exists already (``after`` is then empty).
             slot = azure_native.web.WebAppSlot(
                 f"{name}-{CANARY_SLOT}",
-                name=app.name,
+                name=app_name,
                 slot=CANARY_SLOT,
                 site_config=site_config(fn.model.version, candidate_uri, CANARY_SLOT, None),
                 **site_args,
+                opts=ResourceOptions.merge(child, ResourceOptions(depends_on=after or None)),
             )
-            storage_access(f"{name}-{CANARY_SLOT}-storage-access", slot)
-            azure_native.web.WebAppSlotConfigurationNames(
+            access = storage_access(f"{name}-{CANARY_SLOT}-storage-access", slot)
+            sticky = azure_native.web.WebAppSlotConfigurationNames(
                 f"{name}-slot-settings",
-                name=app.name,
+                name=app_name,
                 resource_group_name=rg.name,
                 app_setting_names=list(SLOT_STICKY_SETTINGS),
+                opts=ResourceOptions.merge(child, ResourceOptions(depends_on=after or None)),
+            )
+            return [slot, access, sticky]
+
+        # The slot (and what it needs to serve) before the app whose rule routes to it.
+        ready: list[pulumi.Resource] = canary_slot([]) if app_exists else []
+        app = azure_native.web.WebApp(
+            f"{name}-app",
+            name=app_name,
+            site_config=site_config(fn.stable_version, stable_uri, "production", ramp_up_rules),
+            function_app_config=function_app_config,
+            **site_args,
+            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=ready or None)),
+        )
+        storage_access(f"{name}-storage-access", app)
+        if fn.canary_active and not app_exists:
+            canary_slot([app])
+        if flex:
+            # FTP off on Flex, where siteConfig.ftpsState is rejected: basic publishing credentials
+            # for FTP are disallowed instead (learn.microsoft.com/azure/app-service/configure-basic-auth-disable).
+            azure_native.web.WebAppFtpAllowed(
+                f"{name}-ftp-off",
+                name=app.name,
+                resource_group_name=rg.name,
+                allow=False,
                 opts=child,
             )
 
@@ -343,9 +425,10 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             category="Cost",
             time_grain="Monthly",
             time_period=azure_native.consumption.BudgetTimePeriodArgs(start_date=budget_start_date()),
+            # The stack-scoped value the resources carry (design contract 1).
             filter=azure_native.consumption.BudgetFilterArgs(
                 tags=azure_native.consumption.BudgetComparisonExpressionArgs(
-                    name=FUNCTION_KEY, operator="In", values=[name]
+                    name=FUNCTION_KEY, operator="In", values=[tags[FUNCTION_KEY]]
                 )
             ),
             notifications={
@@ -366,7 +449,19 @@ class AzureInferenceFunction(pulumi.ComponentResource):
         else:
             self.endpoint = pulumi.Output.from_input("")
         self.budget_id = budget.id
-        self.canary_percent = pulumi.Output.from_input(fn.canary_percent)
+        self.canary_percent = pulumi.Output.from_input(routed_percent)
         self.register_outputs(
             {"endpoint": self.endpoint, "budgetId": self.budget_id, "canaryPercent": self.canary_percent}
         )
+
+
+def _site_exists(app_name: str, resource_group: str) -> bool:
+    """Whether the function app exists in Azure (a read; only asked while a canary is configured)."""
+    try:
+        azure_native.web.get_web_app(name=app_name, resource_group_name=resource_group)
+    except Exception as exc:  # the provider's invoke error: only "not found" means "does not exist"
+        text = str(exc).lower()
+        if "notfound" in text.replace(" ", "") or "404" in text or "could not be found" in text:
+            return False
+        raise
+    return True

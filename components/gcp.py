@@ -9,9 +9,15 @@ One :class:`GcpInferenceFunction` per function declares:
   between two named revisions, labels plus annotations, request-based billing and no public invoker
   unless ``endpoint.public`` is set;
 * an ``roles/run.invoker`` grant to ``allUsers`` only for public endpoints;
-* a billing budget on ``inferops:gcpBillingAccount`` filtered by the ``function-name`` label that only
-  this function's service carries, with one threshold rule per alert threshold and one e-mail
-  notification channel per ``inferops:budgetAlertEmails`` address.
+* a billing budget on ``inferops:gcpBillingAccount`` filtered by the stack-scoped ``function-name``
+  label that only this function's service of this stack carries and by the stack's GCP project, with
+  one threshold rule per alert threshold and one e-mail notification channel per
+  ``inferops:budgetAlertEmails`` address (channels carry the metadata in ``userLabels``).
+
+The service and its service account are named from project, stack and function
+(:func:`components.tags.scoped_name`), so two stacks share a GCP project without "already exists".
+A canary (or a stopped one) routes to the stable revision only when that revision exists: on a fresh
+stack every request goes to the candidate with a warning, and the export says 0 %.
 
 Cloud Run revisions are immutable and a revision name reused with a different configuration is
 rejected (HTTP 409), so a revision is named ``<service>-<version>-<shape hash>``: the hash covers
@@ -32,11 +38,11 @@ import pulumi_gcp as gcp
 from pulumi import ResourceOptions
 
 from components.spec import FunctionSpec, StackSpec, default_cpu
-from components.tags import FUNCTION_KEY, MANAGED_BY, cloud_metadata
+from components.tags import FUNCTION_KEY, MANAGED_BY, STACK_KEY, cloud_metadata, scoped_name
 
 #: Labels also set on the revision template. Only keys whose value does not change while a model
 #: version is deployed: any template change needs a new revision name (see the module docstring).
-TEMPLATE_LABEL_KEYS = (FUNCTION_KEY, "managed-by", "model-id")
+TEMPLATE_LABEL_KEYS = (FUNCTION_KEY, STACK_KEY, "managed-by", "model-id")
 #: A budget notifies at most this many monitoring channels (Cloud Billing Budget API limit).
 MAX_BUDGET_CHANNELS = 5
 CANARY_TAG = "canary"
@@ -45,6 +51,12 @@ REVISION_TRAFFIC = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
 
 _REVISION_MAX = 63
 _ACCOUNT_ID_MAX = 30
+#: A traffic tag and the service name together are at most 46 characters: they form the tag URL's
+#: DNS label (gcloud: "Combined traffic tag and service name cannot exceed 46 characters", quoted in
+#: PolicyEngine/policyengine-api#3729). The longest tag here is 6 characters ("canary", "stable"),
+#: so service names are at most 40, which also leaves every revision name (service, '-', version
+#: slug, '-', shape hash; at most 63) room for a readable version.
+_SERVICE_MAX = 46 - max(len("canary"), len("stable"))
 
 
 def _hash(text: str, n: int = 4) -> str:
@@ -56,12 +68,15 @@ def _slug(text: str) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", text.lower())).strip("-")
 
 
-def service_account_id(name: str) -> str:
-    """Service account id (6-30 characters, ``[a-z][-a-z0-9]{4,28}[a-z0-9]``) derived from ``name``."""
-    base = f"{name}-runtime"
-    if len(base) <= _ACCOUNT_ID_MAX:
-        return base
-    return f"{name[: _ACCOUNT_ID_MAX - 5].rstrip('-')}-{_hash(name)}"
+def service_name(project: str, stack: str, name: str) -> str:
+    """The Cloud Run service name: ``<project>-<stack>-<name>``, at most 40 characters."""
+    return scoped_name(project, stack, name, max_len=_SERVICE_MAX)
+
+
+def service_account_id(project: str, stack: str, name: str) -> str:
+    """Service account id (6-30 characters, ``[a-z][-a-z0-9]{4,28}[a-z0-9]``, unique in the GCP
+    project: cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts/create)."""
+    return scoped_name(project, stack, name, max_len=_ACCOUNT_ID_MAX)
 
 
 def revision_name(service: str, version: str, shape: str) -> str:
@@ -135,11 +150,12 @@ class GcpInferenceFunction(pulumi.ComponentResource):
                 f"channels ({len(stack.budget_alert_emails)} given, function {fn.name})"
             )
 
-        meta = cloud_metadata(fn, "gcp")
+        project, stack_name = pulumi.get_project(), pulumi.get_stack()
+        meta = cloud_metadata(fn, "gcp", stack=stack_name, project=project)
         labels = meta.labels
         template_labels = {k: v for k, v in labels.items() if k in TEMPLATE_LABEL_KEYS}
-        service_name = fn.name  # explicit: revision names must start with it
-        account_id = service_account_id(name)
+        svc_name = service_name(project, stack_name, fn.name)  # explicit: revision names start with it
+        account_id = service_account_id(project, stack_name, fn.name)
         cpu = default_cpu(fn)
         # Cloud Run requires one request at a time below 1 vCPU; 80 is its default otherwise.
         concurrency = 1 if cpu < 1 else 80
@@ -182,12 +198,28 @@ class GcpInferenceFunction(pulumi.ComponentResource):
                 sort_keys=True,
             )
         )
-        self.revision = revision_name(service_name, fn.model.version, shape)
-        self.stable_revision = revision_name(service_name, fn.stable_version, shape)
+        self.revision = revision_name(svc_name, fn.model.version, shape)
+        self.stable_revision: str | None = revision_name(svc_name, fn.stable_version, shape)
+        self.routed_percent = fn.canary_percent
+        if fn.stable_version != fn.model.version:
+            existing = _existing_stable_revision(svc_name, fn.region, svc_name + "-" + _slug(fn.stable_version) + "-")
+            if existing is None:
+                # Never name a revision that does not exist: Cloud Run rejects the traffic block.
+                pulumi.log.warn(
+                    f"{fn.name}: no revision of the stable model {fn.stable_version} exists on this stack; "
+                    f"every request goes to {fn.model.version}. Deploy the stable version alone first "
+                    "(model.version = model.stableVersion), then start the canary",
+                    resource=self,
+                )
+                self.stable_revision = None
+                self.routed_percent = 0
+            else:
+                # The revision actually serving it (its shape may predate an image or limits edit).
+                self.stable_revision = existing
 
         self.service = gcp.cloudrunv2.Service(
             f"{name}-service",
-            name=service_name,
+            name=svc_name,
             location=fn.region,
             description=f"inferops inference function {fn.name} (model {fn.model.id})",
             # Reachable from anywhere but every request needs an identity with roles/run.invoker
@@ -260,15 +292,19 @@ class GcpInferenceFunction(pulumi.ComponentResource):
             for email in stack.budget_alert_emails
         ]
 
+        # Budgets filter on the GCP project too: another project on the billing account with the
+        # same label never counts (budgetFilter.projects takes "projects/<number>").
+        project_number = gcp.organizations.get_project_output().number
         budget_usd = fn.finops.monthly_budget_usd
         units = int(budget_usd)
         nanos = round((budget_usd - units) * 1e9)
         self.budget = gcp.billing.Budget(
             f"{name}-budget",
             billing_account=stack.gcp_billing_account,
-            display_name=f"inferops {fn.name}",
+            display_name=labels[FUNCTION_KEY],
             budget_filter=gcp.billing.BudgetBudgetFilterArgs(
                 labels={FUNCTION_KEY: labels[FUNCTION_KEY]},
+                projects=[pulumi.Output.concat("projects/", project_number)],
                 calendar_period="MONTH",
             ),
             amount=gcp.billing.BudgetAmountArgs(
@@ -295,7 +331,7 @@ class GcpInferenceFunction(pulumi.ComponentResource):
 
         self.endpoint = self.service.uri
         self.budget_id = self.budget.name
-        self.canary_percent = pulumi.Output.from_input(fn.canary_percent)
+        self.canary_percent = pulumi.Output.from_input(self.routed_percent)
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
@@ -309,7 +345,7 @@ class GcpInferenceFunction(pulumi.ComponentResource):
 
     def _traffic(self, fn: FunctionSpec) -> list[gcp.cloudrunv2.ServiceTrafficArgs]:
         """Traffic by revision name: never LATEST, which would follow whatever revision was created last."""
-        if fn.stable_version == fn.model.version:
+        if fn.stable_version == fn.model.version or self.stable_revision is None:
             return [gcp.cloudrunv2.ServiceTrafficArgs(type=REVISION_TRAFFIC, revision=self.revision, percent=100)]
         # A stable version differs: the candidate stays reachable at its tag URL even at 0 %
         # (canary stopped), and the stable revision takes the rest.
@@ -324,3 +360,23 @@ class GcpInferenceFunction(pulumi.ComponentResource):
                 type=REVISION_TRAFFIC, revision=self.revision, percent=fn.canary_percent, tag=CANARY_TAG
             ),
         ]
+
+
+def _existing_stable_revision(service: str, location: str, prefix: str) -> str | None:
+    """The revision of the stable model that the service serves now (a read of the live service).
+
+    The stable revision is the one this program routed the stable model to on an earlier deploy:
+    tagged ``stable``, or taking all traffic, with a name that starts ``<service>-<stable slug>-``.
+    None when the service or such a revision does not exist (a fresh stack).
+    """
+    try:
+        current = gcp.cloudrunv2.get_service(name=service, location=location)
+    except Exception as exc:  # the provider's invoke error: only "not found" means "does not exist"
+        if "not found" in str(exc).lower() or "404" in str(exc):
+            return None
+        raise
+    for status in current.traffic_statuses or []:
+        revision = status.revision or ""
+        if revision.startswith(prefix) and (status.tag == STABLE_TAG or status.percent > 0):
+            return revision
+    return None

@@ -2,10 +2,19 @@
 
 One function becomes:
 
-* a ``Namespace`` ``inferops-<name>`` (its own, so the quota and the cost attribution are per function);
-* a Knative ``serving.knative.dev/v1`` ``Service`` named ``<name>`` whose template is the revision
-  ``<name>-<version slug>``; during a canary the traffic block splits requests between the stable
-  revision ``<name>-<stable slug>`` (created by an earlier deploy) and the candidate, tagged ``canary``;
+* a ``Namespace`` ``<project>-<stack>-<name>`` (its own, so the quota and the cost attribution are per
+  function and two stacks share a cluster);
+* a Knative ``serving.knative.dev/v1`` ``Service`` whose template is the revision
+  ``<service>-<version slug>-<hash of the whole template>``. Knative rejects any template change that
+  keeps the revision name (``VerifyNameChange``, knative/serving
+  ``pkg/apis/serving/v1/revision_validation.go``), so the name changes whenever the template does, and
+  the metadata that users and the drift loop edit (budget, thresholds, alert e-mails, node price,
+  fairness, ``retraining-*``) lives on the Service, the namespace and the quota, never on the template;
+* one ``ConfigMap`` per model version in use that records the revision a deploy created for it
+  (``ignore_changes`` while that version is the stable side, like the pinned Lambda aliases): during a
+  canary the traffic block splits requests between that recorded stable revision and the candidate,
+  tagged ``canary``. A stack that never served the stable version (no recorded revision) sends every
+  request to the candidate with a warning, and the export says 0 %;
 * a ``ResourceQuota`` sized from the per-pod requests/limits times the maximum scale of every revision
   that may run at once.
 
@@ -17,6 +26,7 @@ Kubernetes has no budget resource: the monthly budget is the annotation
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from typing import Any
@@ -25,11 +35,11 @@ import pulumi
 from pulumi import ResourceOptions
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apiextensions.CustomResource import CustomResourceArgs
-from pulumi_kubernetes.core.v1 import Namespace, ResourceQuota, ResourceQuotaSpecArgs
+from pulumi_kubernetes.core.v1 import ConfigMap, Namespace, ResourceQuota, ResourceQuotaSpecArgs
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
-from components.spec import FunctionSpec, StackSpec, default_cpu
-from components.tags import K8S_PREFIX, cloud_metadata
+from components.spec import FunctionSpec, StackSpec, default_cpu, handler_model_uri
+from components.tags import FUNCTION_KEY, K8S_PREFIX, STACK_KEY, cloud_metadata, scoped_name, truncate_with_hash
 
 KNATIVE_API_VERSION = "serving.knative.dev/v1"
 #: Knative's label that keeps a Service off the cluster's external ingress.
@@ -56,6 +66,15 @@ QUEUE_PROXY_MEMORY_LIMIT_MI = 200
 REQUESTS_PER_VCPU = 10
 #: Knative names: a revision name is a DNS label.
 _DNS_LABEL_MAX = 63
+#: The Knative Service name: short enough that ``<service>-<version>-<hash>`` stays a DNS label.
+_SERVICE_MAX = 40
+_HASH_LEN = 7
+#: Labels on the revision template: values that never change while a revision exists.
+TEMPLATE_LABEL_KEYS = tuple(
+    K8S_PREFIX + k for k in (FUNCTION_KEY, STACK_KEY, "managed-by", "model-id", "model-version")
+)
+#: Data key of a revision marker: the revision a deploy created for that model version ("" if none).
+MARKER_REVISION = "revision"
 
 
 def version_slug(version: str) -> str:
@@ -63,24 +82,41 @@ def version_slug(version: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", version.lower()).strip("-") or "v"
 
 
-def revision_name(name: str, version: str) -> str:
-    """The Knative revision name of ``version``: ``<service>-<version slug>``, at most 63 characters.
+def revision_name(service: str, version: str, template_hash: str) -> str:
+    """The Knative revision name: ``<service>-<version slug>-<template hash>``, at most 63 characters.
 
-    Knative requires the service name as prefix. The name is a pure function of (name, version), so a
-    later deploy can route to a revision an earlier deploy created. A slug too long to fit is cut and
-    completed by a short hash of the exact version.
+    Knative requires the service name as prefix (``<service>-``). The hash covers the whole template,
+    so any template edit gets a new name, as ``VerifyNameChange`` demands; a slug too long to fit is cut.
     """
-    candidate = f"{name}-{version_slug(version)}"
-    if len(candidate) <= _DNS_LABEL_MAX:
-        return candidate
-    digest = hashlib.sha256(version.encode()).hexdigest()[:7]
-    room = _DNS_LABEL_MAX - len(name) - len(digest) - 2
-    return f"{name}-{version_slug(version)[:room].strip('-') or 'v'}-{digest}"
+    room = _DNS_LABEL_MAX - len(service) - len(template_hash) - 2
+    slug = version_slug(version)
+    if len(slug) > room:
+        slug = slug[: max(1, room)].strip("-") or "v"
+    return f"{service}-{slug}-{template_hash}"
 
 
-def namespace_name(name: str) -> str:
-    """The function's namespace; prefixed so a function called ``default`` cannot take over one."""
-    return f"inferops-{name}"
+def service_name(name: str) -> str:
+    """The Knative Service's name in its own namespace: the function name, cut with a hash past 40."""
+    return truncate_with_hash(name, _SERVICE_MAX)
+
+
+def namespace_name(project: str, stack: str, name: str) -> str:
+    """The function's namespace, ``<project>-<stack>-<name>`` as a DNS label of at most 63 characters.
+
+    Prefixed so a function called ``default`` cannot take over one, stack-scoped so dev and prod of
+    one project can share a cluster.
+    """
+    return scoped_name(project, stack, name, max_len=_DNS_LABEL_MAX)
+
+
+def marker_name(version: str) -> str:
+    """The ConfigMap that records the revision created for ``version``."""
+    return f"inferops-revision-{truncate_with_hash(version_slug(version), 40, key=version)}"
+
+
+def template_hash(template: dict[str, Any]) -> str:
+    """A short hash of a revision template (without its name)."""
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:_HASH_LEN]
 
 
 def _millicores(cpu: float) -> int:
@@ -123,24 +159,22 @@ def quota_hard(fn: FunctionSpec) -> dict[str, str]:
     }
 
 
-def traffic_targets(fn: FunctionSpec) -> list[dict[str, Any]]:
-    """Knative ``spec.traffic`` for the spec.
+def traffic_targets(fn: FunctionSpec, candidate: str, stable: str | None) -> list[dict[str, Any]]:
+    """Knative ``spec.traffic`` for the spec; ``stable`` is the recorded stable revision (None if none).
 
     * canary running: stable revision ``100 - p`` percent, candidate ``p`` percent tagged ``canary``;
     * ``canaryPercent: 0`` with a different ``stableVersion`` (the first rollback): everything on the
-      stable revision; the candidate revision still exists but takes no traffic;
-    * ``version == stableVersion`` (or no stable version): the latest ready revision takes all.
+      stable revision; the candidate stays reachable at its ``canary`` tag with 0 %;
+    * ``version == stableVersion``, or no revision of the stable version exists: the candidate (the
+      template's own revision) takes all. Never a revision that does not exist.
     """
-    name = fn.name
-    if fn.canary_active:
-        p = fn.canary_percent
-        return [
-            {"revisionName": revision_name(name, fn.stable_version), "percent": 100 - p},
-            {"revisionName": revision_name(name, fn.model.version), "percent": p, "tag": CANARY_TAG},
-        ]
-    if fn.stable_version != fn.model.version:
-        return [{"revisionName": revision_name(name, fn.stable_version), "percent": 100}]
-    return [{"latestRevision": True, "percent": 100}]
+    if fn.stable_version == fn.model.version or not stable:
+        return [{"revisionName": candidate, "percent": 100}]
+    p = fn.canary_percent
+    return [
+        {"revisionName": stable, "percent": 100 - p},
+        {"revisionName": candidate, "percent": p, "tag": CANARY_TAG},
+    ]
 
 
 class _KnativeService(CustomResource):
@@ -188,15 +222,10 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
     budget_id: pulumi.Output[str]
 
     def __init__(self, name: str, fn: FunctionSpec, stack: StackSpec, opts: ResourceOptions | None = None) -> None:
-        candidate = revision_name(fn.name, fn.model.version)
-        if fn.canary_active and revision_name(fn.name, fn.stable_version) == candidate:
-            raise pulumi.RunError(
-                f"inferops:functions[{fn.name}].model.stableVersion: {fn.stable_version!r} and version "
-                f"{fn.model.version!r} give the same Knative revision name {candidate!r}"
-            )
         super().__init__("inferops:kubernetes:InferenceFunction", name, {}, opts)
         child = ResourceOptions(parent=self)
-        meta = cloud_metadata(fn, "kubernetes")
+        project, stack_name = pulumi.get_project(), pulumi.get_stack()
+        meta = cloud_metadata(fn, "kubernetes", stack=stack_name, project=project)
         labels = dict(meta.labels)
         # Beyond the contract's keys: what a cluster cost tool (OpenCost/Kubecost alerts) needs to
         # alert on the budget, since Kubernetes has no budget resource of its own.
@@ -212,7 +241,7 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
         namespace = Namespace(
             f"{name}-ns",
             metadata=ObjectMetaArgs(
-                name=namespace_name(fn.name),
+                name=namespace_name(project, stack_name, fn.name),
                 labels={
                     **labels,
                     # Knative pods (app + queue-proxy) meet "baseline"; "restricted" only warns because
@@ -228,83 +257,123 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
 
         quota = ResourceQuota(
             f"{name}-quota",
-            metadata=ObjectMetaArgs(name=f"{fn.name}-quota", namespace=ns_name, labels=labels, annotations=annotations),
+            metadata=ObjectMetaArgs(name="inferops-quota", namespace=ns_name, labels=labels, annotations=annotations),
             spec=ResourceQuotaSpecArgs(hard=quota_hard(fn)),
             opts=child,
         )
 
+        svc_name = service_name(fn.name)
         service_labels = dict(labels)
         if not (fn.endpoint.enabled and fn.endpoint.public):
             service_labels[VISIBILITY_LABEL] = "cluster-local"
-        template_annotations = {
-            **annotations,
-            "autoscaling.knative.dev/min-scale": str(fn.scaling.min_instances),
-            "autoscaling.knative.dev/max-scale": str(fn.scaling.max_instances),
-            "queue.sidecar.serving.knative.dev/cpu-resource-request": f"{QUEUE_PROXY_CPU_REQUEST_M}m",
-            "queue.sidecar.serving.knative.dev/cpu-resource-limit": f"{QUEUE_PROXY_CPU_LIMIT_M}m",
-            "queue.sidecar.serving.knative.dev/memory-resource-request": f"{QUEUE_PROXY_MEMORY_REQUEST_MI}Mi",
-            "queue.sidecar.serving.knative.dev/memory-resource-limit": f"{QUEUE_PROXY_MEMORY_LIMIT_MI}Mi",
-        }
-        spec = {
-            "template": {
-                "metadata": {"name": candidate, "labels": labels, "annotations": template_annotations},
-                "spec": {
-                    "containerConcurrency": container_concurrency(fn),
-                    "timeoutSeconds": fn.runtime.timeout_seconds,
-                    "containers": [
-                        {
-                            "name": "inference",
-                            "image": fn.runtime.image,
-                            "ports": [{"name": "http1", "containerPort": CONTAINER_PORT}],
-                            "env": [
-                                {"name": "MODEL_URI", "value": fn.model.artifact_for(fn.model.version)},
-                                {"name": "MODEL_ID", "value": fn.model.id},
-                                {"name": "MODEL_VERSION", "value": fn.model.version},
-                            ],
-                            "resources": pod_resources(fn),
-                            "readinessProbe": {"httpGet": {"path": "/healthz"}},
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "capabilities": {"drop": ["ALL"]},
-                                "readOnlyRootFilesystem": True,
-                                "runAsNonRoot": True,
-                                "seccompProfile": {"type": "RuntimeDefault"},
-                            },
-                        }
-                    ],
-                },
+        # Only what never changes while the revision lives, and what shapes the pods: every edit of
+        # the template needs a new revision name (VerifyNameChange), so mutable metadata stays off it.
+        template_meta = {
+            "labels": {k: v for k, v in labels.items() if k in TEMPLATE_LABEL_KEYS},
+            "annotations": {
+                "autoscaling.knative.dev/min-scale": str(fn.scaling.min_instances),
+                "autoscaling.knative.dev/max-scale": str(fn.scaling.max_instances),
+                "queue.sidecar.serving.knative.dev/cpu-resource-request": f"{QUEUE_PROXY_CPU_REQUEST_M}m",
+                "queue.sidecar.serving.knative.dev/cpu-resource-limit": f"{QUEUE_PROXY_CPU_LIMIT_M}m",
+                "queue.sidecar.serving.knative.dev/memory-resource-request": f"{QUEUE_PROXY_MEMORY_REQUEST_MI}Mi",
+                "queue.sidecar.serving.knative.dev/memory-resource-limit": f"{QUEUE_PROXY_MEMORY_LIMIT_MI}Mi",
             },
-            "traffic": traffic_targets(fn),
         }
+        template_spec = {
+            "containerConcurrency": container_concurrency(fn),
+            "timeoutSeconds": fn.runtime.timeout_seconds,
+            "containers": [
+                {
+                    "name": "inference",
+                    "image": fn.runtime.image,
+                    "ports": [{"name": "http1", "containerPort": CONTAINER_PORT}],
+                    "env": [
+                        {"name": "MODEL_URI", "value": handler_model_uri(fn.model.artifact_for(fn.model.version))},
+                        {"name": "MODEL_ID", "value": fn.model.id},
+                        {"name": "MODEL_VERSION", "value": fn.model.version},
+                    ],
+                    "resources": pod_resources(fn),
+                    "readinessProbe": {"httpGet": {"path": "/healthz"}},
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                        "readOnlyRootFilesystem": True,
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                }
+            ],
+        }
+        candidate = revision_name(svc_name, fn.model.version, template_hash({**template_meta, "spec": template_spec}))
+        self.revision = candidate
+
+        def marker(version: str, revision: str, frozen: bool, after: list[pulumi.Resource]) -> ConfigMap:
+            # A frozen marker keeps what it recorded when created (the revision an earlier deploy made
+            # for this version, or "" when none did); an unfrozen one records this deploy's revision
+            # once the Service (and so the revision) has been applied.
+            return ConfigMap(
+                f"{name}-{marker_name(version)}",
+                metadata=ObjectMetaArgs(
+                    name=marker_name(version), namespace=ns_name, labels=labels, annotations=annotations
+                ),
+                data={"version": version, MARKER_REVISION: revision},
+                opts=ResourceOptions.merge(
+                    child,
+                    ResourceOptions(ignore_changes=["data"] if frozen else None, depends_on=after or None),
+                ),
+            )
+
+        stable_marker = None
+        if fn.stable_version != fn.model.version:
+            stable_marker = marker(fn.stable_version, "", True, [])
+
+        def route(data: Any) -> tuple[list[dict[str, Any]], int]:
+            stable = str((data or {}).get(MARKER_REVISION) or "") if stable_marker is not None else ""
+            if stable_marker is not None and not stable:
+                pulumi.log.warn(
+                    f"{fn.name}: no revision of the stable model {fn.stable_version} exists on this stack; "
+                    f"every request goes to {fn.model.version}. Deploy the stable version alone first "
+                    "(model.version = model.stableVersion), then start the canary",
+                    resource=self,
+                )
+            targets = traffic_targets(fn, candidate, stable or None)
+            return targets, (fn.canary_percent if stable else 0)
+
+        routing = (stable_marker.data if stable_marker is not None else pulumi.Output.from_input({})).apply(route)
         service = _KnativeService(
             f"{name}-service",
             api_version=KNATIVE_API_VERSION,
             kind="Service",
             metadata=ObjectMetaArgs(
-                name=fn.name,
+                name=svc_name,
                 namespace=ns_name,
                 labels=service_labels,
                 # Without it the provider returns as soon as the object is accepted, before Knative
                 # has created the revision and published status.url.
                 annotations={**annotations, "pulumi.com/waitFor": "condition=Ready"},
             ),
-            spec=spec,
+            spec={
+                "template": {"metadata": {"name": candidate, **template_meta}, "spec": template_spec},
+                "traffic": routing.apply(lambda r: r[0]),
+            },
             # The quota first, so no pod of this function ever runs unbounded.
             opts=ResourceOptions.merge(child, ResourceOptions(depends_on=[quota])),
         )
+        marker(fn.model.version, candidate, False, [service])
 
         self.endpoint = service.status.apply(lambda s: str((s or {}).get("url") or ""))
         self.budget_id = pulumi.Output.all(ns_name, service.metadata).apply(
             lambda args: f"{args[0]}/{_meta_name(args[1])}#{BUDGET_ANNOTATION}"
         )
         self.namespace = ns_name
-        self.canary_percent = pulumi.Output.from_input(fn.canary_percent)
+        self.canary_percent = routing.apply(lambda r: r[1])
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
                 "budgetId": self.budget_id,
                 "canaryPercent": self.canary_percent,
                 "namespace": ns_name,
+                "revision": candidate,
             }
         )
 

@@ -49,13 +49,18 @@ CONFIG_KEYS = (
     "budgetAlertEmails",
     "gcpBillingAccount",
     "kubernetesNodePrice",
+    "awsActivateCostAllocationTags",
 )
 
-# DNS label, short enough that derived child names ("<name>-canary", "<name>-budget", service
-# account ids) stay within every cloud's limits (GCP service account ids: 30 characters).
-_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,28}[a-z0-9])?$")
+# A DNS label (RFC 1123, at most 63 characters) starting with a letter. Physical names are derived
+# from it per cloud (components/tags.py: truncation plus a short stable hash where a limit is shorter).
+_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,62}$")
-_MODEL_ID_RE = re.compile(r"^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$")
+# Free text as users have it (``meta-llama/Llama-3.1-8B-Instruct``), within the AWS tag value charset
+# so every tag cloud keeps it unchanged; label clouds get a label-safe form (components/tags.py).
+_MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/=+@-]{0,127}$")
+# Cost centers and environments (``CC-1234-EU``): case kept, AWS tag value charset, at most 63.
+_PLAIN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9 _.:/=+@-]{0,61}[A-Za-z0-9])?$")
 # registry host[:port]/path[:tag|@digest]; a tag or digest is required so deploys are reproducible.
 _IMAGE_RE = r"^[a-z0-9][a-z0-9.-]*(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w.-]{1,128}|@sha256:[0-9a-f]{64})$"
 _DATA_URI_RE = r"^(s3|gs|az|abfs|https)://[^\s/]+/\S+$"  # an object (or prefix) the drift job reads
@@ -115,7 +120,7 @@ class ModelSpec(_Model):
     @classmethod
     def _id(cls, v: str) -> str:
         if not _MODEL_ID_RE.match(v):
-            raise ValueError("must be lowercase letters, digits, '-', '_' or '.', at most 63 characters")
+            raise ValueError("must be 1-128 letters, digits or '_ . : / = + @ -', starting with a letter or digit")
         return v
 
     @field_validator("version", "stable_version")
@@ -220,8 +225,10 @@ class FinOpsSpec(_Model):
     @field_validator("cost_center", "environment")
     @classmethod
     def _plain(cls, v: str) -> str:
-        if not re.match(r"^[a-z0-9]([-a-z0-9_]{0,61}[a-z0-9])?$", v):
-            raise ValueError("must be lowercase letters, digits, '-' or '_', at most 63 characters")
+        if not _PLAIN_RE.match(v):
+            raise ValueError(
+                "must be 1-63 letters, digits, spaces or '_ . : / = + @ -', letters or digits at both ends"
+            )
         return v
 
     @field_validator("owner")
@@ -287,7 +294,7 @@ class FunctionSpec(_Model):
     def _name(cls, v: str) -> str:
         if not _NAME_RE.match(v):
             raise ValueError(
-                "must be a DNS label: lowercase letters, digits and '-', starting with a letter, at most 30 characters"
+                "must be a DNS label: lowercase letters, digits and '-', starting with a letter, at most 63 characters"
             )
         return v
 
@@ -322,6 +329,9 @@ class StackSpec(_Model):
     budget_alert_emails: list[str] = []
     gcp_billing_account: str | None = None
     kubernetes_node_price: NodePrice = NodePrice(vcpu_hour_usd=0.0316, gib_hour_usd=0.0042)
+    #: Declare the activation of the ``function-name`` and ``stack`` cost-allocation tags (AWS Budgets
+    #: filter on user tags only once they are active). Off by default: see docs/components-aws.md.
+    aws_activate_cost_allocation_tags: bool = False
 
     @field_validator("budget_alert_emails")
     @classmethod
@@ -340,6 +350,25 @@ class StackSpec(_Model):
 
 
 # --- per-platform limits -------------------------------------------------------------------------
+
+
+#: ``az://<storage account>/<container>/<blob path>``: the account is part of the URI because the
+#: deployed handler has no other way to know it (account names: 3-24 lowercase letters and digits,
+#: container names: 3-63 of lowercase letters, digits and single '-'; learn.microsoft.com/rest/api/
+#: storageservices/naming-and-referencing-containers--blobs--and-metadata).
+_AZ_URI_RE = re.compile(r"^az://[a-z0-9]{3,24}/[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]/\S+$")
+
+
+def handler_model_uri(uri: str) -> str:
+    """The model URI the deployed handler is given.
+
+    ``az://<account>/<container>/<blob>`` becomes the blob's https URL, which the handler reads with
+    the platform's managed or workload identity; every other URI is unchanged.
+    """
+    if not uri.startswith("az://"):
+        return uri
+    account, _, path = uri.removeprefix("az://").partition("/")
+    return f"https://{account}.blob.core.windows.net/{path}"
 
 
 def _check_cloud_run_pair(cpu: float, memory_mb: int) -> str | None:
@@ -379,6 +408,8 @@ def _platform_errors(fn: FunctionSpec) -> list[str]:
         errs.append(f"region: {fn.region!r} is not a {p} region name")
     if not fn.model.artifact_uri.startswith(_ARTIFACT_SCHEMES[p]):
         errs.append(f"model.artifactUri: must start with {' or '.join(_ARTIFACT_SCHEMES[p])} on {p}")
+    if fn.model.artifact_uri.startswith("az://") and not _AZ_URI_RE.match(fn.model.artifact_uri):
+        errs.append("model.artifactUri: an az:// URI is az://<storage account>/<container>/<blob path>")
     if rt.azure_plan is not None and p != "azure":
         errs.append("runtime.azurePlan: only applies to platform azure")
     if rt.cpu is not None and p not in ("gcp", "kubernetes"):
@@ -395,6 +426,10 @@ def _platform_errors(fn: FunctionSpec) -> list[str]:
         if len(fn.finops.alert_thresholds_percent) > 10:
             errs.append("finops.alertThresholdsPercent: AWS Budgets allows at most 10 notifications per budget")
     elif p == "azure":
+        # "Budget can have up to five notifications" (learn.microsoft.com/rest/api/consumption/budgets/
+        # create-or-update, property notifications).
+        if len(fn.finops.alert_thresholds_percent) > 5:
+            errs.append("finops.alertThresholdsPercent: Azure budgets allow at most 5 notifications; list at most 5")
         if rt.architecture != "x86_64":
             errs.append("runtime.architecture: Azure Functions runs x86_64 only")
         if (rt.azure_plan or "consumption") == "consumption":
@@ -436,6 +471,11 @@ def _platform_errors(fn: FunctionSpec) -> list[str]:
             )
     if fn.traffic.canary_percent > 0 and fn.model.stable_version is None:
         errs.append("traffic.canaryPercent: a canary needs model.stableVersion (the rollback target)")
+    elif fn.traffic.canary_percent > 0 and fn.model.stable_version == fn.model.version:
+        errs.append(
+            "traffic.canaryPercent: model.stableVersion equals model.version, so there is no candidate to "
+            "send a canary share to; set canaryPercent to 0 or version to the candidate"
+        )
     if fn.finops.monthly_budget_usd <= 0:
         errs.append("finops.monthlyBudgetUsd: must be positive")
     return errs
@@ -549,7 +589,16 @@ def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
         stack = StackSpec.model_validate(
             {
                 "functions": functions,
-                **{k: raw[k] for k in ("budgetAlertEmails", "gcpBillingAccount", "kubernetesNodePrice") if k in raw},
+                **{
+                    k: raw[k]
+                    for k in (
+                        "budgetAlertEmails",
+                        "gcpBillingAccount",
+                        "kubernetesNodePrice",
+                        "awsActivateCostAllocationTags",
+                    )
+                    if k in raw
+                },
             },
             strict=False,  # functions are already-validated models
         )
@@ -598,6 +647,7 @@ def stack_config_json_schema() -> dict[str, Any]:
             f"{NAMESPACE}:budgetAlertEmails": {"type": "array", "items": {"type": "string", "format": "email"}},
             f"{NAMESPACE}:gcpBillingAccount": {"type": "string", "pattern": "^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$"},
             f"{NAMESPACE}:kubernetesNodePrice": models["nodePrice"],
+            f"{NAMESPACE}:awsActivateCostAllocationTags": {"type": "boolean"},
         },
         "$defs": defs,
     }

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from components.spec import StackSpec
-from inferops.harness import PROJECT_DIR, ProgramRun
+from components.tags import function_key
+from inferops.harness import PROJECT, PROJECT_DIR, ProgramRun
 
 PACK_DIR = PROJECT_DIR / "policies"
 
@@ -57,16 +58,18 @@ def estimate_functions(
     resources = [
         finops.StackResource(r.type, r.name, r.urn, plain({**r.inputs, **r.outputs})) for r in run.resources if r.custom
     ]
-    names = {fn.name for fn in stack.functions}
+    # The pack knows a function by the stack-scoped ``function-name`` its resources carry.
+    names = {function_key(PROJECT, run.stack, fn.name): fn.name for fn in stack.functions}
     functions: dict[str, Estimate] = {}
     unpriced: dict[str, str] = {}
     for cost in finops.function_costs(resources, cost_config):
-        if cost.function not in names:
+        name = names.get(cost.function)
+        if name is None:
             continue
         if cost.monthly_usd is None:
-            unpriced[cost.function] = cost.reason or "cannot estimate"
+            unpriced[name] = cost.reason or "cannot estimate"
             continue
-        functions[cost.function] = Estimate(cost.monthly_usd, cost.usd_per_1k or 0.0, list(cost.warnings))
+        functions[name] = Estimate(cost.monthly_usd, cost.usd_per_1k or 0.0, list(cost.warnings))
     table = pricing.load_price_table()
     return Estimates(
         functions=functions,

@@ -7,7 +7,10 @@ directory as working directory and on ``sys.path``) and returns every resource i
 its inputs (engine camelCase names) and the stack exports.
 
 The mocks echo the inputs back as outputs plus the few computed fields the components read (ARNs,
-URLs, ids); they invent nothing else, so a test sees exactly what the program asked for.
+URLs, ids); they invent nothing else, so a test sees exactly what the program asked for. The reads
+the components make of live cloud objects (does the Azure app exist, which Cloud Run revision serves
+the stable model) answer "not found" by default: a run is the first ``pulumi up`` of a fresh stack.
+Pass ``mocks=`` (a :class:`RecordingMocks` subclass that remembers an earlier run) to run a later one.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import logging
 import os
 import runpy
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +62,8 @@ class RegisteredResource:
     custom: bool
     parent: str | None = None
     provider: str | None = None
+    #: URNs this resource waits for (``depends_on`` and the resources its inputs come from).
+    dependencies: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -85,20 +91,52 @@ class ProgramRun:
         return out
 
 
+#: The GCP project number the mocks report (``gcp.organizations.getProject``).
+GCP_PROJECT_NUMBER = "123456789012"
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Echo inputs back as outputs plus the computed fields the components read; record everything."""
+    """Echo inputs back as outputs plus the computed fields the components read; record everything.
+
+    ``ignore_changes`` of the resource being registered is in :attr:`ignore_changes` (per thread) while
+    :meth:`new_resource` runs, for subclasses that emulate the engine's handling of it.
+    """
 
     def __init__(self) -> None:
         self.registered: list[tuple[str, str, dict[str, Any], dict[str, Any], bool, str | None]] = []
+        self._local = threading.local()
+
+    @property
+    def ignore_changes(self) -> list[str]:
+        """The ``ignore_changes`` paths of the registration in progress on this thread."""
+        return list(getattr(self._local, "ignore_changes", []))
+
+    def outputs_for(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        """The id and outputs of a resource: its inputs plus the computed fields."""
+        computed = computed_outputs(args.typ, args.name, args.inputs)
+        return str(computed.get("id") or f"{args.name}-id"), {**args.inputs, **computed}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        computed = computed_outputs(args.typ, args.name, args.inputs)
-        outputs = {**args.inputs, **computed}
-        resource_id = str(computed.get("id") or f"{args.name}-id")
+        resource_id, outputs = self.outputs_for(args)
         self.registered.append((args.typ, args.name, dict(args.inputs), outputs, bool(args.custom), args.provider))
         return resource_id, outputs
 
+    def read_cloud(self, token: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """A read of a live cloud object (an invoke): its properties, or None when it does not exist.
+
+        A fresh stack has none. The program sees None as the provider's failed read ("not found"),
+        which the SDK raises to the caller of the invoke.
+        """
+        return None
+
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token in ("azure-native:web:getWebApp", "gcp:cloudrunv2/getService:getService"):
+            found = self.read_cloud(args.token, dict(args.args))
+            if found is None:
+                return {}, [("name", f"{args.args.get('name')}: resource not found (HTTP 404)")]
+            return found, []
+        if args.token == "gcp:organizations/getProject:getProject":
+            return {"number": GCP_PROJECT_NUMBER, "projectId": "example-project"}, []
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": _ACCOUNT, "arn": f"arn:aws:iam::{_ACCOUNT}:user/mock", "userId": "mock"}, []
         if args.token in ("aws:index/getPartition:getPartition",):
@@ -118,11 +156,21 @@ class _Monitor(MockMonitor):
 
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
+        self.mocks: RecordingMocks = mocks
         self.parents: dict[str, str | None] = {}
+        self.dependencies: dict[str, list[str]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
+        self.mocks._local.ignore_changes = list(request.ignoreChanges)
+        try:
+            response = super().RegisterResource(request)
+        finally:
+            self.mocks._local.ignore_changes = []
         self.parents[response.urn] = request.parent or None
+        deps = set(request.dependencies)
+        for urns in request.propertyDependencies.values():
+            deps.update(urns.urns)
+        self.dependencies[response.urn] = sorted(deps)
         return response
 
 
@@ -205,6 +253,7 @@ def run_program(
     config: Mapping[str, Any] | None = None,
     stack: str | None = None,
     preview: bool = False,
+    mocks: RecordingMocks | None = None,
 ) -> ProgramRun:
     """Run ``__main__.py`` of ``project_dir`` under mocks with the config of ``stack_file``.
 
@@ -217,7 +266,8 @@ def run_program(
     stack = stack or stack_name_of(stack_file)
     values, secret_keys = engine_config(raw)
 
-    mocks = RecordingMocks()
+    mocks = mocks if mocks is not None else RecordingMocks()
+    mocks.registered = []
     monitor = _Monitor(mocks)
     collect = _Collect()
     logger = logging.getLogger(f"inferops.program.{id(collect)}")
@@ -271,6 +321,7 @@ def run_program(
                 custom=custom,
                 parent=monitor.parents.get(urn),
                 provider=provider or None,
+                dependencies=monitor.dependencies.get(urn, []),
             )
         )
     return run

@@ -76,6 +76,10 @@ def one(run: ProgramRun, typ: str, name: str | None = None) -> RegisteredResourc
     return found[0]
 
 
+def of(run: ProgramRun, typ: str) -> list[RegisteredResource]:
+    return [r for r in children(run) if r.type == typ]
+
+
 def live_alias(run: ProgramRun) -> RegisteredResource:
     return one(run, ALIAS, f"{FN}-{LIVE_ALIAS}")
 
@@ -181,7 +185,7 @@ def test_code_package_holds_the_handler_module(dev_run: ProgramRun) -> None:
 
 
 def test_every_taggable_resource_carries_every_metadata_key(dev_run: ProgramRun, dev_config: dict[str, Any]) -> None:
-    expected = logical_metadata(function_config_spec(dev_config))
+    expected = logical_metadata(function_config_spec(dev_config), stack="dev")
     taggable = [
         r for r in children(dev_run) if "tags" in inspect.signature(SDK_CLASSES[r.type]._internal_init).parameters
     ]
@@ -189,7 +193,7 @@ def test_every_taggable_resource_carries_every_metadata_key(dev_run: ProgramRun,
     for r in taggable:
         tags = r.inputs["tags"]
         assert set(tags) == set(expected), r.name
-        assert tags["function-name"] == FN
+        assert tags["function-name"] == f"inferops-dev-{FN}" and tags["stack"] == "dev"
         for key, value in tags.items():
             assert AWS_TAG_VALUE.match(value), f"{r.name}: {key}={value!r} outside the AWS tag charset"
         # values that already fit the charset are kept verbatim
@@ -209,7 +213,8 @@ def test_budget_equals_the_spec(dev_run: ProgramRun, dev_config: dict[str, Any])
     budget = one(dev_run, BUDGET).inputs
     assert float(budget["limitAmount"]) == spec["monthlyBudgetUsd"]
     assert (budget["limitUnit"], budget["timeUnit"], budget["budgetType"]) == ("USD", "MONTHLY", "COST")
-    assert budget["costFilters"] == [{"name": "TagKeyValue", "values": [f"user:function-name${FN}"]}]
+    # Stack-scoped: the value the resources carry, so dev and prod in one account never add up.
+    assert budget["costFilters"] == [{"name": "TagKeyValue", "values": [f"user:function-name$inferops-dev-{FN}"]}]
     notes = budget["notifications"]
     actual = [n for n in notes if n["notificationType"] == "ACTUAL"]
     assert [n["threshold"] for n in actual] == spec["alertThresholdsPercent"]
@@ -371,6 +376,7 @@ def test_rollback_by_version_with_matching_artifact_follows_new_builds(
     def edit(fn: dict[str, Any]) -> None:
         fn["model"]["version"] = "2.1.0"
         fn["model"]["artifactUri"] = "s3://example-models/fraud-scorer/2.1.0/model.json"
+        fn["traffic"]["canaryPercent"] = 0  # the drift loop's rollback sets both
 
     run = run_edited(aws_only(edit))
     assert ignore_changes[f"{FN}-{alias_name_for('2.1.0')}"] == []
@@ -395,13 +401,29 @@ def test_templated_artifact_resolves_per_version_and_lets_rollback_follow_new_bu
     assert ["arn:aws:s3:::example-models/fraud-scorer/*"] in [st["Resource"] for st in policy["Statement"]]
 
 
-def test_min_instances_become_provisioned_concurrency_on_the_live_alias(
+def test_min_instances_are_provisioned_on_the_pinned_builds_never_on_the_weighted_alias(
     run_edited: Callable[..., ProgramRun],
 ) -> None:
+    """AWS: "you can't manage provisioned concurrency settings on the alias while the routing
+    configuration is in place" (docs.aws.amazon.com/lambda/latest/dg/configuration-aliases.html), so
+    during a canary both pinned builds get ``minInstances``; the sum stays within the reserved
+    concurrency (docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html)."""
     run = run_edited(aws_only(lambda fn: fn.update(scaling={"minInstances": 3, "maxInstances": 8})))
-    pc = one(run, PROVISIONED).inputs
-    assert (pc["qualifier"], pc["provisionedConcurrentExecutions"]) == (LIVE_ALIAS, 3)
+    pcs = {r.inputs["qualifier"]: r.inputs["provisionedConcurrentExecutions"] for r in of(run, PROVISIONED)}
+    assert pcs == {alias_name_for("2.1.0"): 3, alias_name_for("2.2.0"): 3}
+    assert LIVE_ALIAS not in pcs
     assert one(run, FUNCTION).inputs["reservedConcurrentExecutions"] == 8
+
+    # canary stopped: only the stable build serves, so only it is provisioned
+    def stopped(fn: dict[str, Any]) -> None:
+        fn.update(scaling={"minInstances": 3, "maxInstances": 8})
+        fn["traffic"]["canaryPercent"] = 0
+
+    run = run_edited(aws_only(stopped))
+    assert [r.inputs["qualifier"] for r in of(run, PROVISIONED)] == [alias_name_for("2.1.0")]
+
+    with pytest.raises(ProgramError, match=r"scaling\.minInstances: 5 provisioned instances on each of 2"):
+        run_edited(aws_only(lambda fn: fn.update(scaling={"minInstances": 5, "maxInstances": 8})))
 
 
 def test_region_of_the_function_is_used_for_names_and_arns(run_edited: Callable[..., ProgramRun]) -> None:
@@ -488,3 +510,47 @@ def test_exported_canary_percent_is_the_deployed_split(
     """On a fresh stack (dev_run) no stable build exists, so nothing is split; with one, the spec's 10%."""
     assert dev_run.exports[FN]["canaryPercent"] == 0
     assert run_edited(aws_only()).exports[FN]["canaryPercent"] == 10
+
+
+# --- cost-allocation tags ----------------------------------------------------------------------------
+
+
+def test_cost_allocation_tags_are_activated_only_when_the_stack_says_so(
+    dev_run: ProgramRun, run_edited: Callable[..., ProgramRun]
+) -> None:
+    """AWS Budgets filter on a user tag only once it is an active cost-allocation tag
+    (docs.aws.amazon.com/awsaccountbilling/latest/aboutv2/activating-tags.html); the activation is
+    account-wide, so it is opt-in and survives the stack's destroy."""
+    tag = "aws:costexplorer/costAllocationTag:CostAllocationTag"
+    assert dev_run.of_type(tag) == []
+    run = run_edited(lambda c: c.update({"inferops:awsActivateCostAllocationTags": True}))
+    tags = run.of_type(tag)
+    assert sorted((t.inputs["tagKey"], t.inputs["status"]) for t in tags) == [
+        ("function-name", "Active"),
+        ("stack", "Active"),
+    ]
+
+
+def test_provisioned_concurrency_on_both_sides_of_a_canary_is_priced(run_edited: Callable[..., ProgramRun]) -> None:
+    """Provisioned concurrency is billed per configured version whether or not it serves
+    (aws.amazon.com/lambda/pricing, "Provisioned Concurrency"): a canary with minInstances pays for
+    both pinned builds, and the cost estimate (the policy pack's model) says so."""
+    from inferops.costs import estimate_functions
+
+    def cost(min_instances: int, percent: int) -> float:
+        def edit(fn: dict[str, Any]) -> None:
+            fn.update(scaling={"minInstances": min_instances, "maxInstances": 8})
+            fn["traffic"]["canaryPercent"] = percent
+
+        config_edit = aws_only(edit)
+        run = run_edited(config_edit)
+        from inferops.harness import load_stack_file
+        from tests.conftest import DEV_STACK
+
+        config = load_stack_file(DEV_STACK)
+        config_edit(config)
+        return estimate_functions(run, parse_stack_config(config)).functions[FN].monthly_usd
+
+    none, stable_only, both = cost(0, 0), cost(3, 0), cost(3, 10)
+    assert stable_only > none
+    assert both - none == pytest.approx(2 * (stable_only - none), rel=1e-6)

@@ -16,10 +16,11 @@ from components.azure import (
     artifact_uri_for,
     budget_start_date,
     function_app_name,
+    host_id,
     storage_account_name,
 )
 from components.spec import FunctionSpec, parse_stack_config
-from inferops.harness import ProgramError, ProgramRun, RegisteredResource
+from inferops.harness import ProgramError, ProgramRun, RecordingMocks, RegisteredResource
 from tests.conftest import DESIGN_KEYS, FUNCTION_KEY, function_config
 
 NAME = "churn-predictor"
@@ -34,8 +35,9 @@ STICKY = "azure-native:web:WebAppSlotConfigurationNames"
 ROLE = "azure-native:authorization:RoleAssignment"
 BUDGET = "azure-native:consumption:Budget"
 
-#: The design contract's keys (plus function-name), written out here so a regression in tags.py shows.
-REQUIRED_KEYS = DESIGN_KEYS | {FUNCTION_KEY}
+#: The design contract's keys (plus function-name and stack), written out here so a regression in
+#: tags.py shows.
+REQUIRED_KEYS = DESIGN_KEYS | {FUNCTION_KEY, "stack"}
 #: Built-in roles far broader than a function needs.
 BROAD_ROLES = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",  # Owner
@@ -100,7 +102,14 @@ def canary_run(dev_config: dict[str, Any]) -> ProgramRun:
 
     config = copy.deepcopy(dev_config)
     start_canary(25)(config)
-    return run_program(DEV_STACK, config=config, stack="dev")
+    return run_program(DEV_STACK, config=config, stack="dev", mocks=ExistingApp())
+
+
+class ExistingApp(RecordingMocks):
+    """A stack whose function app exists already (deployed stable first): Azure finds it."""
+
+    def read_cloud(self, token: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        return {"name": args.get("name"), "resourceGroup": args.get("resourceGroupName")}
 
 
 # --- resources and key inputs ----------------------------------------------------------------------
@@ -179,7 +188,7 @@ def test_metadata_on_every_taggable_resource(dev_run: ProgramRun, dev_config: di
         for key, value in tags.items():
             assert not re.search(r"[<>%&\\?/]", key) and len(key) <= 512
             assert isinstance(value, str) and len(value) <= 256
-        assert tags["function-name"] == NAME
+        assert tags["function-name"] == f"inferops-dev-{NAME}" and tags["stack"] == "dev"
         assert tags["managed-by"] == "inferops"
         assert tags["model-version"] == fn.model.version
         assert tags["fairness-score"] == "0.88"
@@ -212,7 +221,8 @@ def test_budget_equals_the_spec(dev_run: ProgramRun, dev_config: dict[str, Any])
     assert i["scope"] == one(dev_run, RG).outputs["id"]
     assert i["category"] == "Cost" and i["timeGrain"] == "Monthly"
     assert re.fullmatch(r"\d{4}-\d{2}-01T00:00:00Z", i["timePeriod"]["startDate"])
-    assert i["filter"] == {"tags": {"name": "function-name", "operator": "In", "values": [NAME]}}
+    # Stack-scoped: the value the resources carry (design contract 1).
+    assert i["filter"] == {"tags": {"name": "function-name", "operator": "In", "values": [f"inferops-dev-{NAME}"]}}
     notes = i["notifications"]
     thresholds = sorted(n["threshold"] for n in notes.values())
     assert thresholds == fn.finops.alert_thresholds_percent == [50, 80, 100]
@@ -273,6 +283,22 @@ def test_canary_slot_and_routing_equal_the_spec(canary_run: ProgramRun) -> None:
     assert canary_run.exports[NAME]["canaryPercent"] == 25
 
 
+def test_canary_rule_is_applied_after_the_slot_can_serve(canary_run: ProgramRun, run_edited: RunEdited) -> None:
+    """Azure sends ``reroutePercentage`` of requests to ``actionHostName`` as soon as the app's site
+    config has the rule (learn.microsoft.com/azure/app-service/deploy-staging-slots#route-traffic):
+    the slot, its identity's role assignment and its sticky settings must exist first."""
+    app, slot = one(canary_run, APP), one(canary_run, SLOT)
+    slot_access = next(r for r in children(canary_run) if r.type == ROLE and r.name.endswith("-canary-storage-access"))
+    assert {slot.urn, slot_access.urn, one(canary_run, STICKY).urn} <= set(app.dependencies)
+    assert app.urn not in slot.dependencies  # the slot names the existing app by its name
+    # A fresh stack: the app must be created before its slot, so nothing is routed yet.
+    fresh = run_edited(start_canary(25))
+    assert one(fresh, APP).inputs["siteConfig"]["experiments"] == {"rampUpRules": []}
+    assert one(fresh, APP).urn in one(fresh, SLOT).dependencies
+    assert fresh.exports[NAME]["canaryPercent"] == 0
+    assert any("next deploy starts the 25% canary" in w for w in fresh.warnings)
+
+
 def test_canary_slot_is_tagged(canary_run: ProgramRun) -> None:
     tags = one(canary_run, SLOT).inputs["tags"]
     assert set(tags) == REQUIRED_KEYS and tags["model-version"] == "1.5.0"
@@ -302,6 +328,7 @@ def test_rollback_by_setting_version_to_stable_version(run_edited: RunEdited) ->
         model = function_config(config, NAME)["model"]
         model["version"] = model["stableVersion"]
         model["artifactUri"] = model["artifactUri"].replace("/1.5.0/", "/1.4.0/")
+        function_config(config, NAME)["traffic"]["canaryPercent"] = 0  # the drift loop sets both
 
     assert_serves_stable_only(run_edited(edit))
 
@@ -432,6 +459,42 @@ def test_flex_consumption_plan_and_function_app_config(run_edited: RunEdited) ->
     assert s["AzureFunctionsJobHost__functionTimeout"] == "00:15:00"
 
 
+def test_flex_site_config_sends_neither_net_framework_version_nor_ftps_state(run_edited: RunEdited) -> None:
+    """Flex Consumption rejects siteConfig.netFrameworkVersion (which azure-native's SiteConfigArgs
+    fills in as "v4.6", pulumi/pulumi-azure-native#4168) and ftpsState (Azure/azure-cli#31414); FTP is
+    switched off through the basic-publishing-credentials policy instead."""
+    run = run_edited(flex)
+    site = one(run, APP).inputs["siteConfig"]
+    assert "netFrameworkVersion" not in site and "ftpsState" not in site
+    ftp = one(run, "azure-native:web:WebAppFtpAllowed")
+    assert ftp.inputs["allow"] is False and ftp.inputs["name"] == one(run, APP).inputs["name"]
+    # The SDK default this avoids is real: SiteConfigArgs() does send v4.6.
+    assert azure_native.web.SiteConfigArgs().net_framework_version == "v4.6"
+
+
+def test_consumption_sites_keep_ftps_disabled(canary_run: ProgramRun) -> None:
+    for site in (one(canary_run, APP), one(canary_run, SLOT)):
+        assert site.inputs["siteConfig"]["ftpsState"] == "Disabled"
+
+
+def test_every_site_has_its_own_host_id_within_32_characters(canary_run: ProgramRun) -> None:
+    """Linux Consumption derives the host ID from the site name cut to 32 characters, so production
+    and its slot collide and the second host stops: set AzureFunctionsWebHost__hostId, distinct per
+    site, at most 32 (learn.microsoft.com/azure/azure-functions/storage-considerations#host-id-considerations)."""
+    ids = [settings(one(canary_run, t))["AzureFunctionsWebHost__hostId"] for t in (APP, SLOT)]
+    assert ids[0] != ids[1]
+    for host in ids:
+        assert re.fullmatch(r"[a-z0-9](-?[a-z0-9])*", host) and len(host) <= 32
+    assert "AzureFunctionsWebHost__hostId" in one(canary_run, STICKY).inputs["appSettingNames"]
+
+
+@pytest.mark.parametrize("name", ["a", "churn-predictor", "fraud-scorer-realtime-transactions-euw1", "x" * 62 + "z"])
+def test_host_ids_are_distinct_per_site_and_stack(name: str) -> None:
+    ids = {host_id(name, "inferops", st, slot) for st in ("dev", "prod") for slot in ("production", "canary")}
+    assert len(ids) == 4
+    assert all(len(i) <= 32 and re.fullmatch(r"[a-z0-9](-?[a-z0-9])*", i) for i in ids)
+
+
 def test_flex_consumption_refuses_a_canary(run_edited: RunEdited) -> None:
     def edit(config: dict[str, Any]) -> None:
         start_canary(10)(config)
@@ -444,7 +507,10 @@ def test_flex_consumption_refuses_a_canary(run_edited: RunEdited) -> None:
 # --- physical names --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["a", "churn-predictor", "a-very-long-function-name-x30c"])
+@pytest.mark.parametrize(
+    "name",
+    ["a", "churn-predictor", "a-very-long-function-name-x30c", "fraud-scorer-realtime-transactions-euw1", "x" * 63],
+)
 def test_physical_names_fit_azure_limits(name: str) -> None:
     account = storage_account_name(name, "inferops", "dev")
     assert re.fullmatch(r"[a-z0-9]{3,24}", account)
@@ -452,3 +518,56 @@ def test_physical_names_fit_azure_limits(name: str) -> None:
     app = function_app_name(name, "inferops", "dev")
     assert re.fullmatch(r"[a-z0-9][a-z0-9-]{0,58}[a-z0-9]", app)
     assert len(f"{app}-canary") <= 59
+
+
+# --- az:// model URIs reach the deployed handler ---------------------------------------------------
+
+
+def test_az_model_uri_works_in_the_deployed_handler(run_edited: RunEdited, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handler cannot read ``az://`` without an account name, so the component hands it the blob's
+    https URL, which the handler reads with the app's managed identity (a bearer token for
+    https://storage.azure.com/, learn.microsoft.com/rest/api/storageservices/authorize-with-azure-active-directory).
+    Called here through the Azure adapter with exactly the app settings the component produces."""
+    import io
+    import json
+    from pathlib import Path
+
+    func = pytest.importorskip("azure.functions")
+    import sys
+    import types
+
+    from functions import core, function_app
+
+    def edit(config: dict[str, Any]) -> None:
+        only_azure(config)
+        function_config(config, NAME)["model"]["artifactUri"] = "az://examplemodels/models/churn/{version}/model.json"
+
+    app_settings = settings(one(run_edited(edit), APP))
+    assert app_settings["MODEL_URI"] == "https://examplemodels.blob.core.windows.net/models/churn/1.4.0/model.json"
+    model = (Path(core.__file__).parent / "models" / "example-linear.json").read_bytes()
+    seen: list[tuple[str, str | None]] = []
+
+    def urlopen(req: Any, timeout: float) -> io.BytesIO:
+        seen.append((req.full_url, req.get_header("Authorization")))
+        return io.BytesIO(model)
+
+    class Credential:
+        def get_token(self, scope: str) -> Any:
+            assert scope == "https://storage.azure.com/.default"
+            return type("Token", (), {"token": "mi-token"})()
+
+    monkeypatch.setattr(core.urllib.request, "urlopen", urlopen)
+    # azure-identity is a dependency of the deployed handler (functions/requirements.txt), not of the
+    # test environment: the managed identity is stood in for by its one call the handler makes.
+    monkeypatch.setitem(sys.modules, "azure.identity", types.SimpleNamespace(DefaultAzureCredential=Credential))
+    for key, value in app_settings.items():
+        monkeypatch.setenv(key, str(value))
+    core.clear_cache()
+    try:
+        body = {"amount": 20, "age": 30, "country": "US", "device": "ios"}
+        resp = function_app.predict(func.HttpRequest(method="POST", url="/api/predict", body=json.dumps(body).encode()))
+    finally:
+        core.clear_cache()
+    assert resp.status_code == 200, resp.get_body()
+    assert json.loads(resp.get_body())["model_version"] == "1.4.0"
+    assert seen == [(app_settings["MODEL_URI"], "Bearer mi-token")]

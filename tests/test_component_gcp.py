@@ -14,11 +14,15 @@ from typing import Any
 
 import pytest
 
-from components.gcp import artifact_grant, revision_name, service_account_id
-from inferops.harness import ProgramRun, RegisteredResource, run_program
+from components.gcp import artifact_grant, revision_name, service_account_id, service_name
+from inferops.harness import GCP_PROJECT_NUMBER, ProgramRun, RecordingMocks, RegisteredResource, run_program
 from tests.conftest import DESIGN_KEYS, DEV_STACK, FUNCTION_KEY, function_config
 
 FN = "doc-classifier"
+#: The stack-scoped physical name (project, stack, function) of the service and the function key.
+SVC = "inferops-dev-doc-classifier"
+#: The stable revision a previous deploy left serving (named with an older template shape).
+PRIOR_STABLE = f"{SVC}-3-0-0-0ld0"
 COMPONENT = "inferops:gcp:InferenceFunction"
 SERVICE = "gcp:cloudrunv2/service:Service"
 ACCOUNT = "gcp:serviceaccount/account:Account"
@@ -29,7 +33,7 @@ BUDGET = "gcp:billing/budget:Budget"
 REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
 
 #: The design contract's keys (design.md + metadata contract), written out independently of tags.py.
-CONTRACT_KEYS = DESIGN_KEYS | {"approval-ref", FUNCTION_KEY}
+CONTRACT_KEYS = DESIGN_KEYS | {"approval-ref", FUNCTION_KEY, "stack"}
 LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 # Kubernetes-style annotation name (Cloud Run v2 follows its rules), without a reserved namespace.
@@ -89,7 +93,8 @@ def expected_metadata(config: dict[str, Any]) -> dict[str, str]:
         "expected-monthly-requests": str(finops["expectedMonthlyRequests"]),
         "avg-duration-ms": str(finops["avgDurationMs"]),
         "managed-by": "inferops",
-        "function-name": fn["name"],
+        "function-name": f"inferops-dev-{fn['name']}",
+        "stack": "dev",
     }
     if model.get("approvalRef"):
         meta["approval-ref"] = model["approvalRef"]
@@ -142,7 +147,23 @@ def canary_run(dev_config: dict[str, Any]) -> ProgramRun:
     """The dev stack with a 25 % canary of 3.0.1 against 3.0.0."""
     config = copy.deepcopy(dev_config)
     CANARY_25(config)
-    return run_program(DEV_STACK, config=config, stack="dev")
+    return run_program(DEV_STACK, config=config, stack="dev", mocks=StableServing())
+
+
+class StableServing(RecordingMocks):
+    """A stack deployed before with 3.0.0 alone: Cloud Run reports that revision serving everything."""
+
+    def read_cloud(self, token: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        if token.startswith("gcp:"):
+            status = {"type": REVISION, "revision": PRIOR_STABLE, "percent": 100, "tag": "", "uri": ""}
+            return {"name": args.get("name"), "trafficStatuses": [status]}
+        return None
+
+
+def run_deployed(config: dict[str, Any], edit: Edit) -> ProgramRun:
+    config = copy.deepcopy(config)
+    edit(config)
+    return run_program(DEV_STACK, config=config, stack="dev", mocks=StableServing())
 
 
 # --- resources and key inputs --------------------------------------------------------------------
@@ -159,13 +180,13 @@ def test_component_registers_the_expected_resources(dev_run: ProgramRun, dev_con
 def test_service_inputs_follow_the_spec(dev_run: ProgramRun, dev_config: dict[str, Any]) -> None:
     fn = function_config(dev_config, FN)
     svc = one(dev_run, SERVICE).inputs
-    assert svc["name"] == FN and svc["location"] == fn["region"]
+    assert svc["name"] == SVC and svc["location"] == fn["region"]
     assert svc["deletionProtection"] is False
     assert svc["scaling"]["minInstanceCount"] == fn["scaling"]["minInstances"]
     assert svc["scaling"]["maxInstanceCount"] == fn["scaling"]["maxInstances"]
     tpl = svc["template"]
     assert tpl["timeout"] == f"{fn['runtime']['timeoutSeconds']}s"
-    assert tpl["revision"].startswith(f"{FN}-") and len(tpl["revision"]) <= 63
+    assert tpl["revision"].startswith(f"{SVC}-") and len(tpl["revision"]) <= 63
     assert (
         tpl["serviceAccount"] == f"{one(dev_run, ACCOUNT).inputs['accountId']}@example-project.iam.gserviceaccount.com"
     )
@@ -206,13 +227,13 @@ def test_urls_and_dotted_values_are_annotations_not_labels(dev_run: ProgramRun) 
     svc = one(dev_run, SERVICE).inputs
     for key in ("model-card-url", "data-lineage-url", "owner", "model-version", "fairness-score"):
         assert key in svc["annotations"] and key not in svc["labels"], key
-    assert svc["labels"]["function-name"] == FN
+    assert svc["labels"]["function-name"] == SVC
 
 
 def test_revision_template_carries_only_version_stable_labels(dev_run: ProgramRun) -> None:
     svc = one(dev_run, SERVICE).inputs
     tpl_labels = svc["template"]["labels"]
-    assert tpl_labels["function-name"] == FN and tpl_labels["managed-by"] == "inferops"
+    assert tpl_labels["function-name"] == SVC and tpl_labels["managed-by"] == "inferops"
     assert "monthly-budget-usd" not in tpl_labels  # a budget edit must not need a new revision
     assert all(svc["labels"][k] == v for k, v in tpl_labels.items())
 
@@ -251,7 +272,12 @@ def test_budget_matches_the_spec(dev_run: ProgramRun, dev_config: dict[str, Any]
     }
     thresholds = fn["finops"].get("alertThresholdsPercent") or dev_config["inferops:defaults"]["alertThresholdsPercent"]
     assert [r["thresholdPercent"] for r in budget["thresholdRules"]] == pytest.approx([p / 100 for p in thresholds])
-    assert budget["budgetFilter"] == {"calendarPeriod": "MONTH", "labels": {"function-name": FN}}
+    # Scoped to this stack's function key and to this GCP project (design contract 1).
+    assert budget["budgetFilter"] == {
+        "calendarPeriod": "MONTH",
+        "labels": {"function-name": SVC},
+        "projects": [f"projects/{GCP_PROJECT_NUMBER}"],
+    }
     assert len(budget["displayName"]) <= 60
     channels = {c.outputs["name"] for c in children(dev_run, CHANNEL)}
     assert set(budget["allUpdatesRule"]["monitoringNotificationChannels"]) == channels
@@ -303,21 +329,34 @@ def test_too_many_alert_emails_fail_with_a_clear_message(run_edited: RunEdited) 
 
 def test_canary_splits_traffic_between_named_revisions(canary_run: ProgramRun) -> None:
     new = one(canary_run, SERVICE).inputs["template"]["revision"]
-    assert new.startswith(f"{FN}-3-0-1-")
-    stable = new.replace("-3-0-1-", "-3-0-0-")
-    assert traffic(canary_run) == {stable: (75, "stable"), new: (25, "canary")}
+    assert new.startswith(f"{SVC}-3-0-1-")
+    # the revision that serves the stable model now, as Cloud Run reports it
+    assert traffic(canary_run) == {PRIOR_STABLE: (75, "stable"), new: (25, "canary")}
     assert canary_run.exports[FN]["canaryPercent"] == 25
 
 
-def test_dev_stack_canary_at_zero_sends_everything_to_stable(dev_run: ProgramRun, canary_run: ProgramRun) -> None:
+def test_fresh_stack_never_routes_to_a_revision_that_does_not_exist(dev_run: ProgramRun) -> None:
+    """Cloud Run rejects a traffic target naming a missing revision (cloud.google.com/run/docs/
+    reference/rest/v2/projects.locations.services#TrafficTarget: "revision" must exist). The dev
+    stack's first ``pulumi up`` has no 3.0.0 revision: the candidate serves, with a warning."""
+    new = one(dev_run, SERVICE).inputs["template"]["revision"]
+    assert traffic(dev_run) == {new: (100, None)}
+    assert dev_run.exports[FN]["canaryPercent"] == 0
+    assert any(w.startswith(f"{FN}: no revision of the stable model 3.0.0") for w in dev_run.warnings)
+
+
+def test_dev_stack_canary_at_zero_sends_everything_to_stable(
+    dev_config: dict[str, Any], canary_run: ProgramRun
+) -> None:
     # Pulumi.dev.yaml runs doc-classifier at canaryPercent 0: rollback edit 1 already applied.
-    assert one(dev_run, SERVICE).inputs["template"] == one(canary_run, SERVICE).inputs["template"]
+    deployed = run_deployed(dev_config, lambda c: None)
+    assert one(deployed, SERVICE).inputs["template"] == one(canary_run, SERVICE).inputs["template"]
     split = traffic(canary_run)
-    assert traffic(dev_run) == {rev: (0 if tag == "canary" else 100, tag) for rev, (_, tag) in split.items()}
+    assert traffic(deployed) == {rev: (0 if tag == "canary" else 100, tag) for rev, (_, tag) in split.items()}
 
 
-def test_rollback_by_percent_sends_everything_to_stable(run_edited: RunEdited, canary_run: ProgramRun) -> None:
-    run = run_edited(chain(CANARY_25, set_fn("traffic.canaryPercent", 0)))
+def test_rollback_by_percent_sends_everything_to_stable(dev_config: dict[str, Any], canary_run: ProgramRun) -> None:
+    run = run_deployed(dev_config, chain(CANARY_25, set_fn("traffic.canaryPercent", 0)))
     split = traffic(run)
     (stable,) = [rev for rev, (_, tag) in traffic(canary_run).items() if tag == "stable"]
     assert split[stable] == (100, "stable")
@@ -326,10 +365,10 @@ def test_rollback_by_percent_sends_everything_to_stable(run_edited: RunEdited, c
 
 
 def test_rollback_by_version_serves_the_stable_revision(run_edited: RunEdited, canary_run: ProgramRun) -> None:
-    run = run_edited(chain(CANARY_25, set_fn("model.version", "3.0.0")))
-    (stable,) = [rev for rev, (_, tag) in traffic(canary_run).items() if tag == "stable"]
-    # The template now names the revision that served as stable: Cloud Run reuses it, no canary left.
-    assert one(run, SERVICE).inputs["template"]["revision"] == stable
+    run = run_edited(chain(set_fn("traffic.canaryPercent", 0), set_fn("model.version", "3.0.0")))
+    stable = one(run, SERVICE).inputs["template"]["revision"]
+    # The template names the stable version's revision itself: no other revision is routed to.
+    assert stable.startswith(f"{SVC}-3-0-0-")
     assert traffic(run) == {stable: (100, None)}
     assert run.exports[FN]["canaryPercent"] == 0
 
@@ -356,7 +395,7 @@ def test_public_endpoint_grants_invoker_to_all_users(run_edited: RunEdited) -> N
     run = run_edited(set_fn("endpoint", {"public": True}))
     inv = one(run, INVOKER).inputs
     assert inv["role"] == "roles/run.invoker" and inv["member"] == "allUsers"
-    assert inv["name"] == FN and inv["location"] == one(run, SERVICE).inputs["location"]
+    assert inv["name"] == SVC and inv["location"] == one(run, SERVICE).inputs["location"]
 
 
 def test_no_wildcard_or_broad_iam(dev_run: ProgramRun, dev_config: dict[str, Any]) -> None:
@@ -379,16 +418,33 @@ def test_no_wildcard_or_broad_iam(dev_run: ProgramRun, dev_config: dict[str, Any
 # --- naming helpers ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["a", "doc-classifier", "x" * 22, "abcdefghij-abcdefghij-abcdefgh", "a" * 30])
+@pytest.mark.parametrize("name", ["a", "doc-classifier", "x" * 22, "abcdefghij-abcdefghij-abcdefgh", "a" * 63])
 def test_service_account_id_is_valid(name: str) -> None:
-    acct = service_account_id(name)
+    """Service account ids: 6-30 characters, [a-z][-a-z0-9]{4,28}[a-z0-9], unique per GCP project
+    (cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts/create)."""
+    acct = service_account_id("inferops", "dev", name)
     assert re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", acct), acct
-    assert acct.startswith(name[:20])
+    assert acct != service_account_id("inferops", "prod", name), "two stacks in one project collide"
 
 
 def test_long_names_get_distinct_account_ids() -> None:
-    a, b = service_account_id("a" * 29 + "b"), service_account_id("a" * 29 + "c")
+    a = service_account_id("inferops", "dev", "a" * 62 + "b")
+    b = service_account_id("inferops", "dev", "a" * 62 + "c")
     assert a != b and len(a) == len(b) == 30
+
+
+@pytest.mark.parametrize("name", ["a", "doc-classifier", "fraud-scorer-realtime-transactions-euw1", "a" * 63])
+def test_service_names_fit_cloud_run_and_leave_room_for_revisions(name: str) -> None:
+    """A traffic tag and the service name together are at most 46 characters (gcloud: "Combined
+    traffic tag and service name cannot exceed 46 characters", PolicyEngine/policyengine-api#3729);
+    revision names are <service>-..., at most 63 (cloud.google.com/run/docs/reference/rest/v2/
+    projects.locations.services)."""
+    svc = service_name("inferops", "dev", name)
+    assert re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", svc)
+    assert all(len(svc) + len(tag) <= 46 for tag in ("canary", "stable"))
+    assert svc != service_name("inferops", "prod", name)
+    rev = revision_name(svc, "1.0.0-rc.1+build.77777777", "abcd")
+    assert len(rev) <= 63 and rev.startswith(f"{svc}-")
 
 
 def test_revision_names_fit_and_stay_distinct() -> None:

@@ -13,14 +13,18 @@ from typing import Any
 
 import pytest
 
-from inferops.harness import ProgramError, ProgramRun, RegisteredResource, run_program
+from inferops.harness import ProgramRun, RecordingMocks, RegisteredResource, run_program
 from tests.conftest import DEV_STACK, function_config
 
 COMPONENT = "inferops:kubernetes:InferenceFunction"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
 KSVC = "kubernetes:serving.knative.dev/v1:Service"
+MARKER = "kubernetes:core/v1:ConfigMap"
 FN = "sentiment"
+NS = "inferops-dev-sentiment"
+#: The revision an earlier deploy created for 0.9.0 (recorded by its marker ConfigMap).
+PRIOR_STABLE = "sentiment-0-9-0-0ld0000"
 
 # The metadata contract (prompts/meta.md), with sentiment's values from Pulumi.dev.yaml + defaults.
 EXPECTED_METADATA = {
@@ -37,7 +41,8 @@ EXPECTED_METADATA = {
     "expected-monthly-requests": "200000",
     "avg-duration-ms": "50",
     "managed-by": "inferops",
-    "function-name": "sentiment",
+    "function-name": "inferops-dev-sentiment",
+    "stack": "dev",
 }
 # Kubernetes label syntax: optional DNS-subdomain prefix, name and value of at most 63 characters.
 LABEL_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -56,6 +61,8 @@ def _children(run: ProgramRun, name: str = FN) -> dict[str, RegisteredResource]:
     kids = run.children_of(_component(run, name).urn)
     by_type: dict[str, RegisteredResource] = {}
     for r in kids:
+        if r.type == MARKER:
+            continue  # one per model version in use
         assert r.type not in by_type, f"two {r.type} in one function"
         by_type[r.type] = r
     return by_type
@@ -92,7 +99,28 @@ def canary_run(dev_config: dict[str, Any]) -> ProgramRun:
     """sentiment running 1.0.0 as a 25% canary against 0.9.0 (one run shared by several tests)."""
     config = copy.deepcopy(dev_config)
     _canary(25)(config)
-    return run_program(DEV_STACK, config=config, stack="dev")
+    return run_program(DEV_STACK, config=config, stack="dev", mocks=PriorRevision())
+
+
+class PriorRevision(RecordingMocks):
+    """The engine's state after a deploy of 0.9.0 alone: a frozen (``ignore_changes``) marker keeps
+    the revision that deploy recorded."""
+
+    def outputs_for(self, args: Any) -> tuple[str, dict[str, Any]]:
+        rid, out = super().outputs_for(args)
+        if args.typ == MARKER and "data" in self.ignore_changes and out["data"]["version"] == "0.9.0":
+            out = {**out, "data": {"version": "0.9.0", "revision": PRIOR_STABLE}}
+        return rid, out
+
+
+def run_deployed(config: dict[str, Any], edit: Callable[[dict[str, Any]], None]) -> ProgramRun:
+    config = copy.deepcopy(config)
+    edit(config)
+    return run_program(DEV_STACK, config=config, stack="dev", mocks=PriorRevision())
+
+
+def _template_name(run: ProgramRun) -> str:
+    return str(_ksvc(run)["spec"]["template"]["metadata"]["name"])
 
 
 # --- resource types and key inputs ----------------------------------------------------------------
@@ -104,7 +132,7 @@ def test_component_registers_namespace_quota_and_knative_service(dev_run: Progra
     assert all(r.custom for r in kids.values())
     assert all(r.parent == _component(dev_run).urn for r in kids.values())
     ns = kids[NAMESPACE].inputs["metadata"]["name"]
-    assert ns == "inferops-sentiment"
+    assert ns == NS  # project, stack and function: two stacks share a cluster
     assert kids[QUOTA].inputs["metadata"]["namespace"] == ns
     assert kids[KSVC].inputs["metadata"]["namespace"] == ns
     assert kids[KSVC].inputs["apiVersion"] == "serving.knative.dev/v1"
@@ -117,7 +145,7 @@ def test_knative_template_matches_spec(dev_run: ProgramRun) -> None:
     svc = _ksvc(dev_run)
     assert svc["metadata"]["name"] == "sentiment"
     template = svc["spec"]["template"]
-    assert template["metadata"]["name"] == "sentiment-0-9-0"
+    assert re.fullmatch(r"sentiment-0-9-0-[0-9a-f]{7}", template["metadata"]["name"])
     ann = template["metadata"]["annotations"]
     assert ann["autoscaling.knative.dev/min-scale"] == "1"
     assert ann["autoscaling.knative.dev/max-scale"] == "4"
@@ -168,7 +196,8 @@ def _metadata_blocks(run: ProgramRun) -> dict[str, dict[str, Any]]:
 
 def test_every_object_carries_every_metadata_key(dev_run: ProgramRun) -> None:
     blocks = _metadata_blocks(dev_run)
-    assert len(blocks) == 4
+    template = blocks.pop("revision template")
+    assert len(blocks) == 3
     for where, meta in blocks.items():
         annotations, labels = meta["annotations"], meta["labels"]
         for key, value in EXPECTED_METADATA.items():
@@ -180,6 +209,41 @@ def test_every_object_carries_every_metadata_key(dev_run: ProgramRun) -> None:
         for k, v in labels.items():
             assert LABEL_NAME.match(k) and LABEL_VALUE.match(v), f"{where}: invalid label {k}={v}"
         assert "inferops.dev/approval-ref" not in annotations  # sentiment has none
+    # the template carries only what never changes while its revision exists
+    assert set(template["labels"]) == {
+        f"inferops.dev/{k}" for k in ("function-name", "stack", "managed-by", "model-id", "model-version")
+    }
+    assert not [k for k in template["annotations"] if k.startswith("inferops.dev/")]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda fn: fn["finops"].update(monthlyBudgetUsd=95, alertThresholdsPercent=[60, 90]),
+        lambda fn: fn["model"].update(fairnessScore=0.9),
+        lambda fn: fn.update(
+            retraining={"reason": "minor drift", "reportDigest": "sha256:" + "cd" * 32, "requestedAt": "2026-12-01"}
+        ),
+        lambda fn: fn["finops"].update(costCenter="CC-1234-EU", owner="Team@Example.com"),
+    ],
+    ids=["budget", "fairness", "request-retraining", "owner"],
+)
+def test_metadata_edits_keep_the_revision_template(dev_run: ProgramRun, run_edited: RunEdited, edit: Any) -> None:
+    """VerifyNameChange (knative/serving pkg/apis/serving/v1/revision_validation.go) rejects a changed
+    template that keeps its name: the edits users and the drift loop make must not touch it."""
+    run = run_edited(_only_kubernetes(lambda c: edit(function_config(c, FN))))
+    assert _ksvc(run)["spec"]["template"] == _ksvc(dev_run)["spec"]["template"]
+
+
+def test_template_edits_name_a_new_revision(dev_run: ProgramRun, run_edited: RunEdited) -> None:
+    """The other half of VerifyNameChange: a changed template gets a new name."""
+    for edit in (
+        lambda fn: fn["scaling"].update(maxInstances=6),
+        lambda fn: fn["runtime"].update(memoryMb=1024),
+        lambda fn: fn["runtime"].update(image="ghcr.io/example/inferops-http-handler:0.2.0"),
+    ):
+        run = run_edited(_only_kubernetes(lambda c, e=edit: e(function_config(c, FN))))
+        assert _template_name(run) != _template_name(dev_run)
 
 
 def test_approval_and_retraining_metadata_when_set(run_edited: RunEdited) -> None:
@@ -193,7 +257,9 @@ def test_approval_and_retraining_metadata_when_set(run_edited: RunEdited) -> Non
         }
 
     run = run_edited(_only_kubernetes(edit))
-    for where, meta in _metadata_blocks(run).items():
+    blocks = _metadata_blocks(run)
+    blocks.pop("revision template")
+    for where, meta in blocks.items():
         ann = meta["annotations"]
         assert ann["inferops.dev/approval-ref"] == "https://github.com/example/models/pull/7", where
         assert ann["inferops.dev/retraining-requested-at"] == "2026-03-01", where
@@ -205,12 +271,14 @@ def test_approval_and_retraining_metadata_when_set(run_edited: RunEdited) -> Non
 
 
 def test_budget_is_recorded_as_annotation_with_thresholds(dev_run: ProgramRun) -> None:
-    for where, meta in _metadata_blocks(dev_run).items():
+    blocks = _metadata_blocks(dev_run)
+    blocks.pop("revision template")
+    for where, meta in blocks.items():
         ann = meta["annotations"]
         assert ann["inferops.dev/monthly-budget-usd"] == "80", where
         assert ann["inferops.dev/budget-alert-thresholds-percent"] == "50,80,100", where
         assert ann["inferops.dev/budget-alert-emails"] == "ml-platform-alerts@example.com", where
-    assert dev_run.exports[FN]["budgetId"] == "inferops-sentiment/sentiment#inferops.dev/monthly-budget-usd"
+    assert dev_run.exports[FN]["budgetId"] == f"{NS}/sentiment#inferops.dev/monthly-budget-usd"
 
 
 def test_budget_edit_changes_annotation(run_edited: RunEdited) -> None:
@@ -248,58 +316,80 @@ def test_quota_doubles_during_canary(canary_run: ProgramRun) -> None:
 # --- canary and rollback -----------------------------------------------------------------------------
 
 
-def test_no_canary_routes_everything_to_latest_revision(dev_run: ProgramRun) -> None:
-    assert _ksvc(dev_run)["spec"]["traffic"] == [{"latestRevision": True, "percent": 100}]
+def test_no_canary_routes_everything_to_the_template_revision(dev_run: ProgramRun) -> None:
+    assert _ksvc(dev_run)["spec"]["traffic"] == [{"revisionName": _template_name(dev_run), "percent": 100}]
     assert dev_run.exports[FN]["canaryPercent"] == 0
+
+
+def test_fresh_stack_canary_never_names_a_missing_revision(run_edited: RunEdited) -> None:
+    """A traffic target naming a revision that does not exist leaves the Service not Ready
+    (knative/serving pkg/reconciler/route: RevisionMissing). Fresh stack: the candidate serves."""
+    run = run_edited(_canary(25))
+    assert _ksvc(run)["spec"]["traffic"] == [{"revisionName": _template_name(run), "percent": 100}]
+    assert run.exports[FN]["canaryPercent"] == 0
+    assert any("no revision of the stable model 0.9.0" in w for w in run.warnings)
 
 
 def test_canary_splits_traffic_between_named_revisions(canary_run: ProgramRun) -> None:
     svc = _ksvc(canary_run)
-    assert svc["spec"]["template"]["metadata"]["name"] == "sentiment-1-0-0"
+    assert re.fullmatch(r"sentiment-1-0-0-[0-9a-f]{7}", _template_name(canary_run))
     env = {e["name"]: e["value"] for e in svc["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MODEL_VERSION"] == "1.0.0"
     assert env["MODEL_URI"] == "https://models.example.com/sentiment/1.0.0/model.json"
     assert svc["spec"]["traffic"] == [
-        {"revisionName": "sentiment-0-9-0", "percent": 75},
-        {"revisionName": "sentiment-1-0-0", "percent": 25, "tag": "canary"},
+        {"revisionName": PRIOR_STABLE, "percent": 75},
+        {"revisionName": _template_name(canary_run), "percent": 25, "tag": "canary"},
     ]
     assert canary_run.exports[FN]["canaryPercent"] == 25
 
 
-def test_rollback_canary_percent_zero_sends_everything_to_stable(run_edited: RunEdited) -> None:
-    run = run_edited(_canary(0))
+def test_rollback_canary_percent_zero_sends_everything_to_stable(
+    dev_config: dict[str, Any], canary_run: ProgramRun
+) -> None:
+    run = run_deployed(dev_config, _canary(0))
     svc = _ksvc(run)
-    assert svc["spec"]["traffic"] == [{"revisionName": "sentiment-0-9-0", "percent": 100}]
+    assert svc["spec"]["traffic"] == [
+        {"revisionName": PRIOR_STABLE, "percent": 100},
+        {"revisionName": _template_name(canary_run), "percent": 0, "tag": "canary"},
+    ]
     # The candidate stays declared (no traffic), so re-enabling the canary needs no new revision.
-    assert svc["spec"]["template"]["metadata"]["name"] == "sentiment-1-0-0"
+    assert _template_name(run) == _template_name(canary_run)
     assert _children(run)[QUOTA].inputs["spec"]["hard"]["pods"] == "5"
 
 
 def test_rollback_version_to_stable_removes_canary(run_edited: RunEdited) -> None:
-    run = run_edited(_canary(25, version="0.9.0", stable="0.9.0"))
+    run = run_edited(_canary(0, version="0.9.0", stable="0.9.0"))
     svc = _ksvc(run)
-    assert svc["spec"]["template"]["metadata"]["name"] == "sentiment-0-9-0"
+    assert _template_name(run).startswith("sentiment-0-9-0-")
     # A {version} artifact template follows the version back to the stable model.
     env = {e["name"]: e["value"] for e in svc["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MODEL_URI"] == "https://models.example.com/sentiment/0.9.0/model.json"
-    assert svc["spec"]["traffic"] == [{"latestRevision": True, "percent": 100}]
+    assert svc["spec"]["traffic"] == [{"revisionName": _template_name(run), "percent": 100}]
     assert run.exports[FN]["canaryPercent"] == 0
 
 
-def test_versions_that_share_a_revision_name_are_rejected(run_edited: RunEdited) -> None:
-    with pytest.raises(ProgramError, match=r"functions\[sentiment\]\.model\.stableVersion"):
-        run_edited(_canary(10, version="1.0", stable="1-0"))
+def test_versions_that_share_a_slug_get_distinct_revisions(run_edited: RunEdited) -> None:
+    # "1.0" and "1-0" share a slug; the template hash (it covers MODEL_VERSION) keeps them apart.
+    a = _template_name(run_edited(_canary(0, version="1.0", stable="1.0")))
+    b = _template_name(run_edited(_canary(0, version="1-0", stable="1-0")))
+    assert a != b
 
 
-def test_long_versions_get_a_hashed_dns_label() -> None:
-    from components.kubernetes import revision_name
+@pytest.mark.parametrize("name", ["a", "sentiment", "fraud-scorer-realtime-transactions-euw1", "x" * 62 + "z"])
+def test_names_fit_at_the_limits(name: str) -> None:
+    """Namespaces and revision names are DNS labels of at most 63 characters (RFC 1123;
+    kubernetes.io/docs/concepts/overview/working-with-objects/names/#dns-label-names)."""
+    from components.kubernetes import namespace_name, revision_name, service_name
 
-    a = revision_name("a" * 30, "1." + "9" * 60)
-    b = revision_name("a" * 30, "1." + "9" * 59 + "8")
-    assert len(a) <= 63 and len(b) <= 63 and a != b
-    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", a)
-    assert a.startswith("a" * 30 + "-1-999")
-    assert revision_name("sentiment", "2.0.0+RC1") == "sentiment-2-0-0-rc1"
+    label = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+    ns = namespace_name("inferops", "dev", name)
+    assert len(ns) <= 63 and label.fullmatch(ns) and ns != namespace_name("inferops", "prod", name)
+    svc = service_name(name)
+    for version in ("2.0.0+RC1", "1." + "9" * 60):
+        rev = revision_name(svc, version, "abcdef0")
+        # Revision names are DNS-1035 labels (a letter first) with the prefix "<service>-"
+        # (validateRevisionName, knative/serving pkg/apis/serving/v1/revision_validation.go).
+        assert len(rev) <= 63 and re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", rev) and rev.startswith(f"{svc}-")
 
 
 # --- exposure ----------------------------------------------------------------------------------------
@@ -308,14 +398,14 @@ def test_long_versions_get_a_hashed_dns_label() -> None:
 def test_endpoint_is_cluster_local_by_default(dev_run: ProgramRun) -> None:
     labels = _ksvc(dev_run)["metadata"]["labels"]
     assert labels["networking.knative.dev/visibility"] == "cluster-local"
-    assert dev_run.exports[FN]["endpoint"] == "http://sentiment.inferops-sentiment.svc.cluster.local"
+    assert dev_run.exports[FN]["endpoint"] == f"http://sentiment.{NS}.svc.cluster.local"
 
 
 def test_public_endpoint_when_spec_says_so(run_edited: RunEdited) -> None:
     run = run_edited(_only_kubernetes(lambda c: function_config(c, FN).update(endpoint={"public": True})))
     assert "networking.knative.dev/visibility" not in _ksvc(run)["metadata"]["labels"]
     endpoint = run.exports[FN]["endpoint"]
-    assert endpoint.startswith("http://sentiment.inferops-sentiment.") and "cluster.local" not in endpoint
+    assert endpoint.startswith(f"http://sentiment.{NS}.") and "cluster.local" not in endpoint
 
 
 def test_no_rbac_objects_so_no_wildcard_permissions(dev_run: ProgramRun) -> None:

@@ -185,20 +185,21 @@ def test_dev_stack_has_no_violation(pack, dev_run):
     assert verdicts(pack, dev_run.resources) == []
 
 
+# The pack names a function by the stack-scoped function-name its resources carry (design contract 1).
 NONCOMPLIANT = sorted(
     [
         (
             "responsible-ai-fairness-floor",
             "mandatory",
             "biased-ranker-service",
-            "'biased-ranker' has fairness-score 0.72, below the floor 0.8 for risk tier 'limited': mitigate or retrain the "
+            "'inferops-noncompliant-biased-ranker' has fairness-score 0.72, below the floor 0.8 for risk tier 'limited': mitigate or retrain the "
             "model and record the new evaluation before deploying.",
         ),
         (
             "responsible-ai-fairness-floor",
             "mandatory",
             "pricey-scorer-function",
-            "'pricey-scorer' has fairness-score 0.85, below the floor 0.9 for risk tier 'high': mitigate or retrain the "
+            "'inferops-noncompliant-pricey-scorer' has fairness-score 0.85, below the floor 0.9 for risk tier 'high': mitigate or retrain the "
             "model and record the new evaluation before deploying.",
         ),
         (
@@ -212,14 +213,14 @@ NONCOMPLIANT = sorted(
             "security-no-public-endpoint",
             "mandatory",
             "biased-ranker-public-invoker",
-            "'biased-ranker' grants roles/run.invoker to allUsers: grant it to the calling service accounts instead (or "
+            "'inferops-noncompliant-biased-ranker' grants roles/run.invoker to allUsers: grant it to the calling service accounts instead (or "
             "list it in allowedPublicFunctions).",
         ),
         (
             "security-no-public-endpoint",
             "mandatory",
             "pricey-scorer-url",
-            "'pricey-scorer-noncompliant' is a Lambda function URL with authorizationType NONE: use AWS_IAM (callers sign "
+            "'inferops-noncompliant-pricey-scorer' is a Lambda function URL with authorizationType NONE: use AWS_IAM (callers sign "
             "requests) or put an authenticating API in front (or list it in allowedPublicFunctions).",
         ),
         # Issue 10, item 6: principal '*' on any invoking action is public, not only InvokeFunctionUrl.
@@ -235,7 +236,7 @@ NONCOMPLIANT = sorted(
             "security-no-public-endpoint",
             "mandatory",
             "pricey-scorer-public-url",
-            "'pricey-scorer-noncompliant' grants lambda:InvokeFunctionUrl to everyone (principal '*', auth NONE): restrict "
+            "'inferops-noncompliant-pricey-scorer' grants lambda:InvokeFunctionUrl to everyone (principal '*', auth NONE): restrict "
             "the principal and use AWS_IAM auth (or list it in allowedPublicFunctions).",
         ),
         # 20M x 0.8 s x 10 GB = 160M GB-s x $0.0000166667 + 20M x $0.20/M = $2,670.67
@@ -243,7 +244,7 @@ NONCOMPLIANT = sorted(
             "finops-cost-within-budget",
             "mandatory",
             "pricey-scorer-function",
-            "'pricey-scorer' is estimated at $2,670.67/month (aws-lambda us-east-1, 20,000,000 requests x 800 ms, no free "
+            "'inferops-noncompliant-pricey-scorer' is estimated at $2,670.67/month (aws-lambda us-east-1, 20,000,000 requests x 800 ms, no free "
             "tier assumed), above its budget $100.00 minus 10% headroom ($90.00): raise finops.monthlyBudgetUsd, or lower "
             "memory, duration, minimum instances or expected traffic.",
         ),
@@ -251,7 +252,7 @@ NONCOMPLIANT = sorted(
             "finops-cost-per-1k-inferences",
             "advisory",
             "pricey-scorer-function",
-            "'pricey-scorer' costs an estimated $0.1335 per 1,000 inferences (aws-lambda us-east-1, 20,000,000 requests x "
+            "'inferops-noncompliant-pricey-scorer' costs an estimated $0.1335 per 1,000 inferences (aws-lambda us-east-1, 20,000,000 requests x "
             "800 ms), above the ceiling $0.1000: reduce memory, duration or always-on capacity, or raise "
             "maxUsdPer1kInferences in the pack config.",
         ),

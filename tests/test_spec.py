@@ -164,7 +164,7 @@ INVALID: list[tuple[str, Edit, str]] = [
         "bad name",
         _set(k8s, "name", "Sentiment_Model"),
         "inferops:functions[Sentiment_Model].name: must be a DNS label: lowercase letters, digits and '-', starting"
-        " with a letter, at most 30 characters (got 'Sentiment_Model')",
+        " with a letter, at most 63 characters (got 'Sentiment_Model')",
     ),
     ("duplicate name", _duplicate, "inferops:functions[fraud-scorer].name: duplicate function name 'fraud-scorer'"),
     (
@@ -196,7 +196,7 @@ INVALID: list[tuple[str, Edit, str]] = [
         "unknown project key",
         lambda c: c.update({"inferops:function": []}),
         "inferops:function: unknown inferops config key (known: defaults, functions, budgetAlertEmails,"
-        " gcpBillingAccount, kubernetesNodePrice)",
+        " gcpBillingAccount, kubernetesNodePrice, awsActivateCostAllocationTags)",
     ),
     (
         "gcp without billing account",
@@ -277,8 +277,10 @@ def test_rollback_edits_validate(dev_config: dict[str, Any]) -> None:
     aws(stopped)["traffic"]["canaryPercent"] = 0
     assert parse_stack_config(stopped).functions[0].canary_percent == 0
 
+    # The drift loop's rollback sets both (drift/remediate.py).
     rolled = copy.deepcopy(dev_config)
     aws(rolled)["model"]["version"] = aws(rolled)["model"]["stableVersion"]
+    aws(rolled)["traffic"]["canaryPercent"] = 0
     fn = parse_stack_config(rolled).functions[0]
     assert not fn.canary_active and fn.canary_percent == 0 and fn.model.version == "2.1.0"
 
@@ -321,3 +323,73 @@ def test_invalid_config_registers_no_resource(run_edited: Any) -> None:
     finally:
         harness.RecordingMocks.new_resource = real  # type: ignore[method-assign]
     assert seen == []
+
+
+def test_canary_without_a_candidate_names_canary_percent(dev_config: dict[str, Any]) -> None:
+    """``stableVersion == version`` with a canary share has nothing to send the share to."""
+    config = copy.deepcopy(dev_config)
+    aws(config)["model"]["version"] = aws(config)["model"]["stableVersion"]
+    with pytest.raises(SpecError) as err:
+        parse_stack_config(config)
+    assert str(err.value).startswith("inferops:functions[fraud-scorer].traffic.canaryPercent: model.stableVersion")
+
+
+@pytest.mark.parametrize(("length", "ok"), [(62, True), (63, True), (64, False)])
+def test_function_names_are_dns_labels_up_to_63(dev_config: dict[str, Any], length: int, ok: bool) -> None:
+    """RFC 1123 labels: at most 63 characters (design.md: names up to 63 characters must work)."""
+    config = copy.deepcopy(dev_config)
+    name = ("fraud-scorer-realtime-transactions-euw1-" + "x" * 64)[: length - 1] + "z"
+    aws(config)["name"] = name
+    if ok:
+        assert parse_stack_config(config).functions[0].name == name
+    else:
+        with pytest.raises(SpecError, match=r"\.name: must be a DNS label"):
+            parse_stack_config(config)
+
+
+def test_free_text_values_keep_their_case(dev_config: dict[str, Any]) -> None:
+    """Model ids, cost centers and environments as users have them (design.md, "Names and values")."""
+    config = copy.deepcopy(dev_config)
+    aws(config)["model"]["id"] = "meta-llama/Llama-3.1-8B-Instruct"
+    aws(config)["finops"]["costCenter"] = "CC-1234-EU"
+    gcp(config)["model"]["id"] = "RecSys-Ranker-XL"
+    config["inferops:defaults"]["environment"] = "Prod EU"
+    fns = {f.name: f for f in parse_stack_config(config).functions}
+    assert fns["fraud-scorer"].model.id == "meta-llama/Llama-3.1-8B-Instruct"
+    assert fns["fraud-scorer"].finops.cost_center == "CC-1234-EU"
+    assert fns["doc-classifier"].model.id == "RecSys-Ranker-XL"
+    assert fns["sentiment"].finops.environment == "Prod EU"
+
+
+def test_azure_budget_takes_at_most_five_thresholds(dev_config: dict[str, Any]) -> None:
+    """Cost Management: "Budget can have up to five notifications"
+    (learn.microsoft.com/rest/api/consumption/budgets/create-or-update, property notifications)."""
+    config = copy.deepcopy(dev_config)
+    azure(config)["finops"]["alertThresholdsPercent"] = [50, 60, 70, 80, 90]
+    parse_stack_config(config)
+    azure(config)["finops"]["alertThresholdsPercent"] = [50, 60, 70, 80, 90, 100]
+    with pytest.raises(SpecError) as err:
+        parse_stack_config(config)
+    assert str(err.value) == (
+        "inferops:functions[churn-predictor].finops.alertThresholdsPercent: Azure budgets allow at most 5 "
+        "notifications; list at most 5"
+    )
+
+
+@pytest.mark.parametrize(
+    ("uri", "ok"),
+    [
+        ("az://examplemodels/models/churn/{version}/model.json", True),
+        ("az://models/churn/model.json", True),  # account "models", container "churn"
+        ("az://models/model.json", False),  # no blob path after the container
+        ("az://Example/models/model.json", False),  # account names are lowercase
+    ],
+)
+def test_az_uris_name_the_storage_account(dev_config: dict[str, Any], uri: str, ok: bool) -> None:
+    config = copy.deepcopy(dev_config)
+    azure(config)["model"]["artifactUri"] = uri
+    if ok:
+        parse_stack_config(config)
+    else:
+        with pytest.raises(SpecError, match=r"artifactUri: an az:// URI is az://<storage account>"):
+            parse_stack_config(config)
