@@ -34,7 +34,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from drift import stattests
 from drift.detect import DetectConfig, FeatureOverride, assemble_report, summarize
@@ -145,6 +144,8 @@ def binned_ks(ref: NumericSketch, cur: NumericSketch) -> tuple[float, float, flo
     d_left = np.concatenate(([0.0], d_edges))  # at each bin's left end
     lower = float(np.max(np.abs(d_edges)))
     upper = float(np.max(np.maximum(d_left + p, q - d_left)))
+    from scipy import stats  # about a second to import: only when a binned KS runs
+
     m, n = sorted([float(ref.n), float(cur.n)], reverse=True)
     pv = float(np.clip(stats.kstwo.sf(lower, np.round(m * n / (m + n))), 0.0, 1.0))
     return lower, pv, max(upper - lower, 0.0)
