@@ -441,3 +441,30 @@ def error_stream(p: Pairs, task: Task) -> tuple[np.ndarray, tuple[float, float] 
             s = 1.0 / (1.0 + np.exp(-s))  # log-odds (or any real score) through the logistic
         return np.abs((p.y == task.positive).astype(np.float64) - s), (0.0, 1.0)
     return np.abs(p.y.astype(np.float64) - p.pred.astype(np.float64)), None  # type: ignore[union-attr]
+
+
+def labels_by_request_id(request_id: Any, label_request_id: Any, label: Any) -> np.ndarray:
+    """Delayed labels joined to records on ``request_id``: one entry per record, None where unlabelled.
+
+    ``label_request_id`` and ``label`` are the label records (design.md: records with ``request_id`` and
+    ``label``); a request labelled twice with different labels is ambiguous and raises ``ValueError``
+    naming it (callers report it as bad input). Records are never paired by position.
+    """
+    rid = np.asarray(request_id, dtype=object).astype(str)
+    lid = np.asarray(label_request_id, dtype=object).astype(str)
+    lab = np.asarray(label, dtype=object)
+    if lid.size != lab.size:
+        raise ValueError(f"labels: {lid.size} request ids for {lab.size} labels")
+    order = np.argsort(lid, kind="stable")
+    lid, lab = lid[order], lab[order]
+    same = np.flatnonzero(lid[1:] == lid[:-1])
+    for i in same:
+        if lab[i] != lab[i + 1]:
+            raise ValueError(f"labels: request_id {str(lid[i])!r} has two labels ({lab[i]!r}, {lab[i + 1]!r})")
+    pos = np.searchsorted(lid, rid)
+    pos_ok = pos < lid.size
+    found = np.zeros(rid.size, dtype=bool)
+    found[pos_ok] = lid[pos[pos_ok]] == rid[pos_ok]
+    out = np.full(rid.size, None, dtype=object)
+    out[found] = lab[pos[found]]
+    return out
