@@ -25,7 +25,9 @@ Severity rules (``DetectConfig.major_share`` and ``major_distance_factor``):
     prediction) is >= ``major_share`` (0.5); or a distance test is >= ``major_distance_factor`` (2) times
     its threshold;
   * ``minor`` if anything else drifted;
-  * ``none`` otherwise. ADWIN change points locate changes; they do not change ``drifted`` or severity.
+  * ``minor`` also for a data-quality finding (missing shares, new categories, schema drift);
+  * ``none`` otherwise. An ADWIN change point of the error splits the window: the segment after it is
+    tested for performance drift; change points of other metrics only locate changes.
 """
 
 from __future__ import annotations

@@ -423,7 +423,9 @@ class DriftReport:
     ``drift_kinds`` lists ``"data"`` when any feature (or the ``prediction`` output) drifted and
     ``"performance"`` when model quality dropped; remediation reads it. ``prediction`` is the output-drift
     test of the ``prediction`` column, kept apart from ``features`` (which are model inputs only).
-    ``severity_reasons`` explains the severity in words.
+    ``severity_reasons`` explains the severity in words. ``data_quality`` holds missing shares, new
+    categories and columns only in the current data (a finding there is data drift); ``notes`` says what
+    could not be checked and why.
     """
 
     drifted: bool
