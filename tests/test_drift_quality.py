@@ -143,3 +143,32 @@ def test_golden_markdown_shows_new_categories_missing_shares_and_schema() -> Non
     assert text == GOLDEN_MD.read_text(encoding="utf-8")
     assert "### Data quality" in text and "`zz` 4" in text and "| `x` | 0% | 2" in text
     assert "Schema drift: column(s) only in the current data, not tested: `session`." in text
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_cli_reports_missing_shares_in_memory_and_binned(tmp_path: Path, chunked: bool) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    from drift.cli import main
+
+    rng = np.random.default_rng(6)
+    n = 4_000
+    ref = pa.table({"x": rng.normal(size=n), "y": rng.normal(size=n), "c": rng.choice(["a", "b"], n)})
+    y = pa.array([None] * n, pa.float64())
+    x = pa.array([None if i % 3 == 0 else v for i, v in enumerate(rng.normal(size=n).tolist())], pa.float64())
+    cur = pa.table({"x": x, "y": y, "c": rng.choice(["a", "b", "new"], n, p=[0.49, 0.49, 0.02])})
+    pq.write_table(ref, tmp_path / "ref.parquet")
+    pq.write_table(cur, tmp_path / "cur.csv.parquet")
+    out = tmp_path / "r.json"
+    args = ["check", "--reference", str(tmp_path / "ref.parquet"), "--current", str(tmp_path / "cur.csv.parquet")]
+    assert main([*args, "--out", str(out), *(["--chunked"] if chunked else [])]) == 1
+    report = json.loads(out.read_text())
+    assert report["binned"] is chunked
+    missing = {m["column"]: (m["current_share"], m["drifted"]) for m in report["data_quality"]["missing"]}
+    assert missing == {"x": (1_334 / n, True), "y": (1.0, True)}  # every third row of x is null
+    (new,) = report["data_quality"]["new_categories"]
+    assert new["column"] == "c" and list(new["categories"]) == ["new"] and new["drifted"]
+    y_entry = next(f for f in report["features"] if f["feature"] == "y")
+    assert y_entry["note"] == "not tested: no values in the current data"
