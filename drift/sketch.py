@@ -239,6 +239,8 @@ def detect_from_sketches(
         tname = ov.test or getattr(cfg, f"{kind}_{'large' if large else 'small'}_test")
         test = stattests.get_stattest(tname, kind)
         err: float | None = None
+        if isinstance(r, NumericSketch) and isinstance(c, NumericSketch) and not np.array_equal(r.edges, c.edges):
+            raise ValueError(f"column {name!r}: reference and current sketches have different bin edges")
         if r.n == 0 or c.n == 0:
             empty = " and ".join(side for side, x in (("reference", r), ("current", c)) if x.n == 0)
             planned.append(
