@@ -304,3 +304,26 @@ def test_labels_join_on_request_id_not_position() -> None:
     assert joined.tolist() == [None, "yes", None, "no"]
     with pytest.raises(ValueError, match="request_id 'r2' has two labels"):
         perf.labels_by_request_id(ids, ["r2", "r2"], ["yes", "no"])
+
+
+def test_cli_pairs_label_and_prediction_by_row(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # the reproduction end to end: CSV, a null label in row 0 and a null prediction in row 399
+    import json
+
+    from drift.cli import main
+
+    rows = ["x,label,prediction"]
+    cur = ["x,label,prediction"]
+    for i in range(400):
+        rows.append(f"{i / 400},{i % 2},{i % 2}")
+        cur.append(f"{i / 400},{'' if i == 0 else i % 2},{'' if i == 399 else i % 2}")
+    (tmp_path / "ref.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "cur.csv").write_text("\n".join(cur) + "\n")
+    out = tmp_path / "r.json"
+    code = main(
+        ["check", "--reference", str(tmp_path / "ref.csv"), "--current", str(tmp_path / "cur.csv"), "--out", str(out)]
+    )
+    report = json.loads(out.read_text())
+    p = report["performance"]
+    assert (p["reference"], p["current"], p["n_current"], p["labelled_current"]) == (1.0, 1.0, 398, 399)
+    assert not p["drifted"] and code == 0
