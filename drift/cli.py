@@ -247,7 +247,7 @@ def _detect_chunked(
     }
     n_cur = stream(cur_src, cur)
     readers.check_not_null(cur_src.uri, {name: cur[name].n for name in plan.features}, n_cur)
-    report = detect_from_sketches(ref, cur, config=config)
+    report = detect_from_sketches(ref, cur, config=config, n_rows=(n_ref, n_cur), columns=plan.features)
     report.n_reference, report.n_current = n_ref, n_cur
     return report, {"binned": {name: _plot_bins(ref[name], cur[name]) for name in ref}}
 

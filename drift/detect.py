@@ -25,7 +25,9 @@ Severity rules (``DetectConfig.major_share`` and ``major_distance_factor``):
     prediction) is >= ``major_share`` (0.5); or a distance test is >= ``major_distance_factor`` (2) times
     its threshold;
   * ``minor`` if anything else drifted;
-  * ``none`` otherwise. ADWIN change points locate changes; they do not change ``drifted`` or severity.
+  * ``minor`` also for a data-quality finding (missing shares, new categories, schema drift);
+  * ``none`` otherwise. An ADWIN change point of the error splits the window: the segment after it is
+    tested for performance drift; change points of other metrics only locate changes.
 """
 
 from __future__ import annotations
@@ -41,19 +43,29 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from scipy import stats
 
-from drift import stattests
-from drift.model import ChangePoint, DriftReport, FeatureResult, PerformanceResult
+from drift import performance, stattests
+from drift.model import (
+    ChangePoint,
+    DataQuality,
+    DriftReport,
+    FeatureResult,
+    MissingShare,
+    NewCategories,
+    PerformanceResult,
+    PerformanceSegment,
+)
+from drift.performance import auc_delong  # noqa: F401  (re-exported: part of this module's API)
 from drift.streaming import DEFAULT_DELTA, adwin
 
-RESERVED_COLUMNS = ("timestamp", "model_id", "model_version", "prediction", "label")
+#: Columns with fixed roles, never tested as features: record identity, label, prediction and its score.
+RESERVED_COLUMNS = ("timestamp", "model_id", "model_version", "request_id", "prediction", "probability", "label")
 #: Columns that identify a record rather than describe it: never tested, may be empty.
-_ID_COLUMNS = ("timestamp", "model_id", "model_version")
+_ID_COLUMNS = ("timestamp", "model_id", "model_version", "request_id")
 CORRECTIONS = ("bonferroni", "holm", "none")
 TASKS = ("auto", "classification", "regression")
-#: default degradation thresholds: absolute drop for accuracy/AUC, relative increase for MAE.
-PERFORMANCE_THRESHOLDS = {"accuracy": 0.05, "auc": 0.05, "mae": 0.10}
+#: thresholds used when the reference is too small to measure its chunk-to-chunk variability.
+PERFORMANCE_THRESHOLDS = performance.FALLBACK_THRESHOLDS
 _MAX_CLASSES = 20  # an integer label with more distinct values than this is treated as a regression target
 _SUMMARY_TOP = 10
 #: Columns are tested in a thread pool (numpy's sort and Arrow's kernels release the GIL) once the larger
@@ -91,8 +103,16 @@ class DetectConfig:
     performance_task: str = "auto"
     performance_alpha: float = 0.05
     performance_threshold: float | None = None
+    performance_metric: str = "auto"
+    performance_positive_label: str | None = None
+    performance_chunks: int = 10
+    performance_min_chunk_rows: int = 500
+    performance_std_multiplier: float = 3.0
+    performance_min_degradation: float | None = None
     streaming_metric: str = "auto"
     streaming_delta: float = DEFAULT_DELTA
+    quality_missing_threshold: float = 0.05
+    quality_new_category_share: float = 0.01
 
     def __post_init__(self) -> None:
         self.validate()
@@ -122,6 +142,20 @@ class DetectConfig:
             raise bad("major_distance_factor", f"must be >= 1, got {self.major_distance_factor}")
         if self.performance_threshold is not None and self.performance_threshold <= 0:
             raise bad("performance_threshold", "must be > 0")
+        if self.performance_metric not in performance.METRICS:
+            raise bad("performance_metric", f"must be one of {', '.join(performance.METRICS)}")
+        if self.performance_chunks < 1:
+            raise bad("performance_chunks", f"must be >= 1, got {self.performance_chunks}")
+        if self.performance_min_chunk_rows < performance.MIN_SEGMENT_ROWS:
+            raise bad("performance_min_chunk_rows", f"must be >= {performance.MIN_SEGMENT_ROWS}")
+        if not self.performance_std_multiplier > 0:
+            raise bad("performance_std_multiplier", "must be > 0")
+        if self.performance_min_degradation is not None and self.performance_min_degradation < 0:
+            raise bad("performance_min_degradation", "must be >= 0")
+        if not 0.0 < self.quality_missing_threshold <= 1.0:
+            raise bad("quality_missing_threshold", f"must be in (0, 1], got {self.quality_missing_threshold}")
+        if not 0.0 <= self.quality_new_category_share < 1.0:
+            raise bad("quality_new_category_share", f"must be in [0, 1), got {self.quality_new_category_share}")
         for key, kind in (
             ("numeric_small_test", "numeric"),
             ("numeric_large_test", "numeric"),
@@ -163,8 +197,19 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "categorical_large": "categorical_large_test",
     },
     "severity": {"major_share": "major_share", "major_distance_factor": "major_distance_factor"},
-    "performance": {"task": "performance_task", "alpha": "performance_alpha", "threshold": "performance_threshold"},
+    "performance": {
+        "task": "performance_task",
+        "alpha": "performance_alpha",
+        "threshold": "performance_threshold",
+        "metric": "performance_metric",
+        "positive_label": "performance_positive_label",
+        "chunks": "performance_chunks",
+        "min_chunk_rows": "performance_min_chunk_rows",
+        "std_multiplier": "performance_std_multiplier",
+        "min_degradation": "performance_min_degradation",
+    },
     "streaming": {"metric": "streaming_metric", "delta": "streaming_delta"},
+    "quality": {"missing_threshold": "quality_missing_threshold", "new_category_share": "quality_new_category_share"},
 }
 _TYPES = {f.name: f.type for f in fields(DetectConfig)}
 
@@ -236,6 +281,8 @@ def _typed(value: Any, attr: str, key: str, where: str) -> Any:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif t == "str":
         ok = isinstance(value, str)
+    elif t == "str | None":
+        ok = value is None or isinstance(value, str)
     elif "float" in t:
         ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) or (value is None and "None" in t)
         if ok and value is not None:
@@ -310,6 +357,7 @@ class _Planned:
     size_current: int = 0
     reference_summary: dict[str, Any] = field(default_factory=dict)
     current_summary: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None  # why the column was not tested
 
 
 def detect(
@@ -319,30 +367,36 @@ def detect(
     kinds: Mapping[str, str] | None = None,
     config: DetectConfig | None = None,
     timestamps: np.ndarray | None = None,
+    reference_timestamps: np.ndarray | None = None,
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` column by column; see the module docstring for the rules.
 
     ``timestamps`` are the current window's record times (else its ``timestamp`` column, if any); they
-    order the records for ADWIN and name where a change began.
+    order the records for the performance chunks and ADWIN and name where a change began.
+    ``reference_timestamps`` (else the reference's ``timestamp`` column) order the reference's chunks.
+
+    Columns may hold nulls (``None`` in object arrays, numpy masked arrays, Arrow nulls): each column is
+    tested on its values and its missing share is compared (``data_quality``). ``label``,
+    ``prediction`` and ``probability`` are paired row by row, so they must have one entry per row
+    (nulls included); a mapping's ``n_rows`` attribute gives the window's rows when its feature columns
+    had their nulls dropped (the readers), else the longest column does.
 
     Each feature column is fetched (``reference[name]``) once, when its test runs, and dropped after it:
     a mapping that reads columns lazily from a file (:class:`drift.readers.ParquetColumns`) never has
-    more than a few columns in memory. Such a mapping may have an ``n_rows`` attribute, used instead of
-    fetching every column to size the work.
+    more than a few columns in memory. A mapping may have an ``all_columns`` attribute (every column of
+    its file, read or not), used to report columns present only in the current data.
     """
     cfg = config or DetectConfig()
     kinds = dict(kinds or {})
-    _check_columns(reference, current)
+    only_in_current = _check_columns(reference, current)
     names = [c for c in reference if c not in RESERVED_COLUMNS]
+    rows = (_window_rows(reference), _window_rows(current))
 
     with_prediction = cfg.test_prediction and "prediction" in reference and "prediction" in current
     columns = names + (["prediction"] if with_prediction else [])
 
     def run(name: str) -> tuple[_Planned, float, float | None]:
-        ref, cur = reference[name], current[name]
-        _check_values("reference", name, ref)
-        _check_values("current", name, cur)
-        return _run_column(name, ref, cur, kinds, cfg)
+        return _run_column(name, reference[name], current[name], kinds, cfg, rows)
 
     largest = _rows_hint(reference) + _rows_hint(current)
     workers = min(MAX_WORKERS, _cpus(), len(columns))
@@ -357,16 +411,27 @@ def detect(
                 raise
     else:
         raw = [run(name) for name in columns]
-    thresholds = _thresholds([(p, pv) for p, _, pv in raw], cfg)
-    results = [_result(p, stat, pv, thresholds[id(p)]) for p, stat, pv in raw]
+    thresholds = _thresholds([(p, pv) for p, _, pv in raw if p.note is None], cfg)
+    results = [_result(p, stat, pv, thresholds.get(id(p), 0.0)) for p, stat, pv in raw]
     features = results[: len(names)]
     prediction = results[len(names)] if with_prediction else None
 
-    performance = _performance(reference, current, cfg)
-    change_points = _change_points(current, cfg, performance, timestamps)
-    n_ref = max([p.size_reference for p, _, _ in raw] + _reserved_sizes(reference), default=0)
-    n_cur = max([p.size_current for p, _, _ in raw] + _reserved_sizes(current), default=0)
-    return assemble_report(features, prediction, performance, change_points, cfg, n_ref, n_cur)
+    notes: list[str] = []
+    ref_ts = reference_timestamps if reference_timestamps is not None else reference.get("timestamp")
+    cur_ts = timestamps if timestamps is not None else current.get("timestamp")
+    perf, change_points = _performance(reference, current, cfg, rows, (ref_ts, cur_ts), notes)
+    if perf is None:
+        if cfg.streaming_metric == "error":
+            raise ValueError("streaming.metric 'error' needs label and prediction columns paired row by row")
+        change_points = _column_change_points(current, cfg, cur_ts)
+    elif cfg.streaming_metric not in ("auto", "error"):
+        change_points = _column_change_points(current, cfg, cur_ts)
+    quality = _quality([p for p, _, _ in raw], only_in_current, cfg)
+    n_ref = max([rows[0], *_reserved_sizes(reference)])
+    n_cur = max([rows[1], *_reserved_sizes(current)])
+    return assemble_report(
+        features, prediction, perf, change_points, cfg, n_ref, n_cur, data_quality=quality, notes=notes
+    )
 
 
 def assemble_report(
@@ -378,16 +443,22 @@ def assemble_report(
     n_reference: int,
     n_current: int,
     binned: bool = False,
+    data_quality: DataQuality | None = None,
+    notes: list[str] | None = None,
 ) -> DriftReport:
-    """Apply the severity rules and build the report (shared with the binned path)."""
+    """Apply the severity rules and build the report (shared with the binned path).
+
+    Data-quality findings (missing shares, new categories, columns only in the current data) are data
+    drift: ``drift_kinds`` gets ``"data"`` (remediation knows ``data`` and ``performance`` only).
+    """
     tested = features + ([prediction] if prediction else [])
     drifted = [f for f in tested if f.drifted]
     kinds_found = []
-    if drifted:
+    if drifted or (data_quality is not None and data_quality.drifted):
         kinds_found.append("data")
     if performance is not None and performance.drifted:
         kinds_found.append("performance")
-    severity, reasons = severity_of(tested, performance, cfg)
+    severity, reasons = severity_of(tested, performance, cfg, data_quality)
     return DriftReport(
         drifted=bool(kinds_found),
         severity=severity,  # type: ignore[arg-type]  # severity_of returns one of the three levels
@@ -402,20 +473,34 @@ def assemble_report(
         alpha=cfg.alpha,
         severity_reasons=reasons,
         binned=binned,
+        data_quality=data_quality,
+        notes=list(notes or []),
     )
 
 
 def severity_of(
-    tested: list[FeatureResult], performance: PerformanceResult | None, cfg: DetectConfig
+    tested: list[FeatureResult],
+    performance: PerformanceResult | None,
+    cfg: DetectConfig,
+    data_quality: DataQuality | None = None,
 ) -> tuple[str, list[str]]:
     """``(severity, reasons)`` by the rules in the module docstring."""
     reasons: list[str] = []
     drifted = [f for f in tested if f.drifted]
     if performance is not None and performance.drifted:
-        reasons.append(
-            f"performance: {performance.metric} fell from {performance.reference:.4g} to "
-            f"{performance.current:.4g} (p={performance.p_value:.3g})"
+        window = performance.degradation >= performance.threshold and (
+            performance.p_value is not None and performance.p_value < performance.segment_alpha
         )
+        where = ["the whole window"] if window else []
+        chunks = [str(i + 1) for i, c in enumerate(performance.chunks) if c.drifted]
+        if chunks:
+            where.append(f"chunk{'s' if len(chunks) > 1 else ''} {', '.join(chunks)} of {len(performance.chunks)}")
+        where += [f"after the change at row {c.start}" for c in performance.after_change if c.drifted]
+        what = (
+            f"{performance.metric} {performance.current:.4g} vs {performance.reference:.4g} "
+            f"(p={performance.p_value:.3g}); drifted in {'; '.join(where) or 'a segment'}"
+        )
+        reasons.append(f"performance: {what} (threshold {performance.threshold:.3g})")
     if tested and len(drifted) / len(tested) >= cfg.major_share:
         reasons.append(f"{len(drifted)} of {len(tested)} columns drifted (>= {cfg.major_share:.0%})")
     for f in drifted:
@@ -425,9 +510,25 @@ def severity_of(
             )
     if reasons:
         return "major", reasons
+    minor = []
     if drifted:
-        return "minor", [f"{len(drifted)} of {len(tested)} columns drifted: " + ", ".join(f.feature for f in drifted)]
-    return "none", []
+        minor.append(f"{len(drifted)} of {len(tested)} columns drifted: " + ", ".join(f.feature for f in drifted))
+    if data_quality is not None and data_quality.drifted:
+        minor += _quality_reasons(data_quality)
+    return ("minor", minor) if minor else ("none", [])
+
+
+def _quality_reasons(q: DataQuality) -> list[str]:
+    out = []
+    for m in q.missing:
+        if m.drifted:
+            out.append(f"{m.column}: missing share {m.reference_share:.1%} -> {m.current_share:.1%}")
+    for c in q.new_categories:
+        if c.drifted:
+            out.append(f"{c.column}: {c.count} new categories, {c.share:.1%} of the current values")
+    if q.only_in_current:
+        out.append("schema: column(s) only in the current data: " + ", ".join(q.only_in_current))
+    return out
 
 
 def _all_finite(arr: Any) -> bool:
@@ -437,7 +538,8 @@ def _all_finite(arr: Any) -> bool:
     return bool(pc.all(pc.is_finite(arr)).as_py() is not False)
 
 
-def _check_columns(reference: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+def _check_columns(reference: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Raise for a feature missing from the current data; return the columns only the current data has."""
     if not reference:
         raise ValueError("reference: no columns")
     if not current:
@@ -446,19 +548,25 @@ def _check_columns(reference: Mapping[str, Any], current: Mapping[str, Any]) -> 
     cur_f = {c for c in current if c not in RESERVED_COLUMNS}
     if ref_f - cur_f:
         raise ValueError(f"current: missing feature column(s) {', '.join(sorted(ref_f - cur_f))}")
-    if cur_f - ref_f:
-        raise ValueError(f"reference: missing feature column(s) {', '.join(sorted(cur_f - ref_f))}")
+    ref_all = set(getattr(reference, "all_columns", None) or reference)
+    cur_all = list(getattr(current, "all_columns", None) or current)
+    only_in_current = [c for c in cur_all if c not in ref_all and c not in RESERVED_COLUMNS]
     # Feature columns are checked when their test runs (detect's run()), so that a lazy mapping is not
     # read twice; the few columns with fixed roles are checked here.
     for side, data in (("reference", reference), ("current", current)):
         for name in RESERVED_COLUMNS:
             if name in data:
-                _check_values(side, name, data[name])
+                _check_values(side, name, _non_null(data[name])[0], allow_empty=name in ("label", "probability"))
+    return sorted(only_in_current)
 
 
-def _check_values(side: str, name: str, arr: Any) -> None:
+def _check_values(side: str, name: str, arr: Any, allow_empty: bool = False) -> None:
+    """Reject NaN/infinity and wrong shapes; an empty column too, unless it may be (ids, all-null labels)."""
+    allow_empty = allow_empty or name in _ID_COLUMNS
+    if isinstance(arr, np.ma.MaskedArray):
+        arr = np.asarray(arr.data)[~np.ma.getmaskarray(arr)]
     if _is_arrow(arr):
-        if len(arr) == 0 and name not in _ID_COLUMNS:
+        if len(arr) == 0 and not allow_empty:
             raise ValueError(f"{side}: column {name!r} is empty")
         if pa.types.is_floating(arr.type) and len(arr) and not _all_finite(arr):
             raise ValueError(f"{side}: column {name!r} contains NaN or infinite values")
@@ -466,7 +574,7 @@ def _check_values(side: str, name: str, arr: Any) -> None:
     a = np.asarray(arr)
     if a.ndim != 1:
         raise ValueError(f"{side}: column {name!r} must be one-dimensional, got shape {a.shape}")
-    if a.size == 0 and name not in _ID_COLUMNS:
+    if a.size == 0 and not allow_empty:
         raise ValueError(f"{side}: column {name!r} is empty")
     if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
         raise ValueError(f"{side}: column {name!r} contains NaN or infinite values")
@@ -492,20 +600,47 @@ def _cpus() -> int:
 
 
 def _run_column(
-    name: str, ref: Any, cur: Any, kinds: Mapping[str, str], cfg: DetectConfig
+    name: str, ref: Any, cur: Any, kinds: Mapping[str, str], cfg: DetectConfig, rows: tuple[int, int]
 ) -> tuple[_Planned, float, float | None]:
     """Prepare one column, run its test and summaries, then drop the samples.
 
-    Sorted copies of a numeric column live only while its own test runs, so memory holds at most
-    ``MAX_WORKERS`` columns' copies instead of every column's until the end.
+    Nulls are dropped first (their share is judged as data quality); a column without any value on one
+    side is reported untested, the same way whether 99.9% or 100% of it is missing. Sorted copies of a
+    numeric column live only while its own test runs, so memory holds at most ``MAX_WORKERS`` columns'
+    copies instead of every column's until the end.
     """
-    p = _plan(name, ref, cur, kinds, cfg)
-    p.size_reference, p.size_current = _size(ref), _size(cur)
+    ref_v, _ = _non_null(ref)
+    cur_v, _ = _non_null(cur)
+    _check_values("reference", name, ref_v, allow_empty=True)
+    _check_values("current", name, cur_v, allow_empty=True)
+    empty = [side for side, v in (("reference", ref_v), ("current", cur_v)) if _size(v) == 0]
+    if empty:
+        return _untested(name, ref_v, cur_v, kinds, cfg, rows, empty), 0.0, None
+    p = _plan(name, ref_v, cur_v, kinds, cfg)
+    p.size_reference, p.size_current = rows
     stat, pv = p.test.func(p.ref, p.cur, **_params(p.test, cfg))
     p.n_reference, p.n_current = p.ref.n, p.cur.n
     p.reference_summary, p.current_summary = summarize(p.ref), summarize(p.cur, p.ref)
     p.ref = p.cur = None
     return p, stat, pv
+
+
+def _untested(
+    name: str, ref: Any, cur: Any, kinds: Mapping[str, str], cfg: DetectConfig, rows: tuple[int, int], empty: list
+) -> _Planned:
+    ov = cfg.features.get(name, FeatureOverride())
+    kind = kinds.get(name) or ov.kind
+    if kind is None:
+        present = [v for v in (ref, cur) if _size(v)]
+        kind = "numeric" if present and all(infer_kind(v) == "numeric" for v in present) else "categorical"
+    test = stattests.get_stattest(
+        ov.test or getattr(cfg, f"{kind}_small_test"), kind if kind in ("numeric", "categorical") else None
+    )
+    p = _Planned(name, kind, test, ov.threshold, None, None)
+    p.size_reference, p.size_current = rows
+    p.n_reference, p.n_current = _size(ref), _size(cur)
+    p.note = f"not tested: no values in the {' and '.join(empty)} data"
+    return p
 
 
 def _plan(name: str, ref: np.ndarray, cur: np.ndarray, kinds: Mapping[str, str], cfg: DetectConfig) -> _Planned:
@@ -566,6 +701,20 @@ def _thresholds(tested: list[tuple[_Planned, float | None]], cfg: DetectConfig) 
 
 
 def _result(p: _Planned, stat: float, pv: float | None, threshold: float) -> FeatureResult:
+    if p.note is not None:
+        return FeatureResult(
+            feature=p.name,
+            kind=p.kind,  # type: ignore[arg-type]
+            test=p.test.name,
+            statistic=0.0,
+            p_value=None,
+            threshold=float(threshold),
+            drifted=False,
+            n_reference=p.n_reference,
+            n_current=p.n_current,
+            returns=p.test.returns,
+            note=p.note,
+        )
     return FeatureResult(
         feature=p.name,
         kind=p.kind,  # type: ignore[arg-type]  # "numeric" or "categorical", checked when planned
@@ -599,175 +748,444 @@ def summarize(sample: Any, reference: Any = None) -> dict[str, Any]:
         new = sorted(set(sample.counts) - set(reference.counts), key=lambda c: (-sample.counts[c], c))
         out["new_categories"] = new[:_SUMMARY_TOP]
         out["new_share"] = sum(sample.counts[c] for c in new) / sample.n
+        out["new_category_shares"] = {c: sample.counts[c] / sample.n for c in new[:_SUMMARY_TOP]}
+        out["new_category_count"] = len(new)
     return out
 
 
-# ---- performance (concept drift) -----------------------------------------------------------------------
+# ---- nulls and row pairing ------------------------------------------------------------------------------
 
 
-def _pairs(data: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
-    if "label" not in data or "prediction" not in data:
+def _window_rows(data: Mapping[str, Any]) -> int:
+    """Rows of a window: ``data.n_rows`` when the mapping knows it (readers), else the longest column.
+
+    Readers drop nulls from feature columns, so a column's missing share is ``1 - values / rows``.
+    """
+    hint = getattr(data, "n_rows", None)
+    if isinstance(hint, int):
+        return hint
+    return max((_size(v) for v in data.values()), default=0)
+
+
+def _null_mask(values: Any) -> np.ndarray | None:
+    """Where a column holds nulls (None, Arrow nulls, masked entries), or None when it holds none."""
+    if _is_arrow(values):
+        if values.null_count == 0:
+            return None
+        return np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if isinstance(values, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(values)
+        return mask if mask.any() else None
+    a = np.asarray(values)
+    if a.dtype.kind == "O" and a.size:
+        mask = np.asarray(a == None, dtype=bool)  # noqa: E711  (elementwise comparison with None)
+        return mask if mask.any() else None
+    return None
+
+
+def _non_null(values: Any) -> tuple[Any, int]:
+    """``(values without nulls, null count)``; Arrow stays Arrow (dictionary arrays are cheap to count)."""
+    if _is_arrow(values):
+        nulls = values.null_count
+        return (values.drop_null() if nulls else values), int(nulls)
+    if isinstance(values, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(values)
+        return np.asarray(values.data)[~mask], int(mask.sum())
+    found = _null_mask(values)
+    if found is None:
+        return values, 0
+    return np.asarray(values)[~found], int(found.sum())
+
+
+def _aligned(data: Mapping[str, Any], name: str, n_rows: int) -> tuple[np.ndarray, np.ndarray] | str | None:
+    """``(values, valid)`` of a column that has one entry per row; a note when it cannot be paired."""
+    if name not in data:
         return None
-    y, p = _as_numpy(data["label"]), _as_numpy(data["prediction"])
-    if y.size != p.size or y.size == 0:
+    raw = data[name]
+    size = _size(raw)
+    mask = _null_mask(raw)
+    if size != n_rows:
+        return (
+            f"cannot pair {name!r} with the other columns row by row: it has {size} entries for {n_rows} "
+            "rows (nulls dropped before detection; pass nulls as None, masked or Arrow nulls)"
+        )
+    values = np.asarray(raw.data) if isinstance(raw, np.ma.MaskedArray) else _as_numpy(raw)
+    valid = np.ones(size, dtype=bool) if mask is None else ~mask
+    if values.dtype.kind == "O" and mask is not None:
+        values = values.copy()
+        # Nulls of an object column: a placeholder of the column's own type keeps it homogeneous.
+        fill = values[valid][0] if valid.any() else ""
+        values[~valid] = fill
+    return values, valid
+
+
+@dataclass
+class _Rows:
+    """One window's label, class prediction and score, aligned row by row in time order."""
+
+    label: np.ndarray
+    pred: np.ndarray | None  # the prediction column as given (classes, scores or regression values)
+    score: np.ndarray | None  # the probability column
+    valid: np.ndarray  # label and prediction (and probability, when given) present
+    labelled: int
+    n_rows: int
+    order: np.ndarray | None  # time order of the window's rows (None: row order)
+    timestamps: np.ndarray | None  # in time order
+
+
+def _is_numeric(a: np.ndarray) -> bool:
+    return a.dtype.kind in "iuf"
+
+
+def _score_like(a: np.ndarray) -> bool:
+    """A float prediction that is not a class: at least one non-integral value."""
+    return a.dtype.kind == "f" and bool(np.any(a != np.round(a)))
+
+
+def _window_pairs(data: Mapping[str, Any], n_rows: int, timestamps: Any, notes: list[str], side: str) -> _Rows | None:
+    lab = _aligned(data, "label", n_rows)
+    pred = _aligned(data, "prediction", n_rows)
+    prob = _aligned(data, "probability", n_rows)
+    for got in (lab, pred, prob):
+        if isinstance(got, str):
+            notes.append(f"performance: {side}: {got}")
+            return None
+    if lab is None or (pred is None and prob is None):
         return None
-    return y, p
+    assert not isinstance(lab, str) and not isinstance(pred, str) and not isinstance(prob, str)
+    y, y_ok = lab
+    valid = y_ok.copy()
+    labelled = int(y_ok.sum())
+    cls: np.ndarray | None = None
+    score: np.ndarray | None = None
+    if prob is not None and _is_numeric(prob[0]):
+        score = prob[0].astype(np.float64)
+        valid &= prob[1]
+    if pred is not None:
+        cls = pred[0]
+        valid &= pred[1]
+    order = None
+    ts = None
+    if timestamps is not None:
+        ts_all = _as_numpy(timestamps)
+        if ts_all.size == n_rows:
+            order = np.argsort(ts_all, kind="stable")
+            ts = ts_all[order]
+    if order is not None:
+        y, valid = y[order], valid[order]
+        cls = None if cls is None else cls[order]
+        score = None if score is None else score[order]
+    return _Rows(y, cls, score, valid, labelled, n_rows, order, ts)
 
 
-def _task(y: np.ndarray, p: np.ndarray, cfg: DetectConfig) -> tuple[str, str]:
-    """(task, metric) from config or the data."""
-    numeric = y.dtype.kind in "iuf" and p.dtype.kind in "iuf"
-    binary = numeric and bool(np.isin(np.unique(y), (0, 1)).all())
-    scores = numeric and p.dtype.kind == "f" and not np.all(p == np.round(p)) and p.min() >= 0 and p.max() <= 1
-    if cfg.performance_task == "regression":
-        return "regression", "mae"
-    if cfg.performance_task == "classification" or not numeric:
-        return "classification", "auc" if binary and scores else "accuracy"
-    if binary and scores:
-        return "classification", "auc"
-    integral = np.all(y == np.round(y)) and np.all(p == np.round(p))
-    if integral and np.unique(np.concatenate([y, p])).size <= _MAX_CLASSES:
-        return "classification", "accuracy"
-    return "regression", "mae"
+def _task(ref: _Rows, cur: _Rows, cfg: DetectConfig) -> performance.Task | str:
+    """What to measure, from config and data; a note (str) when nothing can be measured."""
+    y = np.concatenate([ref.label[ref.valid], cur.label[cur.valid]])
+    preds = [r.pred[r.valid] for r in (ref, cur) if r.pred is not None]
+    pred = np.concatenate(preds) if len(preds) == 2 else None
+    has_score = ref.score is not None and cur.score is not None
+    numeric_y = _is_numeric(y)
+    regression = cfg.performance_task == "regression"
+    if cfg.performance_task == "auto" and numeric_y and pred is not None and _is_numeric(pred):
+        integral = bool(np.all(y == np.round(y)) and np.all(pred == np.round(pred)))
+        binary = bool(np.isin(np.unique(y), (0, 1)).all())
+        small = np.unique(np.concatenate([y, pred])).size <= _MAX_CLASSES
+        regression = not (binary or (integral and small))
+    if regression:
+        if not (numeric_y and pred is not None and _is_numeric(pred)):
+            return "regression needs numeric label and prediction columns"
+        if cfg.performance_metric not in ("auto", "mae"):
+            return f"metric {cfg.performance_metric!r} is a classification metric, the task is regression"
+        return performance.Task("regression", "mae")
+    if pred is not None and _is_numeric(pred) and _score_like(pred):
+        # A non-integral prediction of a classifier is its score (probability, log-odds): AUC, no classes.
+        for r in (ref, cur):
+            if r.score is None:
+                r.score = None if r.pred is None else r.pred.astype(np.float64)
+            r.pred = None
+        has_score, pred = True, None
+    keys = sorted(set(performance.class_keys(y).tolist()))
+    positive = None
+    if len(keys) == 2 or (len(keys) == 1 and cfg.performance_positive_label is not None):
+        ref_keys = performance.class_keys(ref.label[ref.valid])
+        positive = performance.positive_class(keys, ref_keys, cfg.performance_positive_label)
+    metric = cfg.performance_metric
+    if metric == "auto":
+        metric = "auc" if has_score and positive is not None else "accuracy"
+    if metric in ("auc", "f1") and positive is None:
+        return f"metric {metric!r} needs a two-class label; found {len(keys)} classes"
+    if metric == "auc" and not has_score:
+        return "metric 'auc' needs scores (a 'probability' column or a score-valued 'prediction')"
+    if metric in ("accuracy", "f1") and pred is None:
+        return f"metric {metric!r} needs class predictions in 'prediction'"
+    return performance.Task("classification", metric, positive)
 
 
-def _correct(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    if y.dtype.kind in "iufb" and p.dtype.kind in "iufb":
-        return y == p
-    return y.astype(str) == p.astype(str)
-
-
-def _performance(
-    reference: Mapping[str, Any], current: Mapping[str, Any], cfg: DetectConfig
-) -> PerformanceResult | None:
-    rp, cp = _pairs(reference), _pairs(current)
-    if rp is None or cp is None:
-        return None
-    task, metric = _task(np.concatenate([rp[0], cp[0]]), np.concatenate([rp[1], cp[1]]), cfg)
-    if metric == "auc" and not (_both_classes(rp[0]) and _both_classes(cp[0])):
-        metric = "accuracy"  # AUC needs both classes in both windows
-    thr = cfg.performance_threshold or PERFORMANCE_THRESHOLDS[metric]
-    if metric == "auc":
-        (r, vr), (c, vc) = auc_delong(rp[0], rp[1]), auc_delong(cp[0], cp[1])
-        se = math.sqrt(vr + vc)
-        pv = float(stats.norm.sf((r - c) / se)) if se > 0 else (0.0 if r > c else 1.0)
-        test, degr = "delong", r - c
-    elif metric == "accuracy":
-        ok_r, ok_c = _correct(*rp), _correct(*cp)
-        r, c = float(ok_r.mean()), float(ok_c.mean())
-        table = [[int(ok_r.sum()), int(ok_r.size - ok_r.sum())], [int(ok_c.sum()), int(ok_c.size - ok_c.sum())]]
-        pv = float(stats.fisher_exact(table, alternative="greater").pvalue)
-        test, degr = "fisher_exact", r - c
+def _to_pairs(rows: _Rows, task: performance.Task) -> performance.Pairs:
+    keep = np.flatnonzero(rows.valid)
+    if task.task == "regression":
+        y = rows.label[keep].astype(np.float64)
+        pred = None if rows.pred is None else rows.pred[keep].astype(np.float64)
     else:
-        er = np.abs(rp[0].astype(np.float64) - rp[1].astype(np.float64))
-        ec = np.abs(cp[0].astype(np.float64) - cp[1].astype(np.float64))
-        r, c = float(er.mean()), float(ec.mean())
-        if er.size < 2 or ec.size < 2 or (er.std() == 0 and ec.std() == 0):
-            pv = 0.0 if c > r else 1.0
-        else:
-            pv = float(stats.ttest_ind(er, ec, equal_var=False, alternative="less").pvalue)
-        test, degr = "welch_t", (c - r) / max(r, 1e-12)
-    return PerformanceResult(
-        metric=metric,
-        reference=r,
-        current=c,
-        delta=c - r,
-        test=test,
-        p_value=pv,
-        threshold=float(thr),
-        drifted=bool(degr >= thr and pv < cfg.performance_alpha),
-        degradation=float(degr),
+        y = performance.class_keys(rows.label[keep])
+        pred = None if rows.pred is None else performance.class_keys(rows.pred[keep])
+    score = None if rows.score is None else rows.score[keep]
+    return performance.Pairs(y, pred, score, keep, rows.n_rows, rows.labelled)
+
+
+def _settings(cfg: DetectConfig) -> performance.Settings:
+    return performance.Settings(
         alpha=cfg.performance_alpha,
-        task=task,
-        n_reference=int(rp[0].size),
-        n_current=int(cp[0].size),
+        threshold=cfg.performance_threshold,
+        chunks=cfg.performance_chunks,
+        min_chunk_rows=cfg.performance_min_chunk_rows,
+        std_multiplier=cfg.performance_std_multiplier,
+        min_degradation=cfg.performance_min_degradation,
     )
 
 
-def _both_classes(y: np.ndarray) -> bool:
-    return bool(np.any(y == 1) and np.any(y == 0))
+def _secondary_metrics(ref: performance.Pairs, cur: performance.Pairs, task: performance.Task) -> dict:
+    out: dict[str, dict[str, float]] = {}
+    for metric in ("accuracy", "f1", "auc", "mae"):
+        if metric == task.metric:
+            continue
+        if metric == "mae" and task.task != "regression":
+            continue
+        if task.task == "regression" and metric != "mae":
+            continue
+        if metric in ("accuracy", "f1") and ref.pred is None:
+            continue
+        if metric in ("f1", "auc") and task.positive is None:
+            continue
+        if metric == "auc" and ref.score is None:
+            continue
+        t = performance.Task(task.task, metric, task.positive)
+        r, c = performance._measure(ref, t), performance._measure(cur, t)
+        if r is not None and c is not None:
+            out[metric] = {"reference": r.value, "current": c.value}
+    return out
 
 
-def auc_delong(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
-    """ROC AUC of ``score`` for binary ``y`` and its DeLong variance (DeLong et al., Biometrics 1988).
+def _segment(seg: performance.Segment, ts: np.ndarray | None) -> PerformanceSegment:
+    def stamp(i: int) -> str | None:
+        if ts is None or not 0 <= i < ts.size:
+            return None
+        return _stamp(ts[i])
 
-    Uses midranks (Sun and Xu, IEEE SPL 2014), so ties count one half, as in the Mann-Whitney U.
-    """
-    y = np.asarray(y).astype(bool)
-    s = np.asarray(score, dtype=np.float64)
-    pos, neg = s[y], s[~y]
-    m, n = pos.size, neg.size
-    r_all = stats.rankdata(np.concatenate([pos, neg]))
-    r_pos, r_neg = stats.rankdata(pos), stats.rankdata(neg)
-    v10 = (r_all[:m] - r_pos) / n  # per positive: share of negatives ranked below
-    v01 = 1.0 - (r_all[m:] - r_neg) / m  # per negative: share of positives ranked above
-    auc = float(v10.mean())
-    var = (float(v10.var(ddof=1)) / m if m > 1 else 0.0) + (float(v01.var(ddof=1)) / n if n > 1 else 0.0)
-    return auc, var
+    return PerformanceSegment(
+        kind=seg.kind,
+        start=seg.start,
+        end=seg.end,
+        n=seg.n,
+        value=seg.value,
+        degradation=seg.degradation,
+        p_value=seg.p_value,
+        drifted=seg.drifted,
+        start_timestamp=stamp(seg.start),
+        end_timestamp=stamp(seg.end - 1),
+    )
 
 
-# ---- streaming -----------------------------------------------------------------------------------------
+def _performance(
+    reference: Mapping[str, Any],
+    current: Mapping[str, Any],
+    cfg: DetectConfig,
+    rows: tuple[int, int],
+    timestamps: tuple[Any, Any],
+    notes: list[str],
+) -> tuple[PerformanceResult | None, list[ChangePoint]]:
+    """Concept drift and the error stream's change points (module docstring of drift.performance)."""
+    ref_rows = _window_pairs(reference, rows[0], timestamps[0], notes, "reference")
+    cur_rows = _window_pairs(current, rows[1], timestamps[1], notes, "current")
+    if ref_rows is None or cur_rows is None:
+        return None, []
+    for side, r in (("reference", ref_rows), ("current", cur_rows)):
+        if not r.valid.any():
+            notes.append(
+                f"performance: {side}: no row has both label and prediction "
+                f"({r.labelled} of {r.n_rows} rows labelled); not computed"
+            )
+            return None, []
+    task = _task(ref_rows, cur_rows, cfg)
+    if isinstance(task, str):
+        notes.append(f"performance: {task}; not computed")
+        return None, []
+    ref_p, cur_p = _to_pairs(ref_rows, task), _to_pairs(cur_rows, task)
+    if task.metric == "auc" and not all(
+        np.any(p.y == task.positive) and np.any(p.y != task.positive) for p in (ref_p, cur_p)
+    ):
+        if ref_p.pred is None or cfg.performance_metric == "auc":
+            notes.append("performance: AUC needs both classes in both windows; not computed")
+            return None, []
+        task = performance.Task(task.task, "accuracy", task.positive)  # AUC undefined: fall back
+    changes = _error_change_points(cur_p, task, cfg, cur_rows.timestamps)
+    rises = [i for c, i in changes if c.mean_after > c.mean_before]
+    ev = performance.evaluate(ref_p, cur_p, task, _settings(cfg), rises)
+    if ev is None:
+        notes.append(f"performance: {task.metric} is undefined on one of the windows (one class only)")
+        return None, [c for c, _ in changes]
+    ts = cur_rows.timestamps
+    result = PerformanceResult(
+        metric=task.metric,
+        reference=ev.reference,
+        current=ev.current,
+        delta=ev.current - ev.reference,
+        test=performance.TEST_NAMES[task.metric],
+        p_value=ev.p_value,
+        threshold=ev.threshold,
+        drifted=ev.drifted,
+        degradation=float(ev.window.degradation or 0.0),
+        alpha=cfg.performance_alpha,
+        task=task.task,
+        n_reference=ref_p.n,
+        n_current=cur_p.n,
+        rows_reference=ref_rows.n_rows,
+        rows_current=cur_rows.n_rows,
+        labelled_reference=ref_rows.labelled,
+        labelled_current=cur_rows.labelled,
+        positive_label=task.positive,
+        threshold_source=ev.threshold_source,
+        reference_chunk_std=ev.reference_chunk_std,
+        reference_chunks=ev.reference_chunks,
+        chunk_rows=ev.chunk_rows,
+        segment_alpha=ev.segment_alpha,
+        chunks=[_segment(c, ts) for c in ev.chunks],
+        after_change=[_segment(c, ts) for c in ev.after_change],
+        metrics=_secondary_metrics(ref_p, cur_p, task),
+    )
+    return result, [c for c, _ in changes]
 
 
-def _change_points(
-    current: Mapping[str, Any], cfg: DetectConfig, performance: PerformanceResult | None, timestamps: np.ndarray | None
-) -> list[ChangePoint]:
-    metric = cfg.streaming_metric
-    if metric == "none":
+def _error_change_points(
+    cur: performance.Pairs, task: performance.Task, cfg: DetectConfig, ts: np.ndarray | None
+) -> list[tuple[ChangePoint, int]]:
+    """ADWIN on the per-row error of the labelled rows; ``(change point, its position among them)``."""
+    if cfg.streaming_metric not in ("auto", "error"):
         return []
-    values: np.ndarray | None = None
-    vrange: tuple[float, float] | None = None
-    if metric in ("auto", "error"):
-        pairs = _pairs(current)
-        if performance is not None and pairs is not None:
-            y, p = pairs
-            if performance.metric == "accuracy":
-                values, vrange = (~_correct(y, p)).astype(np.float64), (0.0, 1.0)
-            else:
-                values = np.abs(y.astype(np.float64) - p.astype(np.float64))
-            metric = "error"
-        elif metric == "error":
-            raise ValueError("streaming.metric 'error' needs label and prediction columns of equal length")
-    if values is None:
-        if metric == "auto":
-            metric = "prediction"
-            if "prediction" not in current or infer_kind(current["prediction"]) != "numeric":
-                return []
-        if metric not in current:
-            raise ValueError(f"streaming.metric: no column {metric!r} in the current data")
-        values = _as_numpy(current[metric])
-        if infer_kind(values) != "numeric":
-            raise ValueError(f"streaming.metric: column {metric!r} is not numeric")
-        values = values.astype(np.float64)
-    ts = timestamps if timestamps is not None else current.get("timestamp")
-    order: np.ndarray | None = None
-    if ts is not None:
-        ts = _as_numpy(ts)
-        if ts.size == values.size:
-            order = np.argsort(ts, kind="stable")
-            values = values[order]
-        else:
-            ts = None
+    values, vrange = performance.error_stream(cur, task)
     out = []
     for ch in adwin(values, delta=cfg.streaming_delta, value_range=vrange):
+        start, detected = int(cur.rows[ch.start]), int(cur.rows[min(ch.detected, cur.n - 1)])
         out.append(
-            ChangePoint(
-                metric=metric,
-                index=ch.start,
-                timestamp=_ts(ts, order, ch.start),
-                detected_index=ch.detected,
-                detected_timestamp=_ts(ts, order, ch.detected),
-                mean_before=ch.mean_before,
-                mean_after=ch.mean_after,
+            (
+                ChangePoint(
+                    metric="error",
+                    index=start,
+                    timestamp=None if ts is None else _stamp(ts[start]),
+                    detected_index=detected,
+                    detected_timestamp=None if ts is None else _stamp(ts[detected]),
+                    mean_before=ch.mean_before,
+                    mean_after=ch.mean_after,
+                ),
+                int(ch.start),
             )
         )
     return out
 
 
-def _ts(ts: np.ndarray | None, order: np.ndarray | None, i: int) -> str | None:
-    if ts is None or order is None:
-        return None
-    v = ts[order[i]]
+def _stamp(v: Any) -> str:
     if isinstance(v, np.datetime64):
         return str(np.datetime_as_string(v))
     return str(v)
+
+
+# ---- data quality --------------------------------------------------------------------------------------
+
+
+def _quality(planned: list[_Planned], only_in_current: list[str], cfg: DetectConfig) -> DataQuality:
+    """Missing shares, new categories and schema drift (rules in docs/drift.md, "Data quality")."""
+    from drift import performance as perf
+
+    compared = [p for p in planned if p.size_reference and p.size_current]
+    m = max(1, len(compared))
+    missing: list[MissingShare] = []
+    for p in compared:
+        r_null, c_null = p.size_reference - p.n_reference, p.size_current - p.n_current
+        r_share, c_share = r_null / p.size_reference, c_null / p.size_current
+        if r_null == 0 and c_null == 0:
+            continue
+        change = c_share - r_share
+        # Two-sided Fisher exact test on nulls x window: twice the one-sided tail in the observed direction.
+        if change >= 0:
+            one = perf.fisher_greater(c_null, p.n_current, r_null, p.n_reference)
+        else:
+            one = perf.fisher_greater(r_null, p.n_reference, c_null, p.n_current)
+        pv = min(1.0, 2.0 * one)
+        drifted = abs(change) >= cfg.quality_missing_threshold and pv < cfg.alpha / m
+        missing.append(MissingShare(p.name, r_share, c_share, change, pv, cfg.quality_missing_threshold, drifted))
+    new: list[NewCategories] = []
+    for p in planned:
+        summary = p.current_summary
+        if p.kind != "categorical" or not summary.get("new_categories"):
+            continue
+        share = float(summary.get("new_share", 0.0))
+        # A category of share s is absent from n reference values with probability (1 - s)^n: only
+        # when that is below alpha is "new" evidence of a change and not of a small reference.
+        unseen = (1.0 - share) ** p.n_reference
+        drifted = share > cfg.quality_new_category_share and unseen < cfg.alpha
+        new.append(
+            NewCategories(
+                column=p.name,
+                share=share,
+                threshold=cfg.quality_new_category_share,
+                drifted=drifted,
+                categories=dict(summary.get("new_category_shares", {})),
+                count=int(summary.get("new_category_count", len(summary["new_categories"]))),
+            )
+        )
+    drifted = bool(only_in_current) or any(x.drifted for x in missing) or any(x.drifted for x in new)
+    return DataQuality(drifted=drifted, missing=missing, new_categories=new, only_in_current=list(only_in_current))
+
+
+# ---- change points on a column --------------------------------------------------------------------------
+
+
+def _column_change_points(current: Mapping[str, Any], cfg: DetectConfig, timestamps: Any) -> list[ChangePoint]:
+    """ADWIN on a numeric column (``streaming.metric``: a column, ``prediction`` or ``auto`` without labels)."""
+    metric = cfg.streaming_metric
+    if metric in ("none", "error"):
+        return []
+    if metric == "auto":
+        metric = "prediction"
+        if "prediction" not in current or infer_kind(current["prediction"]) != "numeric":
+            return []
+    if metric not in current:
+        raise ValueError(f"streaming.metric: no column {metric!r} in the current data")
+    raw = current[metric]
+    if infer_kind(raw) != "numeric" and not isinstance(raw, np.ma.MaskedArray):
+        raise ValueError(f"streaming.metric: column {metric!r} is not numeric")
+    n_rows = _window_rows(current)
+    got = _aligned(current, metric, n_rows)
+    if got is None or isinstance(got, str):
+        values, _ = _non_null(raw)
+        values = _as_numpy(values).astype(np.float64)
+        order = None
+        ts = None
+    else:
+        values, valid = got
+        order = np.arange(n_rows)
+        ts = None
+        if timestamps is not None:
+            ts_all = _as_numpy(timestamps)
+            if ts_all.size == n_rows:
+                order = np.argsort(ts_all, kind="stable")
+                ts = ts_all[order]
+        keep = order[valid[order]]
+        values = values[keep].astype(np.float64)
+        order = np.flatnonzero(valid[order])  # positions in time order of the kept values
+    out = []
+    for ch in adwin(values, delta=cfg.streaming_delta):
+        start = int(order[ch.start]) if order is not None else ch.start
+        det = int(order[min(ch.detected, len(order) - 1)]) if order is not None else ch.detected
+        out.append(
+            ChangePoint(
+                metric=metric,
+                index=start,
+                timestamp=None if ts is None else _stamp(ts[start]),
+                detected_index=det,
+                detected_timestamp=None if ts is None else _stamp(ts[det]),
+                mean_before=ch.mean_before,
+                mean_after=ch.mean_after,
+            )
+        )
+    return out

@@ -43,10 +43,13 @@ class FeatureResult:
     error_bound: float | None = None
     reference_summary: dict[str, Any] = field(default_factory=dict)
     current_summary: dict[str, Any] = field(default_factory=dict)
+    #: why the column was not tested (no values on one side); ``drifted`` is then false and the column's
+    #: missing share is judged in ``DriftReport.data_quality``
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping with the contract's keys first."""
-        return {
+        out = {
             "feature": self.feature,
             "kind": self.kind,
             "test": self.test,
@@ -61,6 +64,9 @@ class FeatureResult:
             "reference_summary": _plain(self.reference_summary),
             "current_summary": _plain(self.current_summary),
         }
+        if self.note is not None:
+            out["note"] = self.note
+        return out
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "feature") -> FeatureResult:
@@ -86,6 +92,60 @@ class FeatureResult:
             error_bound=_get_number(d, "error_bound", where, optional=True),
             reference_summary=_get(d, "reference_summary", dict, where, default={}),
             current_summary=_get(d, "current_summary", dict, where, default={}),
+            note=_get(d, "note", str, where, optional=True),
+        )
+
+
+@dataclass
+class PerformanceSegment:
+    """One tested stretch of the current window: the whole window, a chunk, or the part after a change.
+
+    ``start``/``end`` are positions in the window's time order (end exclusive); ``n`` counts its rows with
+    both label and prediction. ``value``/``degradation``/``p_value`` are null where the metric is
+    undefined (one class only, fewer than 30 rows).
+    """
+
+    kind: str
+    start: int
+    end: int
+    n: int
+    value: float | None
+    degradation: float | None
+    p_value: float | None
+    drifted: bool
+    start_timestamp: str | None = None
+    end_timestamp: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return {
+            "kind": self.kind,
+            "start": int(self.start),
+            "end": int(self.end),
+            "start_timestamp": self.start_timestamp,
+            "end_timestamp": self.end_timestamp,
+            "n": int(self.n),
+            "value": None if self.value is None else _finite(self.value),
+            "degradation": None if self.degradation is None else _finite(self.degradation),
+            "p_value": None if self.p_value is None else _finite(self.p_value),
+            "drifted": bool(self.drifted),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "segment") -> PerformanceSegment:
+        """Validate and build; ``where`` prefixes field names in error messages."""
+        _need_mapping(d, where)
+        return cls(
+            kind=_get(d, "kind", str, where),
+            start=_get_int(d, "start", where),
+            end=_get_int(d, "end", where),
+            n=_get_int(d, "n", where),
+            value=_get_number(d, "value", where, optional=True),
+            degradation=_get_number(d, "degradation", where, optional=True),
+            p_value=_get_number(d, "p_value", where, optional=True),
+            drifted=_get(d, "drifted", bool, where),
+            start_timestamp=_get(d, "start_timestamp", str, where, optional=True),
+            end_timestamp=_get(d, "end_timestamp", str, where, optional=True),
         )
 
 
@@ -111,6 +171,23 @@ class PerformanceResult:
     task: str = "classification"
     n_reference: int = 0
     n_current: int = 0
+    #: rows of each window, and rows with a label: ``n_*`` count the rows having both label and prediction
+    rows_reference: int = 0
+    rows_current: int = 0
+    labelled_reference: int = 0
+    labelled_current: int = 0
+    positive_label: str | None = None
+    #: where ``threshold`` came from: reference_chunks (std_multiplier x their std, floored), config, fallback
+    threshold_source: str = "fallback"
+    reference_chunk_std: float | None = None
+    reference_chunks: int = 0
+    chunk_rows: int = 0
+    #: each segment's test is at this level (alpha / number of segments tested)
+    segment_alpha: float = 0.05
+    chunks: list[PerformanceSegment] = field(default_factory=list)
+    after_change: list[PerformanceSegment] = field(default_factory=list)
+    #: other metrics of both windows, for information: {"accuracy": {"reference": .., "current": ..}, ...}
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping with the contract's keys first."""
@@ -128,6 +205,19 @@ class PerformanceResult:
             "task": self.task,
             "n_reference": int(self.n_reference),
             "n_current": int(self.n_current),
+            "rows_reference": int(self.rows_reference),
+            "rows_current": int(self.rows_current),
+            "labelled_reference": int(self.labelled_reference),
+            "labelled_current": int(self.labelled_current),
+            "positive_label": self.positive_label,
+            "threshold_source": self.threshold_source,
+            "reference_chunk_std": None if self.reference_chunk_std is None else _finite(self.reference_chunk_std),
+            "reference_chunks": int(self.reference_chunks),
+            "chunk_rows": int(self.chunk_rows),
+            "segment_alpha": _finite(self.segment_alpha),
+            "chunks": [c.to_dict() for c in self.chunks],
+            "after_change": [c.to_dict() for c in self.after_change],
+            "metrics": {k: {s: _finite(x) for s, x in v.items()} for k, v in self.metrics.items()},
         }
 
     @classmethod
@@ -148,6 +238,137 @@ class PerformanceResult:
             task=_get(d, "task", str, where, default="classification"),
             n_reference=_get_int(d, "n_reference", where, default=0),
             n_current=_get_int(d, "n_current", where, default=0),
+            rows_reference=_get_int(d, "rows_reference", where, default=0),
+            rows_current=_get_int(d, "rows_current", where, default=0),
+            labelled_reference=_get_int(d, "labelled_reference", where, default=0),
+            labelled_current=_get_int(d, "labelled_current", where, default=0),
+            positive_label=_get(d, "positive_label", str, where, optional=True),
+            threshold_source=_get(d, "threshold_source", str, where, default="fallback"),
+            reference_chunk_std=_get_number(d, "reference_chunk_std", where, optional=True),
+            reference_chunks=_get_int(d, "reference_chunks", where, default=0),
+            chunk_rows=_get_int(d, "chunk_rows", where, default=0),
+            segment_alpha=_get_number(d, "segment_alpha", where, default=0.05),
+            chunks=[
+                PerformanceSegment.from_dict(c, f"{where}.chunks[{i}]")
+                for i, c in enumerate(_get(d, "chunks", list, where, default=[]))
+            ],
+            after_change=[
+                PerformanceSegment.from_dict(c, f"{where}.after_change[{i}]")
+                for i, c in enumerate(_get(d, "after_change", list, where, default=[]))
+            ],
+            metrics=_get(d, "metrics", dict, where, default={}),
+        )
+
+
+@dataclass
+class MissingShare:
+    """The share of rows without a value in one column, reference vs current."""
+
+    column: str
+    reference_share: float
+    current_share: float
+    change: float  # current - reference
+    p_value: float
+    threshold: float  # |change| must reach it
+    drifted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return {
+            "column": self.column,
+            "reference_share": _finite(self.reference_share),
+            "current_share": _finite(self.current_share),
+            "change": _finite(self.change),
+            "p_value": _finite(self.p_value),
+            "threshold": _finite(self.threshold),
+            "drifted": bool(self.drifted),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "missing") -> MissingShare:
+        """Validate and build."""
+        _need_mapping(d, where)
+        return cls(
+            column=_get(d, "column", str, where),
+            reference_share=_get_number(d, "reference_share", where),
+            current_share=_get_number(d, "current_share", where),
+            change=_get_number(d, "change", where),
+            p_value=_get_number(d, "p_value", where),
+            threshold=_get_number(d, "threshold", where),
+            drifted=_get(d, "drifted", bool, where),
+        )
+
+
+@dataclass
+class NewCategories:
+    """Categories of one column never seen in the reference, with their share of the current values."""
+
+    column: str
+    share: float
+    threshold: float
+    drifted: bool
+    categories: dict[str, float] = field(default_factory=dict)  # the most frequent ones, with shares
+    count: int = 0  # how many distinct new categories
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return {
+            "column": self.column,
+            "share": _finite(self.share),
+            "threshold": _finite(self.threshold),
+            "drifted": bool(self.drifted),
+            "count": int(self.count),
+            "categories": {str(k): _finite(v) for k, v in self.categories.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "new_categories") -> NewCategories:
+        """Validate and build."""
+        _need_mapping(d, where)
+        return cls(
+            column=_get(d, "column", str, where),
+            share=_get_number(d, "share", where),
+            threshold=_get_number(d, "threshold", where),
+            drifted=_get(d, "drifted", bool, where),
+            count=_get_int(d, "count", where, default=0),
+            categories=_get(d, "categories", dict, where, default={}),
+        )
+
+
+@dataclass
+class DataQuality:
+    """Data quality of the current window against the reference; ``drifted`` if any part is a finding."""
+
+    drifted: bool = False
+    missing: list[MissingShare] = field(default_factory=list)
+    new_categories: list[NewCategories] = field(default_factory=list)
+    #: columns present only in the current data (schema drift): never tested, always a finding
+    only_in_current: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return {
+            "drifted": bool(self.drifted),
+            "missing": [m.to_dict() for m in self.missing],
+            "new_categories": [c.to_dict() for c in self.new_categories],
+            "only_in_current": list(self.only_in_current),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "data_quality") -> DataQuality:
+        """Validate and build."""
+        _need_mapping(d, where)
+        return cls(
+            drifted=_get(d, "drifted", bool, where),
+            missing=[
+                MissingShare.from_dict(m, f"{where}.missing[{i}]")
+                for i, m in enumerate(_get(d, "missing", list, where, default=[]))
+            ],
+            new_categories=[
+                NewCategories.from_dict(m, f"{where}.new_categories[{i}]")
+                for i, m in enumerate(_get(d, "new_categories", list, where, default=[]))
+            ],
+            only_in_current=[str(c) for c in _get(d, "only_in_current", list, where, default=[])],
         )
 
 
@@ -202,7 +423,9 @@ class DriftReport:
     ``drift_kinds`` lists ``"data"`` when any feature (or the ``prediction`` output) drifted and
     ``"performance"`` when model quality dropped; remediation reads it. ``prediction`` is the output-drift
     test of the ``prediction`` column, kept apart from ``features`` (which are model inputs only).
-    ``severity_reasons`` explains the severity in words.
+    ``severity_reasons`` explains the severity in words. ``data_quality`` holds missing shares, new
+    categories and columns only in the current data (a finding there is data drift); ``notes`` says what
+    could not be checked and why.
     """
 
     drifted: bool
@@ -218,6 +441,9 @@ class DriftReport:
     alpha: float = 0.05
     severity_reasons: list[str] = field(default_factory=list)
     binned: bool = False
+    data_quality: DataQuality | None = None
+    #: what could not be checked and why (e.g. no current row has both label and prediction)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of design.md plus extra fields, in a fixed key order."""
@@ -235,6 +461,8 @@ class DriftReport:
             "alpha": _finite(self.alpha),
             "severity_reasons": list(self.severity_reasons),
             "binned": bool(self.binned),
+            "data_quality": None if self.data_quality is None else self.data_quality.to_dict(),
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -251,6 +479,7 @@ class DriftReport:
                 raise ValueError(f"report: field 'drift_kinds[{i}]' must be one of {list(DRIFT_KINDS)}, got {k!r}")
         cps = _get(d, "change_points", list, where, default=[])
         reasons = _get(d, "severity_reasons", list, where, default=[])
+        dq = d.get("data_quality")
         return cls(
             drifted=_get(d, "drifted", bool, where),
             severity=_get_choice(d, "severity", SEVERITIES, where),  # type: ignore[arg-type]
@@ -265,6 +494,8 @@ class DriftReport:
             alpha=_get_number(d, "alpha", where, default=0.05),
             severity_reasons=[str(r) for r in reasons],
             binned=_get(d, "binned", bool, where, default=False),
+            data_quality=None if dq is None else DataQuality.from_dict(dq),
+            notes=[str(n) for n in _get(d, "notes", list, where, default=[])],
         )
 
 

@@ -50,6 +50,10 @@ NON_FEATURE_COLUMNS = (
     "latency_ms",
 )
 
+#: Columns paired row by row (performance, delayed labels): read with their nulls, one entry per row
+#: (numeric ones as numpy masked arrays, categorical ones with Arrow nulls or None), never compacted.
+ROW_COLUMNS = ("prediction", "label", "probability", "request_id")
+
 #: Rows per record batch when streaming; about 8 MiB per float64 column.
 DEFAULT_BATCH_ROWS = 1 << 20
 
@@ -416,7 +420,9 @@ def plan_columns(
     kinds: dict[str, Kind] = {}
     for name in wanted:
         if pa.types.is_null(schema.field(name).type):
-            raise DataError(source, f"column {name!r}: all values are null")
+            # No value to tell its kind from: read as categories; detection reports its missing share.
+            kinds[name] = "categorical"
+            continue
         kind = "categorical" if name in forced else _kind_of(schema.field(name).type)
         if kind is None:
             raise DataError(
@@ -444,9 +450,15 @@ def _first_non_numeric(arr: pa.Array) -> str:
     return bad[0].as_py() if len(bad) else "?"
 
 
-def _numeric_chunk(arr: pa.Array, name: str, src: Source, row0: int) -> np.ndarray:
+def _numeric_chunk(arr: pa.Array, name: str, src: Source, row0: int, keep_nulls: bool = False) -> np.ndarray:
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
+    if keep_nulls and arr.null_count:
+        # One entry per row: the values (validated like any column) spread back under a mask.
+        valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        full = np.zeros(len(arr), dtype=np.float64)
+        full[valid] = _numeric_chunk(arr, name, src, row0)
+        return np.ma.MaskedArray(full, mask=~valid)
     rows = None  # positions of the kept values in the batch, to name the record of a bad value
     batch_len = len(arr)
     if arr.null_count:
@@ -478,9 +490,19 @@ def _numeric_chunk(arr: pa.Array, name: str, src: Source, row0: int) -> np.ndarr
 CATEGORICAL_ARROW_TYPE = pa.dictionary(pa.int32(), pa.string())
 
 
-def _categorical_chunk(arr: pa.Array, as_arrow: bool = False) -> np.ndarray | pa.DictionaryArray:
-    """Non-null values as strings: an object array, or (``as_arrow``) a dictionary<int32, string> array."""
-    if arr.null_count:
+def _categorical_chunk(
+    arr: pa.Array, as_arrow: bool = False, keep_nulls: bool = False
+) -> np.ndarray | pa.DictionaryArray:
+    """Non-null values as strings: an object array, or (``as_arrow``) a dictionary<int32, string> array.
+
+    With ``keep_nulls`` every row keeps its entry: Arrow nulls, or None in the object array.
+    """
+    if keep_nulls and arr.null_count and not as_arrow:
+        valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        out = np.full(len(arr), None, dtype=object)
+        out[valid] = _categorical_chunk(arr.drop_null())
+        return out
+    if arr.null_count and not keep_nulls:
         arr = arr.drop_null()
     if not pa.types.is_dictionary(arr.type):
         if not pa.types.is_string(arr.type):
@@ -504,6 +526,8 @@ class Chunk:
     rows: int
     features: dict[str, Any]
     timestamps: np.ndarray | None = None
+    #: every column of the batch, read or not (columns only in the current data are schema drift)
+    columns: list[str] = field(default_factory=list)
 
 
 def iter_chunks(
@@ -513,8 +537,11 @@ def iter_chunks(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     on_rows: Callable[[int], None] | None = None,
     categorical_arrow: bool = False,
+    keep_nulls: Iterable[str] = (),
 ) -> Iterator[Chunk]:
     """Stream ``src`` as validated chunks of the planned feature columns.
+
+    Nulls are dropped per column, except in the columns named in ``keep_nulls`` (row-aligned).
 
     Numeric columns are float64 numpy arrays; categorical ones object arrays of ``str``, or with
     ``categorical_arrow`` Arrow ``dictionary<int32, string>`` arrays (no Python object per row; both
@@ -523,6 +550,7 @@ def iter_chunks(
     are detected by the caller over the whole file.
     """
     wanted = plan.features + ([TIMESTAMP_COLUMN] if plan.timestamp else [])
+    aligned = set(keep_nulls)
     row0 = 0
     checked = False
     for batch in iter_batches(src, column_types=plan.arrow_types(), columns=wanted, batch_rows=batch_rows):
@@ -535,16 +563,16 @@ def iter_chunks(
         for name, kind in plan.kinds.items():
             arr = batch.column(name)
             if kind == "numeric":
-                features[name] = _numeric_chunk(arr, name, src, row0)
+                features[name] = _numeric_chunk(arr, name, src, row0, name in aligned)
             else:
-                features[name] = _categorical_chunk(arr, categorical_arrow)
+                features[name] = _categorical_chunk(arr, categorical_arrow, name in aligned)
         stamps = None
         if plan.timestamp and TIMESTAMP_COLUMN in batch.schema.names:
             stamps = _timestamps(batch.column(TIMESTAMP_COLUMN))
         row0 += batch.num_rows
         if on_rows is not None:
             on_rows(batch.num_rows)
-        yield Chunk(rows=batch.num_rows, features=features, timestamps=stamps)
+        yield Chunk(rows=batch.num_rows, features=features, timestamps=stamps, columns=batch.schema.names)
     if not checked:
         raise DataError(src.uri, "no rows")
 
@@ -573,6 +601,34 @@ def _timestamps(arr: pa.Array) -> np.ndarray | None:
 # ---------------------------------------------------------------------------------------------
 
 
+class Columns(dict[str, Any]):
+    """Feature columns by name (a dict) that also know the file's rows and every column it has.
+
+    :func:`drift.detect.detect` reads ``n_rows`` (a column's missing share is ``1 - values / n_rows``,
+    since nulls were dropped) and ``all_columns`` (columns only in the current data are schema drift).
+    """
+
+    n_rows: int = 0
+    all_columns: list[str]
+
+
+def _columns(features: Mapping[str, Any], n_rows: int, all_columns: Iterable[str]) -> Columns:
+    out = Columns(features)
+    out.n_rows = n_rows
+    out.all_columns = list(all_columns)
+    return out
+
+
+def _non_null_count(values: Any) -> int:
+    if isinstance(values, np.ma.MaskedArray):
+        return int(values.count())
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return len(values) - values.null_count
+    if isinstance(values, np.ndarray) and values.dtype.kind == "O":
+        return int(values.size - np.count_nonzero(values == None))  # noqa: E711
+    return len(values)
+
+
 @dataclass
 class Dataset:
     """Validated feature columns of one file, ready for :func:`drift.detect.detect`."""
@@ -585,12 +641,15 @@ class Dataset:
 
 
 def check_not_null(source: str, counts: Mapping[str, int], n_rows: int) -> None:
-    """Raise :class:`DataError` for an empty file or a column with no non-null value."""
+    """Raise :class:`DataError` for an empty file.
+
+    A column without any value is not an error: detection reports its missing share (100%) as a data
+    quality finding, as it does for a column that is 99.9% null. ``counts`` (values per column) is kept
+    for callers that check it.
+    """
+    del counts
     if n_rows == 0:
         raise DataError(source, "no rows")
-    for name, count in counts.items():
-        if count == 0:
-            raise DataError(source, f"column {name!r}: all values are null")
 
 
 #: Rows per batch when reading Parquet into memory: decode buffers stay small next to the data.
@@ -630,16 +689,25 @@ def read_dataset(
     if src.fmt == "parquet" and _is_local(src.fs):
         return _read_parquet_columns(src, plan, on_rows=on_rows, categorical_arrow=categorical_arrow)
     filled: dict[str, np.ndarray] = {}
+    all_columns: list[str] = []
     if src.fmt == "parquet":
         capacity = parquet_rows(src)
         batch_rows = min(batch_rows, PARQUET_MEMORY_BATCH_ROWS)
-        filled = {name: np.empty(capacity, dtype=np.float64) for name, kind in plan.kinds.items() if kind == "numeric"}
+        filled = {
+            name: np.empty(capacity, dtype=np.float64)
+            for name, kind in plan.kinds.items()
+            if kind == "numeric" and name not in ROW_COLUMNS
+        }
+        all_columns = list(read_schema(src).names)
     used = dict.fromkeys(filled, 0)
     parts: dict[str, list[Any]] = {name: [] for name in plan.features if name not in filled}
     stamps: list[np.ndarray] = []
     n_rows = 0
-    for chunk in iter_chunks(src, plan, batch_rows=batch_rows, on_rows=on_rows, categorical_arrow=categorical_arrow):
+    for chunk in iter_chunks(
+        src, plan, batch_rows=batch_rows, on_rows=on_rows, categorical_arrow=categorical_arrow, keep_nulls=ROW_COLUMNS
+    ):
         n_rows += chunk.rows
+        all_columns += [c for c in chunk.columns if c not in all_columns]
         for name, values in chunk.features.items():
             if name in filled:
                 start = used[name]
@@ -649,7 +717,9 @@ def read_dataset(
                 parts[name].append(values)
         if chunk.timestamps is not None:
             stamps.append(chunk.timestamps)
-    counts = {name: used[name] if name in filled else sum(len(p) for p in parts[name]) for name in plan.features}
+    counts = {
+        name: used[name] if name in filled else sum(_non_null_count(p) for p in parts[name]) for name in plan.features
+    }
     check_not_null(src.uri, counts, n_rows)
     features: dict[str, Any] = {}
     for name in plan.features:
@@ -659,13 +729,21 @@ def read_dataset(
         chunks = parts.pop(name)
         if chunks and isinstance(chunks[0], pa.Array):
             features[name] = pa.chunked_array(chunks, type=CATEGORICAL_ARROW_TYPE)
+        elif any(isinstance(c, np.ma.MaskedArray) for c in chunks):
+            features[name] = np.ma.concatenate(chunks)
         else:
             features[name] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         del chunks
     timestamps = np.concatenate(stamps) if stamps else None
     if timestamps is not None and timestamps.size != n_rows:
         timestamps = None
-    return Dataset(source=src.uri, n_rows=n_rows, features=features, kinds=dict(plan.kinds), timestamps=timestamps)
+    return Dataset(
+        source=src.uri,
+        n_rows=n_rows,
+        features=_columns(features, n_rows, all_columns),
+        kinds=dict(plan.kinds),
+        timestamps=timestamps,
+    )
 
 
 class ParquetColumns(Mapping[str, Any]):
@@ -685,7 +763,7 @@ class ParquetColumns(Mapping[str, Any]):
         plan: ColumnPlan,
         *,
         categorical_arrow: bool = True,
-        keep: Sequence[str] = ("prediction", "label"),
+        keep: Sequence[str] = ROW_COLUMNS,
     ) -> None:
         import threading
 
@@ -731,16 +809,18 @@ class ParquetColumns(Mapping[str, Any]):
             if name in self._kept:
                 return self._kept[name]
         src, parts, row0 = self.source, [], 0
+        aligned = name in ROW_COLUMNS
         for arr in self._column(name).chunks:
             if kind == "numeric":
-                parts.append(_numeric_chunk(arr, name, src, row0))
+                parts.append(_numeric_chunk(arr, name, src, row0, aligned))
             else:
-                parts.append(_categorical_chunk(arr, self.categorical_arrow))
+                parts.append(_categorical_chunk(arr, self.categorical_arrow, aligned))
             row0 += len(arr)
-        check_not_null(src.uri, {name: sum(len(p) for p in parts)}, self.n_rows)
         values: Any
         if kind == "categorical" and self.categorical_arrow:
             values = pa.chunked_array(parts, type=CATEGORICAL_ARROW_TYPE)
+        elif any(isinstance(p, np.ma.MaskedArray) for p in parts):
+            values = np.ma.concatenate(parts)
         elif len(parts) == 1:
             values = parts[0]
         else:
@@ -749,6 +829,11 @@ class ParquetColumns(Mapping[str, Any]):
             with self._lock:
                 self._kept[name] = values
         return values
+
+    @property
+    def all_columns(self) -> list[str]:
+        """Every column of the file, read or not."""
+        return list(self.names)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.plan.features)
@@ -784,7 +869,7 @@ def _read_parquet_columns(
     return Dataset(
         source=src.uri,
         n_rows=columns.n_rows,
-        features=features,
+        features=_columns(features, columns.n_rows, columns.names),
         kinds=dict(plan.kinds),
         timestamps=columns.timestamps(),
     )

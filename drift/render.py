@@ -100,6 +100,106 @@ def _feature_table(features: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _pct(value: Any) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "n/a"
+    pct = 100.0 * float(value)
+    if pct == 0:
+        return "0%"
+    return f"{pct:.2g}%" if abs(pct) < 0.1 else f"{pct:.1f}%"
+
+
+def _flag(value: Any) -> str:
+    return "**yes**" if value else "no"
+
+
+def _performance_section(perf: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "### Model performance",
+        "",
+        "| Metric | Reference | Current | Change | Test | p-value | Threshold | Drifted |",
+        "|---|---:|---:|---:|---|---:|---:|:---:|",
+        f"| {_cell(perf.get('metric'))} | {_num(perf.get('reference'))} | {_num(perf.get('current'))} | "
+        f"{_num(perf.get('delta'))} | {_cell(perf.get('test'))} | {_num(perf.get('p_value'))} | "
+        f"{_num(perf.get('threshold'))} | {_flag(perf.get('drifted'))} |",
+        "",
+    ]
+    rows_cur, matched = perf.get("rows_current"), perf.get("n_current")
+    if rows_cur:
+        lines += [
+            f"Rows with both label and prediction: {_num(perf.get('n_reference'))} of "
+            f"{_num(perf.get('rows_reference'))} (reference), {_num(matched)} of {_num(rows_cur)} (current).",
+            "",
+        ]
+    source = perf.get("threshold_source")
+    if source == "reference_chunks":
+        lines += [
+            f"Threshold: 3 x the standard deviation of {_cell(perf.get('metric'))} over "
+            f"{_num(perf.get('reference_chunks'))} reference chunks of {_num(perf.get('chunk_rows'))} rows "
+            f"({_num(perf.get('reference_chunk_std'))}), floored; each segment tested at "
+            f"p < {_num(perf.get('segment_alpha'))}.",
+            "",
+        ]
+    segments = [*(perf.get("chunks") or []), *(perf.get("after_change") or [])]
+    if segments:
+        lines += [
+            "| Segment | Rows (time order) | From | Labelled rows | Value | Degradation | p-value | Drifted |",
+            "|---|---|---|---:|---:|---:|---:|:---:|",
+        ]
+        for i, seg in enumerate(segments):
+            kind = seg.get("kind")
+            name = f"chunk {i + 1}" if kind == "chunk" else "after change point"
+            lines.append(
+                f"| {name} | {_num(seg.get('start'))}-{_num(seg.get('end'))} | "
+                f"{_cell(seg.get('start_timestamp') or 'n/a')} | {_num(seg.get('n'))} | {_num(seg.get('value'))} | "
+                f"{_num(seg.get('degradation'))} | {_num(seg.get('p_value'))} | {_flag(seg.get('drifted'))} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _quality_section(q: Mapping[str, Any]) -> list[str]:
+    missing = list(q.get("missing") or [])
+    new = list(q.get("new_categories") or [])
+    only = list(q.get("only_in_current") or [])
+    if not (missing or new or only):
+        return []
+    lines = ["### Data quality", ""]
+    if missing:
+        lines += [
+            "| Column | Missing (reference) | Missing (current) | p-value | Drifted |",
+            "|---|---:|---:|---:|:---:|",
+        ]
+        for m in missing:
+            lines.append(
+                f"| `{_cell(m.get('column'))}` | {_pct(m.get('reference_share'))} | {_pct(m.get('current_share'))} | "
+                f"{_num(m.get('p_value'))} | {_flag(m.get('drifted'))} |"
+            )
+        lines.append("")
+    if new:
+        lines += [
+            "| Column | New categories (share of current values) | Total share | Drifted |",
+            "|---|---|---:|:---:|",
+        ]
+        for c in new:
+            cats = ", ".join(f"`{_cell(k)}` {_pct(v)}" for k, v in (c.get("categories") or {}).items())
+            more = int(c.get("count") or 0) - len(c.get("categories") or {})
+            if more > 0:
+                cats += f" and {more} more"
+            lines.append(
+                f"| `{_cell(c.get('column'))}` | {cats} | {_pct(c.get('share'))} | {_flag(c.get('drifted'))} |"
+            )
+        lines.append("")
+    if only:
+        lines += [
+            "Schema drift: column(s) only in the current data, not tested: "
+            + ", ".join(f"`{_cell(c)}`" for c in only)
+            + ".",
+            "",
+        ]
+    return lines
+
+
 def render_markdown(
     report: Any,
     *,
@@ -162,16 +262,11 @@ def render_markdown(
 
     perf = d.get("performance")
     if perf:
-        lines += [
-            "### Model performance",
-            "",
-            "| Metric | Reference | Current | Change | Test | p-value | Threshold | Drifted |",
-            "|---|---:|---:|---:|---|---:|---:|:---:|",
-            f"| {_cell(perf.get('metric'))} | {_num(perf.get('reference'))} | {_num(perf.get('current'))} | "
-            f"{_num(perf.get('delta'))} | {_cell(perf.get('test'))} | {_num(perf.get('p_value'))} | "
-            f"{_num(perf.get('threshold'))} | {'**yes**' if perf.get('drifted') else 'no'} |",
-            "",
-        ]
+        lines += _performance_section(perf)
+
+    quality = d.get("data_quality")
+    if quality:
+        lines += _quality_section(quality)
 
     changes = d.get("change_points") or []
     if changes:
@@ -181,6 +276,10 @@ def render_markdown(
                 f"| {_cell(cp.get('metric'))} | {_num(cp.get('index'))} | {_cell(cp.get('timestamp') or 'n/a')} |"
             )
         lines.append("")
+
+    notes = d.get("notes") or []
+    if notes:
+        lines += ["### Not checked", "", *(f"- {_cell(n)}" for n in notes), ""]
 
     if steady:
         lines += [f"<details><summary>{len(steady)} features without drift</summary>", ""]
@@ -367,8 +466,11 @@ def write_plots(
             continue
         if reference is None or current is None or name not in reference or name not in current:
             continue
-        ref, cur = reference[name], current[name]
+        from drift.detect import _as_numpy, _non_null  # nulls (kept in row-aligned columns) are not plotted
+
+        ref, cur = _non_null(reference[name])[0], _non_null(current[name])[0]
         if f.get("kind") == "numeric":
+            ref, cur = _as_numpy(ref), _as_numpy(cur)
             edges = numeric_bins(ref, cur)
             written[name] = plot_numeric_binned(
                 name, edges, clipped_histogram(ref, edges), clipped_histogram(cur, edges), path, subtitle=subtitle

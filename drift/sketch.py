@@ -34,7 +34,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from drift import stattests
 from drift.detect import DetectConfig, FeatureOverride, assemble_report, summarize
@@ -145,6 +144,8 @@ def binned_ks(ref: NumericSketch, cur: NumericSketch) -> tuple[float, float, flo
     d_left = np.concatenate(([0.0], d_edges))  # at each bin's left end
     lower = float(np.max(np.abs(d_edges)))
     upper = float(np.max(np.maximum(d_left + p, q - d_left)))
+    from scipy import stats  # about a second to import: only when a binned KS runs
+
     m, n = sorted([float(ref.n), float(cur.n)], reverse=True)
     pv = float(np.clip(stats.kstwo.sf(lower, np.round(m * n / (m + n))), 0.0, 1.0))
     return lower, pv, max(upper - lower, 0.0)
@@ -203,13 +204,23 @@ def detect_from_sketches(
     current: Mapping[str, NumericSketch | CategoricalCounts],
     *,
     config: DetectConfig | None = None,
+    n_rows: tuple[int, int] | None = None,
+    columns: list[str] | None = None,
 ) -> Any:
     """Build a :class:`drift.model.DriftReport` from per-column sketches (binned path).
 
     The key ``prediction``, if present, is the output-drift entry; every other key is a feature. No
-    performance or change-point analysis is done here (they need paired per-record data).
+    performance or change-point analysis is done here (they need paired per-record data). With
+    ``n_rows`` (rows of each file) the missing share of every column is compared as in
+    :func:`drift.detect.detect`; ``columns`` names every planned column, so one without any value in the
+    reference (no sketch) is reported untested instead of silently left out.
     """
     cfg = config or DetectConfig()
+    if columns is not None:
+        for name in columns:
+            if name not in reference and name not in current:
+                reference = {**reference, name: CategoricalCounts()}
+                current = {**current, name: CategoricalCounts()}
     if set(reference) != set(current):
         missing = sorted(set(reference) ^ set(current))
         raise ValueError(f"sketches: columns {', '.join(missing)} are not in both reference and current")
@@ -228,6 +239,24 @@ def detect_from_sketches(
         tname = ov.test or getattr(cfg, f"{kind}_{'large' if large else 'small'}_test")
         test = stattests.get_stattest(tname, kind)
         err: float | None = None
+        if isinstance(r, NumericSketch) and isinstance(c, NumericSketch) and not np.array_equal(r.edges, c.edges):
+            raise ValueError(f"column {name!r}: reference and current sketches have different bin edges")
+        if r.n == 0 or c.n == 0:
+            empty = " and ".join(side for side, x in (("reference", r), ("current", c)) if x.n == 0)
+            planned.append(
+                (
+                    name,
+                    kind,
+                    test,
+                    ov.threshold,
+                    0.0,
+                    None,
+                    None,
+                    {},
+                    {"note": f"not tested: no values in the {empty} data"},
+                )
+            )
+            continue
         if isinstance(r, NumericSketch):
             assert isinstance(c, NumericSketch)
             _check_same_edges(r, c, name)
@@ -248,13 +277,25 @@ def detect_from_sketches(
         planned.append((name, kind, test, ov.threshold, float(stat), pv, err, rsum, csum))
 
     # Reuse detect's correction by handing it lightweight stand-ins with the same attributes.
-    from drift.detect import _Planned, _thresholds
+    from drift.detect import _Planned, _quality, _result, _thresholds
 
     stand_ins = [_Planned(name, kind, test, thr, None, None) for name, kind, test, thr, *_ in planned]
-    thresholds = _thresholds([(s, p[5]) for s, p in zip(stand_ins, planned, strict=True)], cfg)
+    for s, p in zip(stand_ins, planned, strict=True):
+        s.note = p[8].get("note")
+        s.n_reference, s.n_current = reference[s.name].n, current[s.name].n
+        s.size_reference, s.size_current = n_rows if n_rows is not None else (0, 0)
+        s.current_summary = {} if s.note else p[8]
+    thresholds = _thresholds([(s, p[5]) for s, p in zip(stand_ins, planned, strict=True) if s.note is None], cfg)
     results: list[FeatureResult] = []
     prediction = None
     for s, (name, kind, test, _, stat, pv, err, rsum, csum) in zip(stand_ins, planned, strict=True):
+        if s.note is not None:
+            fr = _result(s, 0.0, None, 0.0)
+            if name == "prediction":
+                prediction = fr
+            else:
+                results.append(fr)
+            continue
         thr = thresholds[id(s)]
         fr = FeatureResult(
             feature=name,
@@ -277,4 +318,5 @@ def detect_from_sketches(
             results.append(fr)
     n_ref = max((v.n for v in reference.values()), default=0)
     n_cur = max((v.n for v in current.values()), default=0)
-    return assemble_report(results, prediction, None, [], cfg, n_ref, n_cur, binned=True)
+    quality = _quality(stand_ins, [], cfg) if n_rows is not None else None
+    return assemble_report(results, prediction, None, [], cfg, n_ref, n_cur, binned=True, data_quality=quality)

@@ -130,10 +130,17 @@ def test_bad_inputs_each_give_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     err = _fail(capsys, "--reference", REF, "--current", str(text))
     assert err == f"drift: error: {text}: column 'amount': non-numeric value 'lots' in a numeric column"
 
+    # A column without values is not bad input but a data-quality finding (as 99.9% null would be):
+    # exit 1, the column untested, its missing share 0% -> 100% in the report.
     nulls = tmp_path / "nulls.csv"
     nulls.write_text("amount,age,country,device,prediction,label\n1.0,,US,ios,1,1\n2.0,,GB,web,0,0\n")
-    err = _fail(capsys, "--reference", REF, "--current", str(nulls))
-    assert err == f"drift: error: {nulls}: column 'age': all values are null"
+    out = tmp_path / "nulls.json"
+    assert main(["check", "--reference", REF, "--current", str(nulls), "--out", str(out)]) == 1
+    report = json.loads(out.read_text())
+    age = next(f for f in report["features"] if f["feature"] == "age")
+    assert not age["drifted"] and age["note"] == "not tested: no values in the current data"
+    missing = {m["column"]: m for m in report["data_quality"]["missing"]}
+    assert missing["age"]["current_share"] == 1.0 and missing["age"]["drifted"]
 
     assert (
         _fail(capsys, "--reference", str(tmp_path / "nope.csv"), "--current", CUR)
@@ -571,8 +578,8 @@ def test_lazy_parquet_errors_are_the_readers_errors(tmp_path: Path, capsys: pyte
     assert err.startswith(f"drift: error: {bad}: column 'y': NaN value in record 2346 (1 NaN or infinite value(s)")
     empty = tmp_path / "null.parquet"
     pq.write_table(table.set_column(table.schema.get_field_index("c"), "c", pa.nulls(3_000, pa.string())), empty)
-    assert (
-        _fail(capsys, "--reference", str(p["ref"]), "--current", str(empty))
-        == f"drift: error: {empty}: column 'c': all values are null"
-    )
+    out = tmp_path / "null.json"
+    assert main(["check", "--reference", str(p["ref"]), "--current", str(empty), "--out", str(out)]) == 1
+    quality = json.loads(out.read_text())["data_quality"]
+    assert [(m["column"], m["current_share"], m["drifted"]) for m in quality["missing"]] == [("c", 1.0, True)]
     assert not (tmp_path / "r.json").exists()

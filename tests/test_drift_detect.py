@@ -219,7 +219,9 @@ def test_equal_quality_is_not_performance_drift() -> None:
         rep = detect(_classified(1000, 0.85, rng), _classified(1000, 0.85, rng))
         assert rep.performance is not None
         flagged += rep.performance.drifted
-    assert flagged == 0  # needs a 5-point drop AND significance: equal quality essentially never does
+    # Each segment's test is at alpha / segments, so the family-wise rate is at most alpha (0.05); the
+    # threshold (3 sd of the reference's chunks) only lowers it. 99.9% binomial limit over 40 seeds:
+    assert flagged <= stats.binom.ppf(0.999, 40, 0.05)
 
 
 def test_auc_drop_with_delong_and_auc_equals_mann_whitney() -> None:
@@ -310,9 +312,9 @@ def test_thread_pool_gives_the_sequential_report(monkeypatch: pytest.MonkeyPatch
         k: v for k, v in by["c"].items() if k != "feature"
     }  # Arrow and object arrays: same numbers
     # the first bad column (in column order) is the one reported, as sequentially
-    cur["u"] = np.zeros(0)
-    cur["p"] = np.zeros(0)
-    with pytest.raises(ValueError, match="current: column 'u' is empty"):
+    cur["u"] = np.full(10, np.nan)
+    cur["p"] = np.full(10, np.inf)
+    with pytest.raises(ValueError, match="current: column 'u' contains NaN"):
         detect(ref, cur)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -56,13 +58,26 @@ def test_categorical_psi_and_js_on_shares() -> None:
     ref = st.CategoricalSample(counts={"a": 500, "b": 300, "c": 200})
     cur = st.CategoricalSample(counts={"a": 300, "b": 300, "c": 200, "z": 200})
     js, _ = st.js_test(ref, cur)
-    assert js == pytest.approx(jensenshannon([0.5, 0.3, 0.2, 0.0], [0.3, 0.3, 0.2, 0.2], base=2), abs=1e-12)
+    assert js == pytest.approx(jensenshannon([0.5, 0.3, 0.2, 0.0], [0.3, 0.3, 0.2, 0.2]), abs=1e-12)
     psi, _ = st.psi_test(ref, cur)
     p = np.array([0.5, 0.3, 0.2, 1e-4])
     q = np.array([0.3, 0.3, 0.2, 0.2])
     assert psi == pytest.approx(float(np.sum((q - p) * np.log(q / p))), abs=1e-12)
     same_psi, _ = st.psi_test(ref, ref)
     assert same_psi == 0.0
+
+
+def test_jensenshannon_uses_the_natural_log_as_evidently() -> None:
+    # The 0.1 threshold is Evidently's; Evidently computes the distance with scipy's default base (e):
+    # evidently src/evidently/legacy/calculations/stattests/jensenshannon.py, `base: Optional[float] = None`
+    # passed to `distance.jensenshannon` (and, before it took a base, `distance.jensenshannon(p, q)`).
+    p, q = np.array([40.0, 60.0]), np.array([60.0, 40.0])
+    natural = st.js_from_counts(p, q)
+    assert math.e == st.JS_LOG_BASE
+    assert natural == pytest.approx(jensenshannon(p / 100, q / 100), abs=1e-12)
+    assert st.js_from_counts(p, q, base=2) == pytest.approx(natural / math.sqrt(math.log(2)), abs=1e-12)
+    disjoint = st.js_from_counts(np.array([1.0, 0.0]), np.array([0.0, 1.0]))
+    assert disjoint == pytest.approx(math.sqrt(math.log(2)), abs=1e-12)  # the range is [0, 0.833], not [0, 1]
 
 
 def test_numeric_psi_and_js_use_reference_quantile_bins() -> None:
@@ -72,7 +87,7 @@ def test_numeric_psi_and_js_use_reference_quantile_bins() -> None:
     pa = np.histogram(a, np.concatenate(([-np.inf], edges, [np.inf])))[0] / a.size
     pb = np.histogram(b, np.concatenate(([-np.inf], edges, [np.inf])))[0] / b.size
     js, _ = st.js_test(st.NumericSample(a), st.NumericSample(b))
-    assert js == pytest.approx(jensenshannon(pa, pb, base=2), abs=1e-9)
+    assert js == pytest.approx(jensenshannon(pa, pb), abs=1e-9)
     psi, _ = st.psi_test(st.NumericSample(a), st.NumericSample(b))
     assert psi == pytest.approx(float(np.sum((pb - pa) * np.log(pb / pa))), abs=1e-9)
     assert psi > 0.1  # a half-sd mean shift is past the usual PSI alarm level
