@@ -553,4 +553,14 @@ def test_provisioned_concurrency_on_both_sides_of_a_canary_is_priced(run_edited:
 
     none, stable_only, both = cost(0, 0), cost(3, 0), cost(3, 10)
     assert stable_only > none
-    assert both - none == pytest.approx(2 * (stable_only - none), rel=1e-6)
+    # Requests served by provisioned concurrency are billed at its lower duration rate, so the first
+    # pinned build costs less than its capacity charge; the canary's second pinned build adds exactly
+    # one more capacity charge: 3 instances x 1 GiB (fraud-scorer's 1024 MB, arm64) x the billing
+    # month at the published arm64 "provisioned concurrency" price per GB-s (prices.json).
+    from inferops_policy.pricing import load_price_table, month_seconds
+
+    table = load_price_table()["aws-lambda"]
+    rate = table["price_sets"][table["regions"]["us-east-1"]]["arm64"]
+    capacity = 3 * 1.0 * month_seconds() * rate["provisioned_gb_second"]
+    assert both - stable_only == pytest.approx(capacity, rel=1e-6)
+    assert stable_only - none < capacity

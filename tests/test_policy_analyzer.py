@@ -228,7 +228,7 @@ NONCOMPLIANT = sorted(
             "security-no-public-endpoint",
             "mandatory",
             "pricey-scorer-public-invoke",
-            "'pricey-scorer-noncompliant' grants lambda:InvokeFunction to everyone (principal '*'): name the calling "
+            "'inferops-noncompliant-pricey-scorer' grants lambda:InvokeFunction to everyone (principal '*'): name the calling "
             "account or service as principal, or scope it with sourceArn/sourceAccount/principalOrgId (or list it in "
             "allowedPublicFunctions).",
         ),
