@@ -105,6 +105,10 @@ class PredictHandler(BaseHTTPRequestHandler):
         except ValueError:
             phrase = "error"
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":
+            # parse_request assumes HTTP/0.9 for a malformed line, and http.server then writes no
+            # status line or headers at all: answer as HTTP/1.0 so the client sees the status.
+            self.request_version = "HTTP/1.0"
         with contextlib.suppress(OSError):  # the client is gone; nothing to tell it
             self._send(code, {"error": message or phrase})
 
@@ -115,7 +119,7 @@ class PredictHandler(BaseHTTPRequestHandler):
         self.command, self.request_version, self.requestline = "", "HTTP/1.1", ""
         started = False
         try:
-            self.connection.settimeout(IDLE_TIMEOUT_S)
+            self.connection.settimeout(self.server_timeout("idle"))
             self.raw_requestline = self.rfile.readline(65537)
             if not self.raw_requestline:
                 self.close_connection = True
@@ -141,8 +145,9 @@ class PredictHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def server_timeout(self, which: str) -> float:
-        """The server's ``read`` timeout or body ``deadline`` (tests shorten them per server)."""
-        return float(getattr(self.server, f"{which}_timeout", READ_TIMEOUT_S if which == "read" else BODY_DEADLINE_S))
+        """The server's ``idle`` or ``read`` timeout or body ``deadline`` (tests shorten them per server)."""
+        defaults = {"idle": IDLE_TIMEOUT_S, "read": READ_TIMEOUT_S, "deadline": BODY_DEADLINE_S}
+        return float(getattr(self.server, f"{which}_timeout", defaults[which]))
 
     def _has_body(self) -> bool:
         return bool(self.headers.get("Transfer-Encoding")) or self.headers.get("Content-Length", "0").strip() != "0"
@@ -247,6 +252,7 @@ class BoundedHTTPServer(HTTPServer):
         *,
         workers: int = WORKERS,
         queue: int = QUEUE,
+        idle_timeout: float = IDLE_TIMEOUT_S,
         read_timeout: float = READ_TIMEOUT_S,
         deadline_timeout: float = BODY_DEADLINE_S,
     ) -> None:
@@ -254,6 +260,7 @@ class BoundedHTTPServer(HTTPServer):
             raise ValueError("workers must be at least 1 and queue at least 0")
         super().__init__(address, handler)
         self.workers = workers
+        self.idle_timeout = idle_timeout
         self.read_timeout = read_timeout
         self.deadline_timeout = deadline_timeout
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inferops-http")
@@ -309,8 +316,8 @@ class BoundedHTTPServer(HTTPServer):
 def make_server(host: str = "0.0.0.0", port: int = 8080, **options: Any) -> BoundedHTTPServer:
     """A server bound to ``host:port`` (port 0: any free port; read ``server.server_address``).
 
-    ``options`` are :class:`BoundedHTTPServer`'s: ``workers``, ``queue``, ``read_timeout``,
-    ``deadline_timeout``.
+    ``options`` are :class:`BoundedHTTPServer`'s: ``workers``, ``queue``, ``idle_timeout``,
+    ``read_timeout``, ``deadline_timeout``.
     """
     return BoundedHTTPServer((host, port), PredictHandler, **options)
 
