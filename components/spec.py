@@ -480,7 +480,8 @@ def _first_error(exc: ValidationError) -> str:
         msg = "unknown key"
     got = err.get("input")
     if err["type"] not in ("extra_forbidden", "missing") and not isinstance(got, dict | list):
-        msg += f" (got {got!r})"
+        shown = repr(got)  # repr escapes control characters; a 10 MB value is not echoed whole
+        msg += f" (got {shown if len(shown) <= 80 else shown[:76] + '...'})"
     return f"{where}: {msg}" if where else msg
 
 
