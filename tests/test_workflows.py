@@ -197,3 +197,67 @@ def test_drift_checks_remediates_pushes_and_opens_the_pr() -> None:
     assert m and "--push origin" in m.group(0) and "--open-pr" in m.group(0)
     checkout = next(s for s in load("drift.yml")["jobs"]["drift"]["steps"] if "checkout" in s.get("uses", ""))
     assert checkout["with"]["fetch-depth"] == 0
+
+
+# --- issue 11, item 7: the workflows act on the verdict code only ---------------------------------
+
+
+def _step(name: str, job: str, needle: str) -> dict[str, Any]:
+    (step,) = [s for s in load(name)["jobs"][job]["steps"] if needle in s.get("run", "")]
+    return step
+
+
+def _run_step(script: str, tmp_path: Path, python: str, rc: int) -> tuple[int, str, str]:
+    """Run a step's script with bash -e (GitHub's default shell) and a fake Python exiting ``rc``."""
+    fake = tmp_path / python
+    fake.parent.mkdir(parents=True, exist_ok=True)
+    fake.write_text(f"#!/bin/sh\nexit {rc}\n")
+    fake.chmod(0o755)
+    output, summary = tmp_path / "output", tmp_path / "summary"
+    output.write_text("")
+    env = {
+        "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "RUNNER_TEMP": str(tmp_path / "runner"),
+        "STACK": "dev",
+        "FUNCTION": "fraud-scorer",
+        "REFERENCE": "ref.parquet",
+        "CURRENT": "cur.parquet",
+    }
+    (tmp_path / "runner").mkdir(exist_ok=True)
+    bash = shutil.which("bash") or "/bin/bash"
+    proc = subprocess.run(
+        [bash, "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return proc.returncode, proc.stdout, output.read_text()
+
+
+@pytest.mark.parametrize(("rc", "job_rc", "drifted"), [(0, 0, "false"), (1, 0, "true"), (2, 2, None), (3, 3, None)])
+def test_drift_workflow_remediates_on_exit_1_only(tmp_path: Path, rc: int, job_rc: int, drifted: str | None) -> None:
+    check = _step("drift.yml", "drift", "python -m drift check")
+    code, stdout, output = _run_step(check["run"], tmp_path, "bin/python", rc)
+    assert code == job_rc
+    assert output == (f"drifted={drifted}\n" if drifted else "")  # no output: the remediate step is skipped
+    if rc >= 2:
+        assert "::error" in stdout and "not drift" in stdout
+    remediate = _step("drift.yml", "drift", "python -m drift remediate")
+    assert remediate["if"] == "steps.check.outputs.drifted == 'true'"
+
+
+@pytest.mark.parametrize(("rc", "message"), [(0, None), (1, "mandatory"), (2, "bad input"), (3, "internal error")])
+def test_preview_fails_a_finding_and_an_error_differently(tmp_path: Path, rc: int, message: str | None) -> None:
+    plan = _step("preview.yml", "test", "-m inferops plan")
+    assert load("preview.yml")["jobs"]["test"]["steps"].index(plan) > 0  # after install and tests
+    code, stdout, _ = _run_step(plan["run"], tmp_path, ".venv/bin/python", rc)
+    assert code == rc
+    if message:
+        assert f"::error title=inferops plan::{message}" in stdout
+    if rc >= 2:
+        assert "not a policy verdict" in stdout
