@@ -351,3 +351,13 @@ def test_lambda_events_of_unexpected_shapes_are_400(event: Any, expected: str) -
 def test_lambda_other_methods_are_405_with_allow() -> None:
     response = aws_lambda.handler({"requestContext": {"http": {"method": "PUT", "path": "/predict"}}}, None)
     assert response["statusCode"] == 405 and response["headers"]["allow"] == "POST"
+
+
+def test_azure_adapter_answers_hostile_bodies_with_json_400() -> None:
+    func = pytest.importorskip("azure.functions")
+    from functions import function_app
+
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"amount": ' + b"9" * 5000 + b"}", b"\xff\xfe"):
+        resp = function_app.predict(func.HttpRequest(method="POST", url="/api/predict", body=body))
+        assert resp.status_code == 400 and resp.mimetype == "application/json"
+        assert json.loads(resp.get_body())["error"].startswith("body:")
