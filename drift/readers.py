@@ -463,6 +463,8 @@ def plan_columns(
         if pa.types.is_null(schema.field(name).type):
             raise DataError(source, f"column {name!r}: all values are null")
         kind = "categorical" if name in forced else _kind_of(schema.field(name).type)
+        if kind is None and pa.types.is_binary(schema.field(name).type):
+            raise DataError(source, f"column {name!r}: values are not UTF-8 text (save the file as UTF-8)")
         if kind is None:
             raise DataError(
                 source, f"column {name!r}: unsupported type {schema.field(name).type} (expected numbers or strings)"

@@ -184,6 +184,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "surrogate.jsonl").write_text('{"\\ud800": 1.0, "b": 2.0}\n{"\\ud800": 2.0, "b": 3.0}\n')
     (d / "utf16.csv").write_bytes("a,b\n1,2\n3,4\n".encode("utf-16"))
     (d / "utf16le.csv").write_bytes("a,b\n1,2\n3,4\n".encode("utf-16-le"))
+    (d / "latin1.csv").write_bytes("a,b\n1,caf\xe9\n2,th\xe9\n".encode("latin-1"))
     (d / "deep.json").write_text(DEEP_JSON)
     (d / "deep.yaml").write_text("tests: " + "[" * 5000 + "]" * 5000 + "\n")
     (d / "laughs.yaml").write_text(_LAUGHS)
@@ -204,6 +205,7 @@ DRIFT_CASES: dict[str, tuple[list[str], str]] = {
     "struct column chunked": (["--reference", "{d}/ref.parquet", "--current", "{d}/struct.parquet", "--chunked"], "'b'"),
     "feature named \\ud800": (["--reference", "{d}/surrogate.jsonl", "--current", "{d}/surrogate.jsonl"], "surrogate"),
     "utf-16 with bom": (["--reference", "{d}/utf16.csv", "--current", "{d}/ok.csv"], "UTF-16"),
+    "latin-1 values": (["--reference", "{d}/latin1.csv", "--current", "{d}/ok.csv"], "not UTF-8"),
     "utf-16 without bom": (["--reference", "{d}/ok.csv", "--current", "{d}/utf16le.csv"], "UTF-16"),
     "deep json config": (["--reference", "{d}/ok.csv", "--current", "{d}/ok.csv", "--config", "{d}/deep.json"], "deep"),
     "deep yaml config": (["--reference", "{d}/ok.csv", "--current", "{d}/ok.csv", "--config", "{d}/deep.yaml"], "deep"),
