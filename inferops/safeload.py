@@ -261,8 +261,8 @@ def loads_yaml(text: str, where: str) -> Any:
         raise
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        at = f" line {mark.line + 1}" if mark is not None else ""
-        raise LoadError(f"{where}:{at} invalid YAML ({_one_line(exc.problem or exc.context or exc)})") from None
+        at = f"line {mark.line + 1}: " if mark is not None else ""
+        raise LoadError(f"{where}: invalid YAML ({at}{_one_line(exc.problem or exc.context or exc)})") from None
     except YAMLError as exc:
         raise LoadError(f"{where}: invalid YAML ({_one_line(exc)})") from None
     except RecursionError:
