@@ -186,7 +186,7 @@ def loads_json(text: str, where: str) -> Any:
     try:
         data = json.loads(text, parse_int=_int_digits, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise LoadError(f"{where}: not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})") from None
+        raise LoadError(f"{where}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
     except RecursionError:
         raise LoadError(f"{where}: JSON nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
