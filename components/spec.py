@@ -64,7 +64,7 @@ _PLAIN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9 _.:/=+@-]{0,61}[A-Za-z0-9])?$")
 # registry host[:port]/path[:tag|@digest]; a tag or digest is required so deploys are reproducible.
 _IMAGE_RE = r"^[a-z0-9][a-z0-9.-]*(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w.-]{1,128}|@sha256:[0-9a-f]{64})$"
 _DATA_URI_RE = r"^(s3|gs|az|abfs|https)://[^\s/]+/\S+$"  # an object (or prefix) the drift job reads
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL_RE = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
 _REGION_RE: dict[str, re.Pattern[str]] = {
     "aws": re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"),
     "azure": re.compile(r"^[a-z][a-z0-9]{2,30}$"),
@@ -79,8 +79,21 @@ _ARTIFACT_SCHEMES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Longest URL or URI accepted (browsers and the clouds' tag values are far below 10 MB).
+MAX_URL_LENGTH = 2048
+#: Largest request volume a month an estimate is made for (about 385,000 requests a second).
+MAX_MONTHLY_REQUESTS = 10**12
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: never in a value.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 class SpecError(ValueError):
     """Stack config that cannot be deployed; the message is one line naming the field."""
+
+
+def _escape(text: object) -> str:
+    """``text`` with control characters escaped, so an error message cannot carry a terminal escape."""
+    return _CONTROL_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
 
 
 class _Model(BaseModel):
@@ -92,11 +105,22 @@ class _Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
+        allow_inf_nan=False,  # the engine hands config over as JSON, whose parsers accept Infinity
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, v: Any) -> Any:
+        for item in v if isinstance(v, list) else [v]:
+            if isinstance(item, str) and _CONTROL_RE.search(item):
+                raise ValueError("must not contain control characters or line breaks")
+        return v
 
 
 def _https(value: str, field: str) -> str:
-    if not re.match(r"^https://[^\s/]+\.[^\s/]+(/\S*)?$", value):
+    if len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"{field} must be at most {MAX_URL_LENGTH} characters")
+    if not re.fullmatch(r"https://[^\s/]+\.[^\s/]+(/\S*)?", value):
         raise ValueError(f"{field} must be an https:// URL")
     return value
 
@@ -114,19 +138,19 @@ class ModelSpec(_Model):
     risk_tier: RiskTier
     approval_ref: str | None = None
     #: The drift baseline: a training-data snapshot or a captured window of the stable version.
-    reference_uri: Annotated[str, Field(pattern=_DATA_URI_RE)] | None = None
+    reference_uri: Annotated[str, Field(pattern=_DATA_URI_RE, max_length=MAX_URL_LENGTH)] | None = None
 
     @field_validator("id")
     @classmethod
     def _id(cls, v: str) -> str:
-        if not _MODEL_ID_RE.match(v):
+        if not _MODEL_ID_RE.fullmatch(v):
             raise ValueError("must be 1-128 letters, digits or '_ . : / = + @ -', starting with a letter or digit")
         return v
 
     @field_validator("version", "stable_version")
     @classmethod
     def _version(cls, v: str | None) -> str | None:
-        if v is not None and not _VERSION_RE.match(v):
+        if v is not None and not _VERSION_RE.fullmatch(v):
             raise ValueError("must be 1-63 characters of letters, digits, '.', '_', '+' or '-' (quote it)")
         return v
 
@@ -150,6 +174,8 @@ class ModelSpec(_Model):
     def _artifact(cls, v: str) -> str:
         if re.search(r"\{(?!version\})[^}]*\}", v) or re.search(r"\s", v):
             raise ValueError("the only placeholder allowed is {version}, and no spaces")
+        if len(v) > MAX_URL_LENGTH:
+            raise ValueError(f"must be at most {MAX_URL_LENGTH} characters")
         return v
 
     def artifact_for(self, version: str) -> str:
@@ -171,18 +197,18 @@ class RuntimeSpec(_Model):
     """Compute shape. ``cpu`` and ``image`` (the HTTP handler's container image, built from
     ``functions/Dockerfile``) apply to Cloud Run and Kubernetes; ``azurePlan`` to Azure."""
 
-    memory_mb: Annotated[int, Field(gt=0)]
-    timeout_seconds: Annotated[int, Field(gt=0)]
+    memory_mb: Annotated[int, Field(gt=0, le=1_048_576)]
+    timeout_seconds: Annotated[int, Field(gt=0, le=86_400)]
     architecture: Literal["x86_64", "arm64"] = "x86_64"
-    cpu: Annotated[float, Field(gt=0)] | None = None
-    image: Annotated[str, Field(pattern=_IMAGE_RE)] | None = None
+    cpu: Annotated[float, Field(gt=0, le=64)] | None = None
+    image: Annotated[str, Field(pattern=_IMAGE_RE, max_length=MAX_URL_LENGTH)] | None = None
     azure_plan: Literal["consumption", "flexConsumption"] | None = None
 
 
 class ScalingSpec(_Model):
     """Instance bounds: Lambda provisioned/reserved concurrency, Azure/GCP/Knative scale bounds."""
 
-    min_instances: Annotated[int, Field(ge=0)] = 0
+    min_instances: Annotated[int, Field(ge=0, le=1000)] = 0
     max_instances: Annotated[int, Field(ge=1, le=1000)] = 10
 
     @model_validator(mode="after")
@@ -217,15 +243,23 @@ class FinOpsSpec(_Model):
         80,
         100,
     ]
-    expected_monthly_requests: Annotated[int, Field(ge=0)]
+    expected_monthly_requests: Annotated[int, Field(ge=0, le=MAX_MONTHLY_REQUESTS)]
     avg_duration_ms: Annotated[float, Field(gt=0, le=3_600_000)]
     #: The latency objective FinOps rightsizing keeps (p95 of the captured ``latency_ms``); optional.
     latency_slo_ms: Annotated[float, Field(gt=0, le=3_600_000)] | None = None
 
+    @field_validator("monthly_budget_usd")
+    @classmethod
+    def _at_least_a_cent(cls, v: float) -> float:
+        # A budget of 5e-324 made "budget used" overflow to Infinity in the JSON plan.
+        if v < 0.01:
+            raise ValueError("must be at least 0.01 (USD)")
+        return v
+
     @field_validator("cost_center", "environment")
     @classmethod
     def _plain(cls, v: str) -> str:
-        if not _PLAIN_RE.match(v):
+        if not _PLAIN_RE.fullmatch(v):
             raise ValueError(
                 "must be 1-63 letters, digits, spaces or '_ . : / = + @ -', letters or digits at both ends"
             )
@@ -234,7 +268,7 @@ class FinOpsSpec(_Model):
     @field_validator("owner")
     @classmethod
     def _owner(cls, v: str) -> str:
-        if not _EMAIL_RE.match(v):
+        if len(v) > 254 or not _EMAIL_RE.fullmatch(v):
             raise ValueError("must be an e-mail address")
         return v
 
@@ -292,7 +326,7 @@ class FunctionSpec(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME_RE.match(v):
+        if not _NAME_RE.fullmatch(v):
             raise ValueError(
                 "must be a DNS label: lowercase letters, digits and '-', starting with a letter, at most 63 characters"
             )
@@ -318,8 +352,8 @@ class FunctionSpec(_Model):
 class NodePrice(_Model):
     """Kubernetes node price used for cost estimates (USD per vCPU-hour and per GiB-hour)."""
 
-    vcpu_hour_usd: Annotated[float, Field(ge=0)]
-    gib_hour_usd: Annotated[float, Field(ge=0)]
+    vcpu_hour_usd: Annotated[float, Field(ge=0, le=1000)]
+    gib_hour_usd: Annotated[float, Field(ge=0, le=1000)]
 
 
 class StackSpec(_Model):
@@ -337,14 +371,14 @@ class StackSpec(_Model):
     @classmethod
     def _emails(cls, v: list[str]) -> list[str]:
         for e in v:
-            if not _EMAIL_RE.match(e):
+            if len(e) > 254 or not _EMAIL_RE.fullmatch(e):
                 raise ValueError(f"{e!r} is not an e-mail address")
         return v
 
     @field_validator("gcp_billing_account")
     @classmethod
     def _billing(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", v):
+        if v is not None and not re.fullmatch(r"[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}", v):
             raise ValueError("must look like 012345-6789AB-CDEF01")
         return v
 
@@ -404,11 +438,11 @@ def _platform_errors(fn: FunctionSpec) -> list[str]:
     """Limits that depend on the platform; returns field-prefixed messages."""
     errs: list[str] = []
     rt, p = fn.runtime, fn.platform
-    if not _REGION_RE[p].match(fn.region):
+    if not _REGION_RE[p].fullmatch(fn.region):
         errs.append(f"region: {fn.region!r} is not a {p} region name")
     if not fn.model.artifact_uri.startswith(_ARTIFACT_SCHEMES[p]):
         errs.append(f"model.artifactUri: must start with {' or '.join(_ARTIFACT_SCHEMES[p])} on {p}")
-    if fn.model.artifact_uri.startswith("az://") and not _AZ_URI_RE.match(fn.model.artifact_uri):
+    if fn.model.artifact_uri.startswith("az://") and not _AZ_URI_RE.fullmatch(fn.model.artifact_uri):
         errs.append("model.artifactUri: an az:// URI is az://<storage account>/<container>/<blob path>")
     if rt.azure_plan is not None and p != "azure":
         errs.append("runtime.azurePlan: only applies to platform azure")
@@ -490,7 +524,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + _escape(part)
     return out
 
 
@@ -502,7 +536,8 @@ def _first_error(exc: ValidationError) -> str:
         msg = "unknown key"
     got = err.get("input")
     if err["type"] not in ("extra_forbidden", "missing") and not isinstance(got, dict | list):
-        msg += f" (got {got!r})"
+        shown = repr(got)  # repr escapes control characters; a 10 MB value is not echoed whole
+        msg += f" (got {shown if len(shown) <= 80 else shown[:76] + '...'})"
     return f"{where}: {msg}" if where else msg
 
 
@@ -530,9 +565,9 @@ def _strip_namespace(config: Mapping[str, Any]) -> dict[str, Any]:
         if value is None or value == "":
             continue  # declared in Pulumi.yaml with an empty default: not set
         if short not in CONFIG_KEYS:
-            raise SpecError(f"{key}: unknown inferops config key (known: {', '.join(CONFIG_KEYS)})")
+            raise SpecError(f"{_escape(key)}: unknown inferops config key (known: {', '.join(CONFIG_KEYS)})")
         if isinstance(value, Mapping) and set(value) == {"secure"}:
-            raise SpecError(f"{key}: must not be a secret; inferops config holds no secrets")
+            raise SpecError(f"{_escape(key)}: must not be a secret; inferops config holds no secrets")
         out[short] = value
     return out
 
@@ -558,7 +593,8 @@ def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
         raise SpecError("inferops:defaults: must be a mapping of finops fields")
     unknown = set(defaults) - {f.alias for f in FinOpsSpec.model_fields.values() if f.alias} - {"capture"}
     if unknown:
-        raise SpecError(f"inferops:defaults.{sorted(unknown)[0]}: unknown key (defaults hold finops fields)")
+        first = _escape(sorted(map(str, unknown))[0])
+        raise SpecError(f"inferops:defaults.{first}: unknown key (defaults hold finops fields)")
     if "capture" in defaults and not isinstance(defaults["capture"], Mapping):
         raise SpecError("inferops:defaults.capture: must be a mapping of capture fields")
     functions_raw = raw.get("functions")
@@ -572,7 +608,7 @@ def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
         if not isinstance(fn_raw, Mapping):
             raise SpecError(f"inferops:{label}: must be a mapping")
         if isinstance(fn_raw.get("name"), str):
-            label = f"functions[{fn_raw['name']}]"
+            label = f"functions[{_escape(fn_raw['name'])}]"
         try:
             fn = FunctionSpec.model_validate(_merge_finops(defaults, fn_raw))
         except ValidationError as exc:

@@ -6,8 +6,9 @@
     python -m drift check --capture URI (--since T --until T | --window 24h) [--reference REF]
         [--labels URI] [--compare-variants]     # a captured window: drift.capture_cli
 
-Exit codes: 0 no drift, 1 drift found, 2 bad input or usage. Every error is one line on stderr,
-``drift: error: <file or field>: <what>``, and no output file is left half-written.
+Exit codes (:mod:`inferops.exitcodes`): 0 no drift, 1 drift found, 2 bad input or usage, 3 an
+internal error (never 1). Every error is one line on stderr, ``drift: error: <file or field>: <what>``,
+and no output file is left half-written.
 
 Inputs larger than ``--memory-budget`` (or with ``--chunked``) are streamed in chunks into binned
 sketches (:mod:`drift.sketch`); KS is then computed on binned CDFs, whose error bound is reported per
@@ -26,10 +27,11 @@ from typing import Any, NoReturn
 
 from drift import readers
 from drift.readers import DataError, Source, one_line
+from inferops.exitcodes import EXIT_BAD_INPUT, EXIT_FINDING, EXIT_OK, run_guarded
+from inferops.safeload import LoadError
 
-EXIT_OK = 0
-EXIT_DRIFT = 1
-EXIT_USAGE = 2
+EXIT_DRIFT = EXIT_FINDING
+EXIT_USAGE = EXIT_BAD_INPUT
 
 
 class UsageError(Exception):
@@ -75,7 +77,7 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
         "check",
         help="compare a current window with a reference and report drift",
         description="Compare current inference logs with a reference. Exit 0: no drift, 1: drift, "
-        "2: bad input or usage.",
+        "2: bad input or usage, 3: internal error.",
     )
     p.add_argument(
         "--reference",
@@ -343,16 +345,21 @@ def run_check(args: argparse.Namespace) -> int:
     return EXIT_DRIFT if report.drifted else EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m drift``; returns the process exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _run(argv: list[str]) -> int:
     parser = build_parser(with_remediate=not argv or argv[0] != "check")
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
-    except (DataError, UsageError) as exc:
+    except (DataError, UsageError, LoadError) as exc:
         sys.stderr.write(f"drift: error: {one_line(exc)}\n")
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write("drift: interrupted\n")
-        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m drift`` (``check`` and ``remediate``); returns the process exit code.
+
+    An exception nothing expected (a bug, a failing environment) is exit 3 with one line
+    (:func:`inferops.exitcodes.run_guarded`), never 1, which the workflow reads as "drift found".
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    return run_guarded("drift", lambda: _run(args))

@@ -32,7 +32,6 @@ Severity rules (``DetectConfig.major_share`` and ``major_distance_factor``):
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -220,23 +219,18 @@ def load_detect_config(path: str | Path) -> DetectConfig:
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file and the key for
     anything else wrong: syntax, unknown keys, wrong types, invalid values.
     """
-    p = Path(path)
-    text = p.read_text(encoding="utf-8")
-    try:
-        if p.suffix.lower() == ".json":
-            data = json.loads(text) if text.strip() else {}
-        else:
-            from ruamel.yaml import YAML
-            from ruamel.yaml.error import YAMLError
+    from inferops import safeload
 
-            try:
-                data = YAML(typ="safe", pure=True).load(text)
-            except YAMLError as exc:
-                raise ValueError(" ".join(str(exc).split())) from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{p}: invalid JSON: {exc}") from None
-    except ValueError as exc:
-        raise ValueError(f"{p}: invalid YAML: {exc}") from None
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(str(p))
+    # Bounded size, UTF-8, bounded nesting and aliases, plain values only (one line naming the file).
+    text = safeload.read_text(p, what="drift config")
+    where = safeload.escape(str(p))
+    if p.suffix.lower() == ".json":
+        data = safeload.loads_json(text, where) if text.strip() else {}
+    else:
+        data = safeload.loads_yaml(text, where)
     return config_from_mapping({} if data is None else data, where=str(p))
 
 

@@ -87,8 +87,11 @@ class DataError(ValueError):
 
 
 def one_line(text: object) -> str:
-    """``text`` (an exception, say) on one line: every run of whitespace becomes one space."""
-    return " ".join(str(text).split())
+    """``text`` (an exception, say) on one line: every run of whitespace becomes one space, and control
+    characters and lone surrogates are escaped (a file name or a parser message may carry them)."""
+    from inferops.safeload import escape
+
+    return escape(" ".join(str(text).split()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,14 +123,35 @@ def _compression(uri: str) -> str | None:
     return {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".xz": "xz"}.get(os.path.splitext(name)[1])
 
 
+#: botocore client settings for s3://: an unreachable endpoint fails in seconds, not minutes.
+S3_CLIENT_CONFIG: dict[str, Any] = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 2}}
+_STORE_ERROR_MODULES = frozenset({"botocore", "aiobotocore", "s3fs", "gcsfs", "adlfs", "azure", "google", "aiohttp"})
+_ENDPOINT_VARS = ("DRIFT_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
 def s3_storage_options() -> dict[str, Any]:
-    """Storage options for s3fs, honouring an endpoint override from the environment."""
-    endpoint = (
-        os.environ.get("DRIFT_S3_ENDPOINT_URL")
-        or os.environ.get("AWS_ENDPOINT_URL_S3")
-        or os.environ.get("AWS_ENDPOINT_URL")
-    )
-    return {"client_kwargs": {"endpoint_url": endpoint}} if endpoint else {}
+    """Storage options for s3fs, honouring an endpoint override from the environment.
+
+    The endpoint must be an ``http://`` or ``https://`` URL with a host (botocore otherwise fails deep
+    inside the first request); connect and read timeouts and retries are bounded.
+    """
+    import urllib.parse
+
+    options: dict[str, Any] = {"config_kwargs": dict(S3_CLIENT_CONFIG)}
+    var = next((v for v in _ENDPOINT_VARS if os.environ.get(v)), None)
+    if var is None:
+        return options
+    endpoint = os.environ[var]
+    try:
+        parsed = urllib.parse.urlsplit(endpoint)
+        parsed.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        ok = parsed.scheme in ("http", "https") and bool(parsed.hostname) and endpoint == endpoint.strip()
+    except ValueError:
+        ok = False
+    if not ok:
+        raise DataError(var, f"must be an http:// or https:// URL with a host (got {endpoint[:200]!r})")
+    options["client_kwargs"] = {"endpoint_url": endpoint}
+    return options
 
 
 def resolve(uri: str, storage_options: Mapping[str, Any] | None = None) -> tuple[Any, str]:
@@ -196,12 +220,28 @@ class Source:
             raise DataError(uri, f"permission denied: {one_line(exc)}") from None
         except OSError as exc:
             raise DataError(uri, f"cannot open: {one_line(exc)}") from None
+        except Exception as exc:
+            # An object store client's errors (botocore's EndpointConnectionError, NoCredentialsError,
+            # azure/google auth errors) are not OSError; anything else is a bug and stays one.
+            if fs is None or type(exc).__module__.split(".")[0] not in _STORE_ERROR_MODULES:
+                raise
+            raise DataError(uri, f"cannot open: {type(exc).__name__}: {one_line(exc)}") from None
         if info.get("type") == "directory":
             raise DataError(uri, "is a directory, expected a file")
         size = int(info.get("size") or 0)
         if size == 0:
             raise DataError(uri, "empty file")
-        return cls(uri, found, fs, path, size)
+        source = cls(uri, found, fs, path, size)
+        if found != "parquet" and fs is None and _compression(path) is None:
+            source._check_utf8_start()
+        return source
+
+    def _check_utf8_start(self) -> None:
+        """Name a UTF-16/32 text file as such (Arrow would report a column-count or parse error)."""
+        with open(self.path, "rb") as handle:
+            head = handle.read(4)
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) >= 2 and (head[0] == 0) != (head[1] == 0)):
+            raise DataError(self.uri, "UTF-16 or UTF-32 text; save it as UTF-8")
 
     def _open_binary(self) -> Any:
         compression = _compression(self.path)
@@ -222,9 +262,12 @@ class Source:
             return self.size * (5 if _compression(self.path) else 1)
         import pyarrow.parquet as pq
 
-        with self._open_binary() as handle:
-            meta = pq.ParquetFile(handle).metadata
-            return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        try:
+            with self._open_binary() as handle:
+                meta = pq.ParquetFile(handle).metadata
+                return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(self.uri, f"cannot read as parquet: {one_line(exc)}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,12 +381,22 @@ def iter_batches(
         else:
             gen = _json_batches(src, column_types, batch_rows)
         for batch in gen:
+            if names is None:
+                _check_unique(src, batch.schema.names)
             names = batch.schema.names
             yield batch
     except DataError:
         raise
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise _translate_arrow_error(src, exc, names) from None
+
+
+def _check_unique(src: Source, names: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataError(src.uri, f"column {name!r} appears twice in the header")
+        seen.add(name)
 
 
 def read_schema(src: Source) -> pa.Schema:
@@ -353,9 +406,11 @@ def read_schema(src: Source) -> pa.Schema:
 
         try:
             with src._open_binary() as handle:
-                return pq.ParquetFile(handle).schema_arrow
+                schema = pq.ParquetFile(handle).schema_arrow
         except (pa.ArrowException, OSError) as exc:
             raise DataError(src.uri, f"cannot read as parquet: {one_line(exc)}") from None
+        _check_unique(src, schema.names)
+        return schema
     for batch in iter_batches(src, batch_rows=1 << 14):
         return batch.schema
     raise DataError(src.uri, "no rows")
@@ -424,6 +479,8 @@ def plan_columns(
             kinds[name] = "categorical"
             continue
         kind = "categorical" if name in forced else _kind_of(schema.field(name).type)
+        if kind is None and pa.types.is_binary(schema.field(name).type):
+            raise DataError(source, f"column {name!r}: values are not UTF-8 text (save the file as UTF-8)")
         if kind is None:
             raise DataError(
                 source, f"column {name!r}: unsupported type {schema.field(name).type} (expected numbers or strings)"
@@ -450,7 +507,15 @@ def _first_non_numeric(arr: pa.Array) -> str:
     return bad[0].as_py() if len(bad) else "?"
 
 
+def _require_flat(arr: pa.Array, name: str, src: Source) -> None:
+    """Nested and binary columns cannot be features, whatever the reference held (one line, exit 2)."""
+    dtype = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
+    if pa.types.is_nested(dtype) or pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype):
+        raise DataError(src.uri, f"column {name!r}: unsupported type {dtype} (expected numbers or strings)")
+
+
 def _numeric_chunk(arr: pa.Array, name: str, src: Source, row0: int, keep_nulls: bool = False) -> np.ndarray:
+    _require_flat(arr, name, src)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     if keep_nulls and arr.null_count:
@@ -565,6 +630,7 @@ def iter_chunks(
             if kind == "numeric":
                 features[name] = _numeric_chunk(arr, name, src, row0, name in aligned)
             else:
+                _require_flat(arr, name, src)
                 features[name] = _categorical_chunk(arr, categorical_arrow, name in aligned)
         stamps = None
         if plan.timestamp and TIMESTAMP_COLUMN in batch.schema.names:
@@ -814,6 +880,7 @@ class ParquetColumns(Mapping[str, Any]):
             if kind == "numeric":
                 parts.append(_numeric_chunk(arr, name, src, row0, aligned))
             else:
+                _require_flat(arr, name, src)
                 parts.append(_categorical_chunk(arr, self.categorical_arrow, aligned))
             row0 += len(arr)
         values: Any

@@ -7,6 +7,7 @@ atomically: a temporary file in the target directory, then ``os.replace``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -244,14 +245,15 @@ def render_markdown(
             for f in drifted:
                 name = f.get("feature")
                 if name in plots:
-                    lines.append(f"![{_cell(name)}]({plots[name]})")
+                    alt = _cell(name).replace("[", "\\[").replace("]", "\\]")
+                    lines.append(f"![{alt}]({_link(plots[name])})")
             lines.append("")
 
     pred = d.get("prediction")
     if pred:
         lines += ["### Model output (prediction)", "", *_feature_table([{**pred, "feature": "prediction"}]), ""]
         if plots and pred.get("drifted") and "prediction" in plots:
-            lines += [f"![prediction]({plots['prediction']})", ""]
+            lines += [f"![prediction]({_link(plots['prediction'])})", ""]
 
     if d.get("binned"):
         bounds = [f.get("error_bound") for f in features if f.get("error_bound") is not None]
@@ -300,10 +302,27 @@ def render_markdown(
 # ---------------------------------------------------------------------------------------------
 
 
+def _link(target: str) -> str:
+    """A Markdown link destination: a local path percent-encoded (spaces, parentheses), URLs as given."""
+    if "://" in target:
+        return target
+    from urllib.parse import quote
+
+    return quote(target.replace(os.sep, "/"), safe="/._-~")
+
+
 def plot_filename(feature: str) -> str:
-    """A safe, stable PNG file name for a feature name."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", feature).strip("._") or "feature"
-    return f"{safe}.png"
+    """A safe, stable PNG file name for a feature name, distinct for distinct names.
+
+    A name that is already a safe lowercase file name is kept (``amount.png``). Any other gets a
+    digest of the exact name appended, so ``a b``, ``a_b`` and ``a/b`` (and ``A`` and ``a`` on a
+    case-insensitive file system) never share a file.
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", feature).strip("._")[:80] or "feature"
+    if safe == feature and feature == feature.lower():
+        return f"{safe}.png"
+    digest = hashlib.sha256(feature.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{safe}-{digest}.png"
 
 
 def numeric_bins(reference: np.ndarray, current: np.ndarray, bins: int = PLOT_BINS) -> np.ndarray:

@@ -147,7 +147,8 @@ def binned_ks(ref: NumericSketch, cur: NumericSketch) -> tuple[float, float, flo
     from scipy import stats  # about a second to import: only when a binned KS runs
 
     m, n = sorted([float(ref.n), float(cur.n)], reverse=True)
-    pv = float(np.clip(stats.kstwo.sf(lower, np.round(m * n / (m + n))), 0.0, 1.0))
+    # The effective sample size rounds to 0 when one side has a single value; kstwo needs n >= 1.
+    pv = float(np.clip(stats.kstwo.sf(lower, max(1.0, np.round(m * n / (m + n)))), 0.0, 1.0))
     return lower, pv, max(upper - lower, 0.0)
 
 

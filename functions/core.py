@@ -53,6 +53,10 @@ MAX_MODEL_BYTES = 10 * 1024 * 1024
 #: Largest request body and batch the adapters accept.
 MAX_BODY_BYTES = 1024 * 1024
 MAX_INSTANCES = 1000
+#: Deepest nesting of a request body (a batch of feature objects needs 3 levels).
+MAX_BODY_DEPTH = 32
+#: Most digits of an integer in a request (Python would parse 4,300 and then overflow on float()).
+MAX_INT_DIGITS = 20
 HTTP_TIMEOUT_S = 10.0
 
 
@@ -174,8 +178,16 @@ class LinearModel:
         return total + math.fsum(table.get(row[f], 0.0) for f, table in self.categorical.items())
 
     def predict(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """``{"prediction": ...}`` plus ``probability`` for classification, for a validated row."""
-        s = self.score(row)
+        """``{"prediction": ...}`` plus ``probability`` for classification, for a validated row.
+
+        Raises :class:`InputError` when finite inputs make the score overflow (``1e308`` times a weight).
+        """
+        try:
+            s = self.score(row)
+        except OverflowError:
+            s = math.inf
+        if not math.isfinite(s):
+            raise InputError("features: values too large for the model (the score overflows)")
         if self.task == "regression":
             return {"prediction": s}
         p = _sigmoid(s)
@@ -366,8 +378,33 @@ class Predictor:
 request_id_from = _capture.request_id_from
 
 
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer has more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def _check_depth(doc: Any) -> None:
+    """Iteratively, so an already-parsed deep value (a Lambda test event) cannot recurse either."""
+    stack = [(doc, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_BODY_DEPTH:
+            raise InputError(f"body: nested deeper than {MAX_BODY_DEPTH} levels")
+        if isinstance(node, Mapping):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend((v, depth + 1) for v in node)
+        elif isinstance(node, int) and not isinstance(node, bool) and node.bit_length() > 3.33 * MAX_INT_DIGITS:
+            raise InputError(f"body: an integer has more than {MAX_INT_DIGITS} digits")
+
+
 def parse_json_body(body: bytes | str | Any) -> Any:
-    """A request body as JSON; already-parsed values pass through. Raises :class:`InputError`."""
+    """A request body as JSON; already-parsed values pass through. Raises :class:`InputError`.
+
+    Integers are bounded in digits and nesting is bounded, so no body makes the parser or the model
+    raise anything but :class:`InputError` (``NaN`` parses, and validation names its field).
+    """
     if isinstance(body, bytes | bytearray):
         if len(body) > MAX_BODY_BYTES:
             raise InputError(f"body: larger than {MAX_BODY_BYTES} bytes")
@@ -379,10 +416,16 @@ def parse_json_body(body: bytes | str | Any) -> Any:
         if not body.strip():
             raise InputError("body: empty; send a JSON object of features")
         try:
-            return json.loads(body)
+            doc = json.loads(body, parse_int=_bounded_int)
         except json.JSONDecodeError as exc:
             where = f"line {exc.lineno} column {exc.colno}"
             raise InputError(f"body: invalid JSON ({exc.msg} at {where})") from None
+        except RecursionError:
+            raise InputError(f"body: nested deeper than {MAX_BODY_DEPTH} levels") from None
+        except ValueError as exc:
+            raise InputError(f"body: invalid JSON ({exc})") from None
+        body = doc
+    _check_depth(body)
     return body
 
 
@@ -434,6 +477,9 @@ def handle(
     except ModelError as exc:
         log_error("model unavailable", detail=str(exc))
         return 500, {"error": "model unavailable"}
+    except Exception as exc:  # a bug must still answer (JSON 500), never drop the connection
+        log_error("internal error", detail=f"{type(exc).__name__}: {exc}")
+        return 500, {"error": "internal error"}
 
 
 def health(predictor: Predictor | None = None) -> tuple[int, dict[str, Any]]:

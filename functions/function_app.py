@@ -38,7 +38,11 @@ def _response(status: int, payload: dict[str, object]) -> func.HttpResponse:
 @app.route(route="predict", methods=["POST"])
 def predict(req: func.HttpRequest) -> func.HttpResponse:
     """Predict for the JSON body (one object of features, or ``{"instances": [...]}``)."""
-    return _response(*core.handle(req.get_body(), request_id=core.request_id_from(dict(req.headers))))
+    try:
+        body = req.get_body()
+    except Exception:  # a request the host could not buffer: answer, never raise into the host
+        return _response(400, {"error": "body: cannot be read"})
+    return _response(*core.handle(body, request_id=core.request_id_from(dict(req.headers))))
 
 
 @app.route(route="healthz", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -14,7 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
         "plan",
         help="resources, monthly cost against budgets and policy verdicts for a stack, offline",
         description="Run the program under Pulumi's mocks and the policy pack over its resources, with no cloud "
-        "account and no Pulumi CLI. Exit 1 on a mandatory violation, 2 on bad input.",
+        "account and no Pulumi CLI. Exit 0: no mandatory violation, 1: a mandatory violation, 2: bad input or "
+        "usage, 3: internal error.",
     )
     where = plan.add_mutually_exclusive_group()
     where.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default: dev)")
@@ -27,11 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the process exit code."""
-    args = build_parser().parse_args(argv)
-    from inferops.plan import main_plan
+    """Entry point; returns the process exit code (:mod:`inferops.exitcodes`, never 1 for a crash)."""
+    from inferops.exitcodes import run_guarded
 
-    return main_plan(args)
+    def run() -> int:
+        args = build_parser().parse_args(argv)
+        from inferops.plan import main_plan
+
+        return main_plan(args)
+
+    return run_guarded("inferops", run)
 
 
 if __name__ == "__main__":

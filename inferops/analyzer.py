@@ -78,13 +78,13 @@ def load_policy_pack_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises :class:`PolicyConfigError` with a one-line message naming the file.
     """
+    from inferops import safeload
+
     file = Path(path)
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyConfigError(f"{file}: cannot read policy pack config ({exc.strerror or exc})") from exc
-    except json.JSONDecodeError as exc:
-        raise PolicyConfigError(f"{file}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+        data = safeload.load_json(file, what="policy pack config")
+    except safeload.LoadError as exc:
+        raise PolicyConfigError(str(exc)) from None
     if not isinstance(data, dict):
         raise PolicyConfigError(f"{file}: the policy pack config must be a JSON object of policy names")
     for name, value in data.items():

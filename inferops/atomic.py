@@ -8,11 +8,27 @@ import tempfile
 from pathlib import Path
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (``os.umask`` sets as it reads,
+    which would briefly change it for every other thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, make_parents: bool = False) -> None:
     """Replace ``path`` with ``data`` so readers see the old file or the new one, never a partial one.
 
     The temporary file lives in the target's directory (``os.replace`` is atomic only within one file
-    system), is fsynced before the rename, and keeps the permission bits of the file it replaces.
+    system), is fsynced before the rename, and keeps the permission bits of the file it replaces; a new
+    file gets ``0o666`` less the umask, like ``open()`` would give it (``mkstemp`` alone makes it 0600).
     Missing parent directories are created only with ``make_parents`` (a stack file's directory must
     already exist; a report's may not).
     """
@@ -32,8 +48,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, make_parent
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        if target.exists():
-            os.chmod(tmp, target.stat().st_mode & 0o7777)
+        os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~current_umask())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

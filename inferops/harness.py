@@ -30,9 +30,8 @@ import pulumi
 import pulumi.runtime
 from pulumi.runtime import settings as _settings
 from pulumi.runtime.mocks import MockMonitor
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
+from inferops import safeload
 from inferops.computed import ACCOUNT as _ACCOUNT
 from inferops.computed import computed as computed_outputs
 
@@ -189,25 +188,23 @@ class _Collect(logging.Handler):
 
 
 def load_stack_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``config:`` mapping of a stack file as plain Python values; one-line error on bad input."""
+    """The ``config:`` mapping of a stack file as plain Python values; one-line error on bad input.
+
+    Read through :mod:`inferops.safeload`: bounded size, UTF-8, bounded aliases and nesting, and only
+    JSON-expressible values (the engine hands config to the program as strings and JSON).
+    """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise StackFileError(f"{p}: cannot read stack file ({exc.strerror})") from None
-    try:
-        doc = YAML(typ="safe").load(text)
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise StackFileError(f"{p}:{where} invalid YAML ({getattr(exc, 'problem', exc)})") from None
+        doc = safeload.load_yaml(p, what="stack file")
+    except safeload.LoadError as exc:
+        raise StackFileError(str(exc)) from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
-        raise StackFileError(f"{p}: a stack file must be a mapping with a 'config' key")
+        raise StackFileError(f"{safeload.escape(str(p))}: a stack file must be a mapping with a 'config' key")
     config = doc.get("config") or {}
     if not isinstance(config, dict):
-        raise StackFileError(f"{p}: config must be a mapping")
+        raise StackFileError(f"{safeload.escape(str(p))}: config must be a mapping")
     return config
 
 

@@ -23,7 +23,8 @@ The JSON form (``--format json``) is the stable, documented schema ``inferops.pl
       "summary": {"mandatory": n, "advisory": n, "remediate": n}
     }
 
-Amounts are rounded to the cent. Exit codes: 0 plan printed, 1 a mandatory violation, 2 bad input.
+Amounts are rounded to the cent. Exit codes (:mod:`inferops.exitcodes`): 0 plan printed, 1 a mandatory
+violation, 2 bad input (one line naming the file and field), 3 an internal error.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from components.spec import FunctionSpec, SpecError, StackSpec, parse_stack_config
+from inferops import safeload
 from inferops.atomic import write_atomic
+from inferops.exitcodes import EXIT_BAD_INPUT, EXIT_FINDING, EXIT_OK
 from inferops.harness import PROJECT_DIR, ProgramError, ProgramRun, StackFileError, load_stack_file, run_program
 
 SCHEMA = "inferops.plan/v1"
@@ -192,14 +195,45 @@ def build_plan(
 def load_plan(path: Path) -> dict[str, Any]:
     """A plan written earlier with ``--format json``; one-line error when it is not one."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PlanInputError(f"{path}: cannot read previous plan ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise PlanInputError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+        data = safeload.load_json(path, what="previous plan")
+    except safeload.LoadError as exc:
+        raise PlanInputError(str(exc)) from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise PlanInputError(f"{path}: not an inferops plan (schema must be {SCHEMA})")
+        raise PlanInputError(f"{safeload.escape(str(path))}: not an inferops plan (schema must be {SCHEMA})")
+    problem = _plan_shape_error(data)
+    if problem:
+        raise PlanInputError(f"{safeload.escape(str(path))}: {problem}")
     return data
+
+
+def _is_amount(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def _plan_shape_error(data: dict[str, Any]) -> str | None:
+    """The first field of a previous plan that :func:`compare` cannot use, or None."""
+    functions = data.get("functions", [])
+    if not isinstance(functions, list):
+        return "functions: must be a list"
+    for i, fn in enumerate(functions):
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            return f"functions[{i}].name: must be a string"
+        cost = fn.get("cost", {})
+        if not isinstance(cost, dict) or not _is_amount(cost.get("monthly_usd")):
+            return f"functions[{i}].cost.monthly_usd: must be a number"
+    total = data.get("total", {})
+    if not isinstance(total, dict) or not _is_amount(total.get("monthly_usd")):
+        return "total.monthly_usd: must be a number"
+    verdicts = data.get("verdicts", [])
+    if not isinstance(verdicts, list):
+        return "verdicts: must be a list"
+    for i, v in enumerate(verdicts):
+        if not isinstance(v, dict):
+            return f"verdicts[{i}]: must be an object"
+        for key in ("policy", "resource", "enforcement", "message"):
+            if not isinstance(v.get(key), str):
+                return f"verdicts[{i}].{key}: must be a string"
+    return None
 
 
 def compare(previous: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
@@ -268,7 +302,7 @@ def render(plan: dict[str, Any], fmt: str, diff: dict[str, Any] | None = None) -
         body = dict(plan)
         if diff is not None:
             body["diff"] = diff
-        return json.dumps(body, indent=2, sort_keys=False) + "\n"
+        return json.dumps(body, indent=2, sort_keys=False, allow_nan=False) + "\n"
     md = fmt == "markdown"
     h = (lambda t: f"### {t}") if md else (lambda t: f"== {t} ==")
     lines = [
@@ -346,7 +380,10 @@ def render(plan: dict[str, Any], fmt: str, diff: dict[str, Any] | None = None) -
 
 
 def main_plan(args: Any) -> int:
-    """``inferops plan``: print the plan; exit 1 on a mandatory violation, 2 on bad input."""
+    """``inferops plan``: print the plan; exit 1 on a mandatory violation, 2 on bad input.
+
+    Unexpected exceptions are left to :func:`inferops.exitcodes.run_guarded` (exit 3).
+    """
     from inferops.analyzer import load_policy_pack_config
 
     stack_file = Path(args.stack_file) if args.stack_file else PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
@@ -355,12 +392,17 @@ def main_plan(args: Any) -> int:
         previous = load_plan(Path(args.compare)) if args.compare else None
         plan = build_plan(stack_file, pack_config=pack_config, stack_name=args.stack if not args.stack_file else None)
     except (PlanInputError, ValueError) as exc:
-        print(f"inferops plan: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"inferops plan: error: {safeload.escape(' '.join(str(exc).split()))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     diff = compare(previous, plan) if previous is not None else None
     text = render(plan, args.format, diff)
     if args.out:
-        write_atomic(Path(args.out), text, make_parents=True)
+        try:
+            write_atomic(Path(args.out), text, make_parents=True)
+        except OSError as exc:
+            out = safeload.escape(str(args.out))
+            print(f"inferops plan: error: {out}: cannot write the plan ({exc.strerror or exc})", file=sys.stderr)
+            return EXIT_BAD_INPUT
     else:
         sys.stdout.write(text)
-    return 1 if plan["summary"]["mandatory"] else 0
+    return EXIT_FINDING if plan["summary"]["mandatory"] else EXIT_OK

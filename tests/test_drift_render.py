@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -134,8 +135,9 @@ def test_plots_from_binned_counts(tmp_path: Path) -> None:
 
 
 def test_plot_filenames_are_safe() -> None:
-    assert render.plot_filename("a/b c|d") == "a_b_c_d.png"
-    assert render.plot_filename("../..") == "feature.png"
+    assert render.plot_filename("amount") == "amount.png"
+    assert re.fullmatch(r"a_b_c_d-[0-9a-f]{10}\.png", render.plot_filename("a/b c|d"))
+    assert re.fullmatch(r"feature-[0-9a-f]{10}\.png", render.plot_filename("../.."))
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -213,9 +213,9 @@ def test_drift_iterates_the_stacks_functions_from_the_stack_file_and_outputs() -
     check = next(s for s in job["steps"] if s.get("id") == "check")["run"]
     assert '--capture "$CAPTURE" --window "$WINDOW" --stack "$STACK" --function "$FUNCTION"' in check
     assert "--compare-variants" in check
-    # act on exit 1 only: 0 is quiet, anything else fails the job
-    assert check.count('*) exit "$rc" ;;') == 2 and check.count("1) report=") == 2
-    remediate = next(s for s in job["steps"] if "remediate" in s.get("run", ""))
+    # act on exit 1 only: 0 is quiet, anything else fails the job (run for real below)
+    assert check.count('exit "$rc" ;;') == 2 and check.count("1) report=") == 2
+    remediate = next(s for s in job["steps"] if "python -m drift remediate" in s.get("run", ""))
     assert remediate["if"] == "steps.check.outputs.drifted == 'true'" and '--report "$REPORT"' in remediate["run"]
 
 
@@ -229,3 +229,77 @@ def test_finops_reports_to_the_summary_and_remediates_only_on_exit_1() -> None:
     assert "--push origin --open-pr" in rem["run"]
     checkout = next(s for s in wf["jobs"]["finops"]["steps"] if "checkout" in s.get("uses", ""))
     assert checkout["with"]["fetch-depth"] == 0
+
+
+# --- issue 11, item 7: the workflows act on the verdict code only ---------------------------------
+
+
+def _step(name: str, job: str, needle: str) -> dict[str, Any]:
+    (step,) = [s for s in load(name)["jobs"][job]["steps"] if needle in s.get("run", "")]
+    return step
+
+
+def _run_step(
+    script: str, tmp_path: Path, python: str, rc: int, extra_env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """Run a step's script with bash -e (GitHub's default shell) and a fake Python exiting ``rc``."""
+    fake = tmp_path / python
+    fake.parent.mkdir(parents=True, exist_ok=True)
+    fake.write_text(f"#!/bin/sh\nexit {rc}\n")
+    fake.chmod(0o755)
+    output, summary = tmp_path / "output", tmp_path / "summary"
+    output.write_text("")
+    env = {
+        "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "RUNNER_TEMP": str(tmp_path / "runner"),
+        "STACK": "dev",
+        "FUNCTION": "fraud-scorer",
+        "REFERENCE": "ref.parquet",
+        "CURRENT": "cur.parquet",
+        **(extra_env or {}),
+    }
+    (tmp_path / "runner").mkdir(exist_ok=True)
+    bash = shutil.which("bash") or "/bin/bash"
+    proc = subprocess.run(
+        [bash, "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return proc.returncode, proc.stdout, output.read_text()
+
+
+@pytest.mark.parametrize("canary", ["false", "true"])
+@pytest.mark.parametrize(("rc", "job_rc", "drifted"), [(0, 0, "false"), (1, 0, "true"), (2, 2, None), (3, 3, None)])
+def test_drift_workflow_remediates_on_exit_1_only(
+    tmp_path: Path, rc: int, job_rc: int, drifted: str | None, canary: str
+) -> None:
+    check = _step("drift.yml", "drift", "python -m drift check")
+    code, stdout, output = _run_step(check["run"], tmp_path, "bin/python", rc, {"CANARY": canary})
+    assert code == job_rc
+    outputs = dict(line.split("=", 1) for line in output.splitlines())
+    assert outputs.get("drifted") == drifted  # no output: the remediate step is skipped
+    if drifted == "true":
+        expected = "variants.json" if canary == "true" else "report.json"
+        assert outputs["report"].endswith(expected)
+    if rc >= 2:
+        assert "::error" in stdout and "not drift" in stdout
+    remediate = _step("drift.yml", "drift", "python -m drift remediate")
+    assert remediate["if"] == "steps.check.outputs.drifted == 'true'"
+
+
+@pytest.mark.parametrize(("rc", "message"), [(0, None), (1, "mandatory"), (2, "bad input"), (3, "internal error")])
+def test_preview_fails_a_finding_and_an_error_differently(tmp_path: Path, rc: int, message: str | None) -> None:
+    plan = _step("preview.yml", "test", "-m inferops plan")
+    assert load("preview.yml")["jobs"]["test"]["steps"].index(plan) > 0  # after install and tests
+    code, stdout, _ = _run_step(plan["run"], tmp_path, ".venv/bin/python", rc)
+    assert code == rc
+    if message:
+        assert f"::error title=inferops plan::{message}" in stdout
+    if rc >= 2:
+        assert "not a policy verdict" in stdout

@@ -1,0 +1,363 @@
+"""Issue 11, items 11-13: the inference handler under abuse, on loopback only, bounded request counts.
+
+Raw sockets speak the exact bytes a hostile client would (``http.client`` refuses to send most of
+them). Every answer must be a complete HTTP response with a JSON body; the server's timeouts are
+shortened per server so the timeout cases take a fraction of a second, not the production 5-30 s.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions import aws_lambda, core, http_server
+
+MODEL_PATH = Path(__file__).resolve().parent.parent / "functions" / "models" / "example-linear.json"
+ROW = {"amount": 20, "age": 30, "country": "US", "device": "ios"}
+
+
+@pytest.fixture(autouse=True)
+def model_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("MODEL_URI", str(MODEL_PATH))
+    monkeypatch.setenv("MODEL_ID", "fraud-scorer")
+    monkeypatch.setenv("MODEL_VERSION", "2.2.0")
+    core.clear_cache()
+    yield
+    core.clear_cache()
+
+
+@pytest.fixture
+def regression_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = {"format": core.MODEL_FORMAT, "task": "regression", "features": ["x"], "weights": [1e308], "bias": 0.0}
+    (tmp_path / "reg.json").write_text(json.dumps(doc))
+    monkeypatch.setenv("MODEL_URI", str(tmp_path / "reg.json"))
+    core.clear_cache()
+
+
+class Server:
+    """A :func:`http_server.make_server` on a free loopback port, served from a background thread."""
+
+    def __init__(self, **options: Any) -> None:
+        options = {"idle_timeout": 0.5, "read_timeout": 0.5, "deadline_timeout": 2.0, **options}
+        self.srv = http_server.make_server("127.0.0.1", 0, **options)
+        self.addr = self.srv.server_address[:2]
+        self.thread = threading.Thread(target=self.srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(self.addr, timeout=5)
+
+    def close(self) -> None:
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    s = Server()
+    yield s
+    s.close()
+
+
+def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One response: status, headers (lower-case names), body by its Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed without a complete response: {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    length = int(headers.get("content-length", "0"))
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed mid-body"
+        rest += chunk
+    return status, headers, rest[:length]
+
+
+def exchange(server: Server, raw: bytes, *, half_close: bool = False) -> tuple[int, dict[str, str], Any]:
+    with server.connect() as sock:
+        sock.sendall(raw)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        status, headers, body = _read_response(sock)
+    assert headers.get("content-type") == "application/json", (status, headers, body)
+    return status, headers, json.loads(body)
+
+
+def post(body: bytes, extra: str = "") -> bytes:
+    return (
+        f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}\r\n"
+    ).encode() + body
+
+
+# --- item 11: bodies that used to drop the connection ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"amount": ' + b"9" * 400 + b', "age": 1, "country": "US", "device": "ios"}', "digits"),
+        (b'{"amount": ' + b"9" * 5000 + b', "age": 1, "country": "US", "device": "ios"}', "digits"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested deeper"),
+        (b'{"instances": ' + b"[" * 50 + b"]" * 50 + b"}", "nested deeper"),
+        (b'{"amount": 1e400, "age": 1, "country": "US", "device": "ios"}', "finite"),
+    ],
+    ids=["400 digits", "5000 digits", "100k deep", "50 deep", "1e400"],
+)
+def test_hostile_bodies_are_400_json(server: Server, body: bytes, expected: str) -> None:
+    status, _, payload = exchange(server, post(body))
+    assert status == 400 and expected in payload["error"]
+
+
+def test_regression_overflow_to_inf_is_400(server: Server, regression_model: None) -> None:
+    status, _, payload = exchange(server, post(b'{"x": 1e10}'))
+    assert status == 400 and "overflows" in payload["error"]
+    status, _, payload = exchange(server, post(b'{"x": 0.5}'))
+    assert status == 200 and payload["prediction"] == pytest.approx(0.5e308)
+
+
+def test_a_handler_bug_is_a_json_500_not_a_dropped_connection(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(self: Any, body: Any) -> Any:
+        raise KeyError("bug")
+
+    monkeypatch.setattr(core.Predictor, "predict_body", boom)
+    status, _, payload = exchange(server, post(json.dumps(ROW).encode()))
+    assert status == 500 and payload == {"error": "internal error"}
+
+
+# --- item 12: framing, timeouts and error bodies ---------------------------------------------------
+
+_HEAD = "POST /predict HTTP/1.1\r\nHost: x\r\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "expected"),
+    [
+        (_HEAD + "Content-Length: -1\r\n\r\n{}", 400, "single decimal"),
+        (_HEAD + "Content-Length: +2\r\n\r\n{}", 400, "single decimal"),
+        (_HEAD + "Content-Length: 0x2\r\n\r\n{}", 400, "single decimal"),
+        (_HEAD + "Content-Length: 2, 2\r\n\r\n{}", 400, "single decimal"),
+        (_HEAD + "Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}", 400, "single decimal"),
+        (_HEAD + "Content-Length: 99999999999999999999999\r\n\r\n", 400, "single decimal"),
+        (_HEAD + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 411, "Content-Length"),
+        (_HEAD + "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}", 411, "Transfer-Encoding"),
+        (_HEAD + "\r\n", 411, "Content-Length is required"),
+        (_HEAD + f"Content-Length: {core.MAX_BODY_BYTES + 1}\r\n\r\n", 413, "larger than"),
+        ("GARBAGE\r\n\r\n", 400, "Bad request"),
+        ("GET /healthz HTTP/9.9\r\n\r\n", 505, "HTTP"),
+        ("GET /" + "a" * 70_000 + " HTTP/1.1\r\n\r\n", 414, "URI"),
+        ("GET /healthz HTTP/1.1\r\nX: " + "a" * 70_000 + "\r\n\r\n", 431, "too long"),
+        ("POST /nowhere HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", 404, "no such route"),
+        ("GET /predict HTTP/1.1\r\n\r\n", 405, "POST"),
+    ],
+    ids=lambda v: v if isinstance(v, int) else None,
+)
+def test_framing_abuse_gets_the_right_status_and_a_json_error(
+    server: Server, raw: str, status: int, expected: str
+) -> None:
+    got, _, payload = exchange(server, raw.encode("latin-1"))
+    assert got == status, payload
+    assert expected.lower() in payload["error"].lower()
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "FOO", "post"])
+def test_other_methods_are_405_with_allow(server: Server, method: str) -> None:
+    raw = f"{method} /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}".encode()
+    with server.connect() as sock:
+        sock.sendall(raw)
+        status, headers, body = _read_response(sock)
+    assert status == 405 and headers["allow"] == "POST"
+    assert headers["content-type"] == "application/json" and "not allowed" in json.loads(body)["error"]
+
+
+def test_body_shorter_than_content_length_is_400(server: Server) -> None:
+    status, _, payload = exchange(server, (_HEAD + "Content-Length: 100\r\n\r\n{}").encode(), half_close=True)
+    assert status == 400 and "shorter" in payload["error"]
+
+
+def test_stalled_body_is_408_after_the_read_timeout(server: Server) -> None:
+    status, headers, payload = exchange(server, (_HEAD + "Content-Length: 100\r\n\r\n{").encode())
+    assert status == 408 and headers["connection"] == "close" and "in time" in payload["error"]
+
+
+def test_stalled_headers_are_408(server: Server) -> None:
+    status, _, payload = exchange(server, b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+    assert status == 408 and "in time" in payload["error"]
+
+
+def test_trickled_body_hits_the_body_deadline() -> None:
+    s = Server(read_timeout=1.0, deadline_timeout=0.3)
+    try:
+        with s.connect() as sock:
+            sock.sendall((_HEAD + "Content-Length: 1000\r\n\r\n").encode())
+            sock.sendall(b"{")  # one byte now; the deadline passes before the rest
+            status, _, body = _read_response(sock)
+        assert status == 408 and "in time" in json.loads(body)["error"]
+    finally:
+        s.close()
+
+
+def test_expect_100_continue_is_refused_before_the_client_uploads(server: Server) -> None:
+    raw = _HEAD + f"Content-Length: {core.MAX_BODY_BYTES + 1}\r\nExpect: 100-continue\r\n\r\n"
+    with server.connect() as sock:
+        sock.sendall(raw.encode())
+        status, headers, body = _read_response(sock)  # the first response is final: no "100 Continue"
+    assert status == 413 and headers["connection"] == "close" and "larger than" in json.loads(body)["error"]
+
+
+def test_expect_100_continue_then_the_body_is_served(server: Server, capsys: pytest.CaptureFixture[str]) -> None:
+    body = json.dumps(ROW).encode()
+    with server.connect() as sock:
+        sock.sendall((_HEAD + f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n").encode())
+        interim = sock.recv(64)
+        assert interim.startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        data = interim.split(b"\r\n\r\n", 1)[1]
+        status, _, payload = _read_response(_Prefixed(sock, data))
+    assert status == 200 and json.loads(payload)["prediction"] == 1
+    capsys.readouterr()
+
+
+class _Prefixed:
+    """A socket whose first ``recv`` returns bytes already read."""
+
+    def __init__(self, sock: socket.socket, prefix: bytes) -> None:
+        self.sock, self.prefix = sock, prefix
+
+    def recv(self, n: int) -> bytes:
+        if self.prefix:
+            out, self.prefix = self.prefix, b""
+            return out
+        return self.sock.recv(n)
+
+
+def test_keep_alive_serves_two_requests_then_idles_out(server: Server, capsys: pytest.CaptureFixture[str]) -> None:
+    with server.connect() as sock:
+        for _ in range(2):
+            sock.sendall(post(json.dumps(ROW).encode()))
+            status, headers, _ = _read_response(sock)
+            assert status == 200 and "connection" not in headers
+        sock.settimeout(5)
+        assert sock.recv(1) == b""  # closed by the server's idle timeout, not by us
+    capsys.readouterr()
+
+
+# --- item 13: capacity ------------------------------------------------------------------------------
+
+
+def test_listen_backlog_is_real(server: Server) -> None:
+    assert server.srv.request_queue_size >= 128  # socketserver's default of 5 reset bursts of 50
+
+
+def test_fifty_concurrent_requests_are_all_served(server: Server, capsys: pytest.CaptureFixture[str]) -> None:
+    body = post(json.dumps(ROW).encode())
+
+    def one(_: int) -> int:
+        with server.connect() as sock:
+            sock.sendall(body)
+            return _read_response(sock)[0]
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(one, range(50)))
+    assert statuses == [200] * 50
+    assert len(capsys.readouterr().out.splitlines()) == 50
+
+
+def test_slow_connections_hold_a_bounded_number_of_threads() -> None:
+    """100 clients that never send a byte: at most ``workers`` threads, the overflow gets a 503 at once."""
+    s = Server(workers=4, queue=4, idle_timeout=5.0)
+    before = threading.active_count()
+    socks: list[socket.socket] = []
+    try:
+        socks = [s.connect() for _ in range(8)]  # fill the 4 workers and the 4 queue places
+        extra = [s.connect() for _ in range(92)]
+        statuses = []
+        for sock in extra:
+            status, headers, body = _read_response(sock)
+            statuses.append(status)
+            assert headers["retry-after"] == "1" and json.loads(body)["error"].startswith("server busy")
+            sock.close()
+        assert statuses == [503] * 92
+        assert threading.active_count() - before <= 4
+        assert s.srv.rejected == 92
+    finally:
+        for sock in socks:
+            sock.close()
+        s.close()
+
+
+def test_a_seeded_stream_of_mutated_requests_always_gets_a_json_answer(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """150 requests built by mutating a valid one (seeded): every answer is HTTP with a JSON body."""
+    import random
+
+    rng = random.Random(11)
+    valid = post(json.dumps(ROW).encode())
+    pieces = [b"\r\n", b"\x00", b"\xff", b":", b" ", b"Content-Length: 3\r\n", b"{", b"[", b"9" * 50, b"\t"]
+    for _ in range(150):
+        raw = bytearray(valid)
+        for _ in range(rng.randint(1, 4)):
+            pos = rng.randrange(len(raw))
+            if rng.random() < 0.5:
+                raw[pos : pos + rng.randint(1, 5)] = rng.choice(pieces)
+            else:
+                del raw[pos : pos + rng.randint(1, 5)]
+        status, _, payload = exchange(server, bytes(raw), half_close=True)
+        assert 200 <= status < 600 and isinstance(payload, dict)
+        assert status < 500, payload
+    capsys.readouterr()
+
+
+# --- item 13: Lambda events of unexpected shapes ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ([], "event"),
+        ("x", "event"),
+        (None, "event"),
+        ({"requestContext": "x"}, "body: empty"),
+        ({"requestContext": {"http": "x"}}, "body: empty"),
+        ({"requestContext": {"http": {"method": 5}}}, "must be strings"),
+        ({"rawPath": ["x"]}, "must be strings"),
+        ({"body": base64.b64encode(b"123").decode(), "isBase64Encoded": True}, "must be a JSON object"),
+        ({"body": 123, "isBase64Encoded": True}, "base64"),
+        ({"body": 123}, "JSON string"),
+        ({"body": "[" * 5000 + "]" * 5000}, "nested deeper"),
+    ],
+)
+def test_lambda_events_of_unexpected_shapes_are_400(event: Any, expected: str) -> None:
+    response = aws_lambda.handler(event, None)
+    assert response["statusCode"] == 400
+    assert response["headers"]["content-type"] == "application/json"
+    assert expected in json.loads(response["body"])["error"]
+
+
+def test_lambda_other_methods_are_405_with_allow() -> None:
+    response = aws_lambda.handler({"requestContext": {"http": {"method": "PUT", "path": "/predict"}}}, None)
+    assert response["statusCode"] == 405 and response["headers"]["allow"] == "POST"
+
+
+def test_azure_adapter_answers_hostile_bodies_with_json_400() -> None:
+    func = pytest.importorskip("azure.functions")
+    from functions import function_app
+
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"amount": ' + b"9" * 5000 + b"}", b"\xff\xfe"):
+        resp = function_app.predict(func.HttpRequest(method="POST", url="/api/predict", body=body))
+        assert resp.status_code == 400 and resp.mimetype == "application/json"
+        assert json.loads(resp.get_body())["error"].startswith("body:")
