@@ -123,7 +123,7 @@ def gcp_label_value(value: str) -> str:
     value changed or cut this way gets a short hash of the original, so ``RecSys-Ranker-XL`` and
     ``recsys-ranker-xl`` stay distinct labels.
     """
-    if _GCP_LABEL.match(value):
+    if _GCP_LABEL.fullmatch(value):
         return value
     safe = re.sub(r"[^a-z0-9_-]", "-", value.lower()).strip("-")
     digest = _digest(value)
@@ -136,7 +136,7 @@ def k8s_label_value(value: str) -> str:
     Kubernetes label values keep upper case, so only characters outside the charset and the length
     change; a changed value gets a short hash of the original.
     """
-    if _K8S_LABEL_VALUE.match(value):
+    if _K8S_LABEL_VALUE.fullmatch(value):
         return value
     safe = re.sub(r"[^A-Za-z0-9_.-]", "-", value).strip("-_.")
     digest = _digest(value)
@@ -190,7 +190,7 @@ def cloud_metadata(
         labels = {
             k: gcp_label_value(v) if k in SAFE_FORM_KEYS else v
             for k, v in meta.items()
-            if k in SAFE_FORM_KEYS or _GCP_LABEL.match(v)
+            if k in SAFE_FORM_KEYS or _GCP_LABEL.fullmatch(v)
         }
         # The original beside its label-safe form: same key, in annotations.
         return CloudMetadata(labels=labels, annotations={k: v for k, v in meta.items() if labels.get(k) != v})
@@ -198,7 +198,7 @@ def cloud_metadata(
         labels={
             K8S_PREFIX + k: k8s_label_value(v) if k in SAFE_FORM_KEYS else v
             for k, v in meta.items()
-            if k in SAFE_FORM_KEYS or _K8S_LABEL_VALUE.match(v)
+            if k in SAFE_FORM_KEYS or _K8S_LABEL_VALUE.fullmatch(v)
         },
         annotations={K8S_PREFIX + k: v for k, v in meta.items()},
     )

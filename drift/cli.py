@@ -353,6 +353,13 @@ def _run(argv: list[str]) -> int:
     except (DataError, UsageError, LoadError) as exc:
         sys.stderr.write(f"drift: error: {one_line(exc)}\n")
         return EXIT_USAGE
+    except ValueError as exc:
+        from drift.detect import ConfigMismatchError  # loaded already whenever detection ran
+
+        if not isinstance(exc, ConfigMismatchError):
+            raise  # a bug: run_guarded makes it exit 3
+        sys.stderr.write(f"drift: error: {one_line(exc)}\n")
+        return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -74,6 +74,10 @@ PARALLEL_MIN_VALUES = 200_000
 MAX_WORKERS = 4
 
 
+class ConfigMismatchError(ValueError):
+    """The detection config asks for something the data cannot give (bad input: exit 2, not a bug)."""
+
+
 @dataclass
 class FeatureOverride:
     """Per-feature settings from the config file; ``None`` keeps the default."""
@@ -416,7 +420,7 @@ def detect(
     perf, change_points = _performance(reference, current, cfg, rows, (ref_ts, cur_ts), notes)
     if perf is None:
         if cfg.streaming_metric == "error":
-            raise ValueError("streaming.metric 'error' needs label and prediction columns paired row by row")
+            raise ConfigMismatchError("streaming.metric 'error' needs label and prediction columns paired row by row")
         change_points = _column_change_points(current, cfg, cur_ts)
     elif cfg.streaming_metric not in ("auto", "error"):
         change_points = _column_change_points(current, cfg, cur_ts)
@@ -1144,10 +1148,10 @@ def _column_change_points(current: Mapping[str, Any], cfg: DetectConfig, timesta
         if "prediction" not in current or infer_kind(current["prediction"]) != "numeric":
             return []
     if metric not in current:
-        raise ValueError(f"streaming.metric: no column {metric!r} in the current data")
+        raise ConfigMismatchError(f"streaming.metric: no column {metric!r} in the current data")
     raw = current[metric]
     if infer_kind(raw) != "numeric" and not isinstance(raw, np.ma.MaskedArray):
-        raise ValueError(f"streaming.metric: column {metric!r} is not numeric")
+        raise ConfigMismatchError(f"streaming.metric: column {metric!r} is not numeric")
     n_rows = _window_rows(current)
     got = _aligned(current, metric, n_rows)
     if got is None or isinstance(got, str):

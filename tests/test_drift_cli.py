@@ -161,6 +161,15 @@ def test_bad_config_and_options(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().err.startswith("drift: error: argument --chunk-rows: expected a positive integer")
 
 
+def test_config_the_data_cannot_satisfy_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A config asking for a column the current data lacks is the user's input, not a bug: exit 2 with
+    # one line (exit 3 would page someone; exit 1 would open a remediation pull request).
+    config = tmp_path / "drift.yaml"
+    config.write_text("streaming:\n  metric: no-such-column\n")
+    err = _fail(capsys, "--reference", REF, "--current", CUR, "--config", str(config))
+    assert err == "drift: error: streaming.metric: no column 'no-such-column' in the current data"
+
+
 def test_failed_run_keeps_the_previous_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report.json"
     out.write_text("previous")
