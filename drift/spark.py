@@ -45,8 +45,6 @@ from drift import readers
 from drift.readers import DataError, one_line
 from drift.summaries import (
     KEY,
-    MAX_DISTINCT,
-    PERF_DISTINCT,
     ROW_DDL,
     SummarySpec,
     WindowSummary,
@@ -68,6 +66,7 @@ SAMPLE_SEED = 2026
 #: passed in or already active is used as it is.
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "4",
     # Larger Arrow batches: fewer per-batch numpy calls in the summarising Python workers.
     "spark.sql.execution.arrow.maxRecordsPerBatch": "65536",
@@ -98,10 +97,20 @@ def local_session(
     master: str = "local[2]", app_name: str = "inferops-drift", conf: Mapping[str, str] | None = None
 ) -> SparkSession:
     """A SparkSession in local mode with :data:`LOCAL_CONF` (UI off, few shuffle partitions) plus ``conf``."""
+    _local_workers()
     builder = _pyspark().SparkSession.builder.master(master).appName(app_name)
     for key, value in {**LOCAL_CONF, **(conf or {})}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def _local_workers() -> None:
+    """Python workers of a Spark this process starts run this interpreter (its numpy, pyarrow, drift).
+
+    Under spark-submit (which passes ``PYSPARK_GATEWAY_PORT``) the cluster's settings decide.
+    """
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
 def _session() -> tuple[SparkSession, bool]:
@@ -110,6 +119,7 @@ def _session() -> tuple[SparkSession, bool]:
     active = sql.SparkSession.getActiveSession()
     if active is not None:
         return active, False
+    _local_workers()
     try:
         builder = sql.SparkSession.builder.appName("inferops-drift")
         for key, value in LOCAL_CONF.items():
@@ -161,12 +171,31 @@ def read_logs(
         reader = reader.schema(schema)
     try:
         df = reader.format("json" if found == "jsonl" else found).load(uri)
+        if found == "jsonl" and schema is None and unwrap is None:
+            df = _in_record_order(spark, df, uri)
         if unwrap is not None:
             df = unwrap(df)
         df.schema  # noqa: B018 (resolves the plan: a missing path or bad file fails here, named)
     except Exception as exc:
         raise _read_error(uri, found, exc) from None
     return df
+
+
+def _in_record_order(spark: SparkSession, df: DataFrame, uri: str) -> DataFrame:
+    """Columns in the order of the first record's keys (Spark's JSON inference sorts them by name).
+
+    The report lists features in column order, as the local engine does; one line is read for it.
+    """
+    import json
+
+    first = spark.read.text(uri).limit(1).collect()
+    try:
+        keys = list(json.loads(first[0][0])) if first else []
+    except (ValueError, TypeError):
+        return df
+    names = df.columns
+    ordered = [k for k in keys if k in names] + [n for n in names if n not in keys]
+    return df.select([_col(n) for n in ordered])
 
 
 def _read_error(uri: str, fmt: str, exc: Exception) -> Exception:
@@ -300,9 +329,13 @@ _FAILFAST = re.compile(r"Malformed records are detected in (?:record|schema infe
 
 
 def summarize_frame(df: DataFrame, spec: SummarySpec, source: str) -> WindowSummary:
-    """Summaries of one window: per-partition partial rows, merged by Spark, collected (bounded) and built."""
-    import pyarrow as pa
-    from pyspark import StorageLevel
+    """Summaries of one window: per-partition partial rows, merged by Spark, collected (bounded) and built.
+
+    One action, DataFrame API only (no RDDs, no caching), so Spark Connect sessions (Databricks
+    serverless, shared clusters) run it too. The collected rows are bounded by columns x bins plus the
+    categories; distinct label/prediction values add at most 20 per partition, and only when a
+    partition has at most 20 (a classification task).
+    """
     from pyspark.sql import functions as F  # noqa: N812
 
     missing = [c for c in spec.kinds if c not in df.columns]
@@ -310,29 +343,19 @@ def summarize_frame(df: DataFrame, spec: SummarySpec, source: str) -> WindowSumm
         raise DataError(source, f"missing column(s) {', '.join(map(repr, missing))} present in the reference")
     frame = df.select([_col(c) for c in spec.kinds])
     partials = frame.mapInArrow(functools.partial(summarize_batches, spec=spec), ROW_DDL)
-    merged = (
-        partials.groupBy(*KEY)
-        .agg(
-            F.sum("n").alias("n"),
-            F.sum("x").alias("sx"),
-            F.sum("y").alias("sy"),
-            F.min("x").alias("mn"),
-            F.max("x").alias("mx"),
-        )
-        .persist(StorageLevel.MEMORY_AND_DISK)
+    merged = partials.groupBy(*KEY).agg(
+        F.sum("n").alias("n"),
+        F.sum("x").alias("sx"),
+        F.sum("y").alias("sy"),
+        F.min("x").alias("mn"),
+        F.max("x").alias("mx"),
     )
     try:
-        table = _to_arrow(merged.filter(F.col("part") != PERF_DISTINCT))
-        # Distinct label/prediction values are only needed up to MAX_DISTINCT (more: not classes).
-        distinct = _to_arrow(merged.filter(F.col("part") == PERF_DISTINCT).limit(MAX_DISTINCT))
+        table = _to_arrow(merged)
     except Exception as exc:
-        text = one_line(exc)
-        if _FAILFAST.search(text):
+        if _FAILFAST.search(one_line(exc)):
             raise DataError(source, "a record does not parse with the reference's column types") from None
         raise
-    finally:
-        merged.unpersist()
-    table = pa.concat_tables([table, distinct.cast(table.schema)])
     return window_from_merged(table, spec)
 
 
@@ -376,12 +399,17 @@ def check(
     columns: Sequence[str] | None = None,
     categorical: Iterable[str] = (),
     unwrap: Unwrap | None = None,
+    reference_unwrap: Unwrap | None = None,
 ) -> tuple[Any, dict[str, WindowSummary]]:
-    """Read both windows through Spark and compare them (see :func:`check_frames`)."""
+    """Read both windows through Spark and compare them (see :func:`check_frames`).
+
+    ``unwrap`` turns the current window's envelopes into records, ``reference_unwrap`` the reference's
+    (a reference is often a plain training snapshot while the current window is captured traffic).
+    """
     from drift.detect import DetectConfig
 
     cfg = config or DetectConfig()
-    ref_df = read_logs(spark, reference, fmt, unwrap=unwrap)
+    ref_df = read_logs(spark, reference, fmt, unwrap=reference_unwrap)
     forced = list(categorical) + [n for n, ov in cfg.features.items() if ov.kind == "categorical"]
     plan = plan_frame(ref_df.schema, reference, columns=columns, categorical=forced)
     cur_fmt = _format_of(current, fmt)
@@ -403,7 +431,9 @@ def check(
 # ---- CLI ----------------------------------------------------------------------------------------------
 
 
-def run_spark_check(args: Any, config: Any, *, unwrap: Unwrap | None = None) -> tuple[Any, dict[str, Any]]:
+def run_spark_check(
+    args: Any, config: Any, *, unwrap: Unwrap | None = None, reference_unwrap: Unwrap | None = None
+) -> tuple[Any, dict[str, Any]]:
     """``drift check --engine spark``: the report and the plot data (binned, as the chunked mode's)."""
     from drift.cli import _plot_bins
 
@@ -418,6 +448,7 @@ def run_spark_check(args: Any, config: Any, *, unwrap: Unwrap | None = None) -> 
             columns=args.columns,
             categorical=args.categorical,
             unwrap=unwrap,
+            reference_unwrap=reference_unwrap,
         )
     finally:
         if created:

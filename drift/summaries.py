@@ -66,7 +66,7 @@ KEY = ("col", "part", "idx", "key")
 MERGED_COLUMNS = ("n", "sx", "sy", "mn", "mx")
 PERF_DISTINCT = "perf.distinct"
 #: Distinct label/prediction values: this many or more (over 20 classes) means regression (detect's rule),
-#: so no window keeps or collects more than this many.
+#: so no partition keeps more than this many.
 MAX_DISTINCT = 21
 
 
