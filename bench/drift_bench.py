@@ -22,6 +22,8 @@ reported as unavailable and the others are still measured.
 and the largest peak RSS: on a shared machine single runs vary by up to 2x.
 
 Usage: ``python bench/drift_bench.py [--rows 100000 1000000] [--workdir DIR] [--repeat N]``. Not run in CI.
+``--engine spark`` compares the local engine with ``drift check --engine spark`` at data-lake sizes
+instead (bench/spark_bench.py: ``--rows 10000000 100000000``).
 """
 
 from __future__ import annotations
@@ -304,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--spark-driver-memory", default="2g", help="with --engine spark: the driver JVM's heap")
     p.add_argument("--spark-master", default="local[2]", help="with --engine spark: the Spark master")
+    p.add_argument("--concurrent", action="store_true", help="with --engine spark: run both engines at the same time")
     p.add_argument("--worker")
     p.add_argument("--ref")
     p.add_argument("--cur")
@@ -322,7 +325,13 @@ def main(argv: list[str] | None = None) -> int:
         from spark_bench import run as run_spark_bench
 
         found = run_spark_bench(
-            args.rows, args.workdir, args.python, args.timeout, args.spark_driver_memory, args.spark_master
+            args.rows,
+            args.workdir,
+            args.python,
+            args.timeout,
+            args.spark_driver_memory,
+            args.spark_master,
+            args.concurrent,
         )
         if args.json:
             args.json.write_text(json.dumps(found, indent=2) + "\n")

@@ -75,16 +75,22 @@ def make_data(rows: int, workdir: Path) -> tuple[Path, Path, int]:
 
 
 def _descendants(pid: int) -> list[int]:
-    """Every live descendant of ``pid`` (from /proc), children before grandchildren."""
+    """Every live descendant of ``pid``, from the parent ids in /proc/*/stat."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])  # the command name may hold spaces and parentheses
+        parents.setdefault(ppid, []).append(int(entry))
     out: list[int] = []
     todo = [pid]
     while todo:
-        parent = todo.pop()
-        try:
-            with open(f"/proc/{parent}/task/{parent}/children") as handle:
-                kids = [int(k) for k in handle.read().split()]
-        except OSError:
-            kids = []
+        kids = parents.get(todo.pop(), [])
         out.extend(kids)
         todo.extend(kids)
     return out
@@ -137,8 +143,20 @@ def _mib(value: int | None) -> str:
     return f"{value / 2**20:,.0f} MiB" if value else "n/a"
 
 
-def run(rows_list: list[int], workdir: Path, python: str, timeout: float, driver_memory: str, master: str) -> dict:
-    """Generate the data, run the local and the Spark engine per size, print the table; return all results."""
+def run(
+    rows_list: list[int],
+    workdir: Path,
+    python: str,
+    timeout: float,
+    driver_memory: str,
+    master: str,
+    concurrent: bool = False,
+) -> dict:
+    """Generate the data, run the local and the Spark engine per size, print the table; return all results.
+
+    ``concurrent`` runs the two engines at the same time (each in its own process, sharing the cores):
+    on a machine shared with other work both then see the same load, and a long run takes about half.
+    """
     import platform
 
     sys.path.insert(0, str(ROOT / "bench"))
@@ -159,9 +177,18 @@ def run(rows_list: list[int], workdir: Path, python: str, timeout: float, driver
             f"{disk / 2**30:.1f} GiB of Parquet (ready after {time.perf_counter() - t0:.0f} s)",
             flush=True,
         )
+        tools = ("drift", "drift-spark")
+        if concurrent:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                futures = {tool: pool.submit(run_child, python, tool, ref, cur, workdir, timeout) for tool in tools}
+                found = {tool: f.result() for tool, f in futures.items()}
+        else:
+            found = {tool: run_child(python, tool, ref, cur, workdir, timeout) for tool in tools}
         results = {}
-        for tool in ("drift", "drift-spark"):
-            r = run_child(python, tool, ref, cur, workdir, timeout)
+        for tool in tools:
+            r = found[tool]
             results[tool] = r
             if "seconds" not in r:
                 print(f"  {tool:12s} {r.get('error', 'failed')}", flush=True)
