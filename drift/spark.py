@@ -325,6 +325,7 @@ def _to_arrow(df: DataFrame) -> Any:
     return pa.table({name: [r[name] for r in rows] for name in names})
 
 
+_MISSING = re.compile(r"PATH_NOT_FOUND|Path does not exist|FileNotFoundException")
 _FAILFAST = re.compile(r"Malformed records are detected in (?:record|schema inference) parsing")
 
 
@@ -353,8 +354,11 @@ def summarize_frame(df: DataFrame, spec: SummarySpec, source: str) -> WindowSumm
     try:
         table = _to_arrow(merged)
     except Exception as exc:
-        if _FAILFAST.search(one_line(exc)):
+        text = one_line(exc)
+        if _FAILFAST.search(text):
             raise DataError(source, "a record does not parse with the reference's column types") from None
+        if _MISSING.search(text):  # a path read with a given schema is only listed when the job runs
+            raise DataError(source, "no such file") from None
         raise
     return window_from_merged(table, spec)
 

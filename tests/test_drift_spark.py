@@ -286,6 +286,7 @@ def test_envelopes_unwrap_into_records(spark: Any, data: dict[str, str], tmp_pat
         ("nan", "column 'amount': 1 NaN or infinite value(s)"),
         ("null", "column 'device': all values are null"),
         ("nofile", "no such file"),
+        ("nofile-jsonl", "no such file"),  # read with the reference's schema: listed only when the job runs
     ],
 )
 def test_bad_current_windows_exit_2_with_one_line(
@@ -308,7 +309,8 @@ def test_bad_current_windows_exit_2_with_one_line(
     elif make == "null":
         _write(table.set_column(6, "device", pa.nulls(500, pa.string())), path)
     else:
-        path = tmp_path / "missing.csv"
-    code, _, err = _run("spark", data["ref.csv"], str(path), tmp_path)
+        path = tmp_path / ("missing.jsonl" if make == "nofile-jsonl" else "missing.csv")
+    reference = data["ref.jsonl"] if make == "nofile-jsonl" else data["ref.csv"]
+    code, _, err = _run("spark", reference, str(path), tmp_path)
     assert code == 2
     assert err.strip().splitlines() == [f"drift: error: {path}: {message}"]
