@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: install plan test lint bench schema
+.PHONY: install install-spark plan test lint bench schema
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.
 
 install: $(VENV)/.installed
 
+## pyspark (about 500 MB) for the Spark engine's tests and local runs: not needed by `make plan`.
+$(VENV)/.spark-installed: $(VENV)/.installed requirements-spark.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements-spark.txt
+	touch $@
+
+install-spark: $(VENV)/.spark-installed
+
 ## Offline plan of a stack: resources, monthly cost against budgets, policy verdicts (no cloud, no CLI).
 plan: install
 	$(PY) -m inferops plan --stack $(STACK)
@@ -28,7 +35,7 @@ lint: install
 	$(PY) -m mypy components inferops functions drift gitops finops policies/inferops_policy __main__.py
 
 ## The test suite (what CI runs).
-test: lint
+test: lint install-spark
 	$(PY) -m pytest
 
 bench: install

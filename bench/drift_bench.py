@@ -27,6 +27,8 @@ reported as unavailable and the others are still measured.
 and the largest peak RSS: on a shared machine single runs vary by up to 2x.
 
 Usage: ``python bench/drift_bench.py [--rows 100000 1000000] [--workdir DIR] [--repeat N]``. Not run in CI.
+``--engine spark`` compares the local engine with ``drift check --engine spark`` at data-lake sizes
+instead (bench/spark_bench.py: ``--rows 10000000 100000000``).
 """
 
 from __future__ import annotations
@@ -195,6 +197,12 @@ def worker(tool: str, ref: str, cur: str, out_dir: str) -> dict:
         calc.fit(ref_df)
         calc.calculate(cur_df).to_df()
         result["seconds"] = time.perf_counter() - t0
+    elif tool == "drift-spark":  # --engine spark: bench/spark_bench.py
+        sys.path.insert(0, str(ROOT / "bench"))
+        from spark_bench import spark_worker
+
+        master = os.environ.get("DRIFT_SPARK_BENCH_MASTER", "local[2]")
+        result = spark_worker(ref, cur, out_dir, os.environ.get("DRIFT_SPARK_BENCH_DRIVER_MEMORY", "2g"), master)
     else:
         raise SystemExit(f"unknown tool {tool}")
     return result
@@ -325,6 +333,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=1200.0, help="seconds per tool run")
     p.add_argument("--repeat", type=int, default=1, help="runs per tool: median time, largest peak RSS")
     p.add_argument("--json", type=Path, help="also write all results here")
+    p.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="spark: the local engine against --engine spark at data-lake sizes (bench/spark_bench.py)",
+    )
+    p.add_argument("--spark-driver-memory", default="2g", help="with --engine spark: the driver JVM's heap")
+    p.add_argument("--spark-master", default="local[2]", help="with --engine spark: the Spark master")
+    p.add_argument("--concurrent", action="store_true", help="with --engine spark: run both engines at the same time")
     p.add_argument("--worker")
     p.add_argument("--ref")
     p.add_argument("--cur")
@@ -338,6 +355,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.engine == "spark":
+        sys.path.insert(0, str(ROOT / "bench"))
+        from spark_bench import run as run_spark_bench
+
+        found = run_spark_bench(
+            args.rows,
+            args.workdir,
+            args.python,
+            args.timeout,
+            args.spark_driver_memory,
+            args.spark_master,
+            args.concurrent,
+        )
+        if args.json:
+            args.json.write_text(json.dumps(found, indent=2) + "\n")
+        return 0
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d')}"

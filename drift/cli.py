@@ -130,6 +130,13 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(default: a quarter of physical memory)",
     )
     p.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="local: this process (default); spark: summaries computed by Spark, read through it "
+        "(directories, globs, the cluster's URIs; docs/drift-spark.md)",
+    )
+    p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -270,8 +277,6 @@ def _plot_bins(ref: Any, cur: Any, groups: int = 50) -> tuple[Any, Any, Any]:
 
 def run_check(args: argparse.Namespace) -> int:
     """Run ``drift check``; returns the exit code."""
-    from drift.render import atomic_write_text, render_json, render_markdown, write_plots
-
     if getattr(args, "capture", None):
         from drift import capture_cli
 
@@ -290,6 +295,17 @@ def run_check(args: argparse.Namespace) -> int:
             message = one_line(exc)
             raise UsageError(message if args.config in message else f"{args.config}: {message}") from None
 
+    if getattr(args, "engine", "local") == "spark":
+        from drift.spark import run_spark_check
+
+        report, data = run_spark_check(args, config)
+    else:
+        report, data = _detect_local(args, config)
+    return _finish(args, report, data)
+
+
+def _detect_local(args: argparse.Namespace, config: Any) -> tuple[Any, dict[str, Any]]:
+    """The local engine: read with pyarrow, in memory or in chunks."""
     ref_src = Source.open(args.reference, args.input_format)
     cur_src = Source.open(args.current, args.input_format)
     # Kinds forced in the config file decide how the columns are decoded, like --categorical.
@@ -303,7 +319,12 @@ def run_check(args: argparse.Namespace) -> int:
     budget = (args.memory_budget << 20) if args.memory_budget else default_memory_budget()
     chunked = args.chunked or (ref_src.in_memory_bytes() + cur_src.in_memory_bytes() > budget)
     runner: Callable[..., tuple[Any, dict[str, Any]]] = _detect_chunked if chunked else _detect_in_memory
-    report, data = runner(ref_src, cur_src, plan, config, args, progress)
+    return runner(ref_src, cur_src, plan, config, args, progress)
+
+
+def _finish(args: argparse.Namespace, report: Any, data: dict[str, Any]) -> int:
+    """Plots, the report in its format, the exit code."""
+    from drift.render import atomic_write_text, render_json, render_markdown, write_plots
 
     plots: dict[str, str] = {}
     if args.plots:

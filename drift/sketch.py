@@ -69,6 +69,31 @@ class NumericSketch:
         """A new, empty sketch with the same edges (for the current window)."""
         return NumericSketch(self.edges)
 
+    @classmethod
+    def from_counts(
+        cls,
+        edges: np.ndarray,
+        counts: np.ndarray,
+        at_edge: np.ndarray,
+        *,
+        minimum: float,
+        maximum: float,
+        mean: float,
+        m2: float,
+    ) -> NumericSketch:
+        """A sketch from merged partial summaries (e.g. added up by Spark): bin counts, moments, range.
+
+        ``m2`` is the sum of squared deviations from ``mean``; ``n`` is the total of ``counts``.
+        """
+        sketch = cls(edges)
+        c, a = np.asarray(counts, dtype=np.int64), np.asarray(at_edge, dtype=np.int64)
+        if c.shape != sketch.counts.shape or a.shape != sketch.at_edge.shape:
+            raise ValueError("sketch counts do not match the edges")
+        sketch.counts, sketch.at_edge = c.copy(), a.copy()
+        sketch.n = int(c.sum())
+        sketch.min, sketch.max, sketch.mean, sketch._m2 = float(minimum), float(maximum), float(mean), max(m2, 0.0)
+        return sketch
+
     def update(self, chunk: Any) -> None:
         """Add one chunk of finite values."""
         x = np.asarray(chunk, dtype=np.float64).ravel()

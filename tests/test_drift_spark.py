@@ -1,0 +1,316 @@
+"""`drift check --engine spark` against the local engine, on PySpark in local mode (``local[2]``).
+
+Same data, same verdicts: every feature's (and the prediction's) test and verdict are equal, every
+statistic is within the binned path's documented bound (docs/drift.md, "Binned path": the exact KS lies
+in ``[statistic, statistic + error_bound]``, the exact Wasserstein within ``error_bound``; categorical
+tests are exact), for drift and no-drift windows, numeric and categorical columns with missing values,
+small (KS, chi-square) and large (Wasserstein, Jensen-Shannon) samples, Parquet, JSON Lines and CSV.
+
+One SparkSession serves the whole test session (UI off, 2 shuffle partitions); a timer cancels any Spark
+job still running after JOB_TIMEOUT seconds, so no test can hang on the cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+try:
+    import pyspark  # noqa: F401
+except ImportError:  # pragma: no cover - CI installs requirements-spark.txt (make test)
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("pyspark is not installed (pip install -r requirements-spark.txt)", allow_module_level=True)
+
+import drift.cli
+from drift import spark as drift_spark
+
+JOB_TIMEOUT = 240.0
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    session = drift_spark.local_session(
+        master="local[2]",
+        app_name="inferops-drift-tests",
+        conf={
+            "spark.sql.shuffle.partitions": "2",
+            "spark.driver.memory": "1g",
+            "spark.ui.showConsoleProgress": "false",
+        },
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(autouse=True)
+def _bounded(spark: Any) -> Iterator[None]:
+    timer = threading.Timer(JOB_TIMEOUT, spark.sparkContext.cancelAllJobs)
+    timer.daemon = True
+    timer.start()
+    yield
+    timer.cancel()
+
+
+# ---- data ----------------------------------------------------------------------------------------------
+
+
+def _window(seed: int, n: int, drift: bool) -> pa.Table:
+    """Inference records: 3 numeric features, 2 categorical, prediction (score) and label, with nulls."""
+    rng = np.random.default_rng(seed)
+    amount = rng.lognormal(0.5 if drift else 0.0, 1.0, n)
+    age = rng.integers(18, 80, n).astype(np.float64)
+    score = rng.normal(0.0, 1.0, n)
+    shares = [0.2, 0.2, 0.3, 0.3] if drift else [0.4, 0.3, 0.2, 0.1]
+    country = rng.choice(["DE", "FR", "US", "NL"], n, p=shares).astype(object)
+    if drift:
+        country[rng.random(n) < 0.1] = "BR"  # a category the reference never saw
+    device = rng.choice(["ios", "android", "web"], n).astype(object)
+    label = rng.integers(0, 2, n).astype(np.float64)
+    signal = (label - 0.5) * (0.6 if drift else 2.0)
+    prediction = 1.0 / (1.0 + np.exp(-(signal + rng.normal(0, 1, n))))
+    age_mask = rng.random(n) < 0.07
+    device[rng.random(n) < 0.05] = None
+    return pa.table(
+        {
+            "timestamp": pa.array([f"2026-01-12T05:{i // 600 % 60:02d}:{i % 60:02d}Z" for i in range(n)]),
+            "model_id": pa.array(["fraud"] * n),
+            "amount": pa.array(amount),
+            "age": pa.array(age, mask=age_mask),
+            "score": pa.array(score),
+            "country": pa.array(country.tolist(), pa.string()),
+            "device": pa.array(device.tolist(), pa.string()),
+            "prediction": pa.array(prediction),
+            "label": pa.array(label),
+        }
+    )
+
+
+def _write(table: pa.Table, path: Path) -> str:
+    if path.suffix == ".parquet":
+        pq.write_table(table, path, row_group_size=max(1, table.num_rows // 3))
+    elif path.suffix == ".csv":
+        pcsv.write_csv(table, path, pcsv.WriteOptions(quoting_style="needed"))
+    else:
+        with open(path, "w") as handle:
+            for row in table.to_pylist():
+                handle.write(json.dumps(row) + "\n")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("spark-data")
+    out = {}
+    for size, n, seed in (("large", 6000, 1), ("small", 600, 4)):
+        out[f"{size}-ref.parquet"] = _write(_window(seed, n, False), root / f"{size}-ref.parquet")
+        out[f"{size}-same.parquet"] = _write(_window(seed + 10, n, False), root / f"{size}-same.parquet")
+        out[f"{size}-drift.parquet"] = _write(_window(seed + 20, n, True), root / f"{size}-drift.parquet")
+    for suffix in (".csv", ".jsonl"):
+        out[f"ref{suffix}"] = _write(_window(1, 3000, False), root / f"ref{suffix}")
+        out[f"drift{suffix}"] = _write(_window(3, 3000, True), root / f"drift{suffix}")
+    return out
+
+
+# ---- comparing the engines -----------------------------------------------------------------------------
+
+
+def _run(engine: str, ref: str, cur: str, tmp: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
+    out = tmp / f"report-{engine}.json"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = drift.cli.main(
+            ["check", "--engine", engine, "--reference", ref, "--current", cur, "--out", str(out), *extra]
+        )
+    report = json.loads(out.read_text()) if out.exists() and code in (0, 1) else {}
+    return code, report, err.getvalue()
+
+
+def _assert_within_bound(spark_f: dict[str, Any], local_f: dict[str, Any]) -> None:
+    name = local_f["feature"]
+    assert spark_f["feature"] == name
+    assert spark_f["test"] == local_f["test"], name
+    assert spark_f["drifted"] == local_f["drifted"], (name, spark_f, local_f)
+    assert spark_f["n_reference"] == local_f["n_reference"] and spark_f["n_current"] == local_f["n_current"], name
+    s, exact, bound = spark_f["statistic"], local_f["statistic"], spark_f["error_bound"]
+    if spark_f["test"] == "ks":
+        assert s - 1e-12 <= exact <= s + bound + 1e-12, (name, s, exact, bound)
+        # at most the largest bin mass: about 1/1000 for continuous columns, a value's share for discrete
+        # ones (age: 62 values, edges on them)
+        assert bound <= 0.03
+    elif spark_f["test"] == "wasserstein":
+        assert abs(s - exact) <= bound + 1e-12, (name, s, exact, bound)
+    else:  # categorical tests are exact
+        assert bound is None
+        assert s == pytest.approx(exact, rel=1e-9, abs=1e-12), name
+        if local_f["p_value"] is not None:
+            assert spark_f["p_value"] == pytest.approx(local_f["p_value"], rel=1e-6, abs=1e-300), name
+
+
+def _compare(ref: str, cur: str, tmp: Path, *extra: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    code_l, local, err_l = _run("local", ref, cur, tmp, *extra)
+    code_s, spark, err_s = _run("spark", ref, cur, tmp, *extra)
+    assert code_l in (0, 1), err_l
+    assert code_s == code_l, err_s
+    assert [f["feature"] for f in spark["features"]] == [f["feature"] for f in local["features"]]
+    for spark_f, local_f in zip(spark["features"], local["features"], strict=True):
+        _assert_within_bound(spark_f, local_f)
+    _assert_within_bound(spark["prediction"], local["prediction"])
+    assert (spark["drifted"], spark["severity"], spark["drift_kinds"]) == (
+        local["drifted"],
+        local["severity"],
+        local["drift_kinds"],
+    )
+    assert (spark["n_reference"], spark["n_current"]) == (local["n_reference"], local["n_current"])
+    sp, lp = spark["performance"], local["performance"]
+    assert (sp["metric"], sp["test"], sp["drifted"]) == (lp["metric"], lp["test"], lp["drifted"])
+    assert sp["reference"] == pytest.approx(lp["reference"], abs=0.002)  # AUC on score bins: within 0.002 here
+    assert sp["current"] == pytest.approx(lp["current"], abs=0.002)
+    assert spark["binned"] is True
+    return spark, local
+
+
+@pytest.mark.parametrize("size", ["large", "small"])
+def test_same_verdicts_without_drift(spark: Any, data: dict[str, str], tmp_path: Path, size: str) -> None:
+    report, _ = _compare(data[f"{size}-ref.parquet"], data[f"{size}-same.parquet"], tmp_path)
+    assert not report["drifted"]
+    tests = {f["feature"]: f["test"] for f in report["features"]}
+    if size == "large":
+        assert tests == {"amount": "wasserstein", "age": "wasserstein", "score": "wasserstein",
+                         "country": "jensenshannon", "device": "jensenshannon"}  # fmt: skip
+    else:
+        assert tests == {"amount": "ks", "age": "ks", "score": "ks", "country": "chisquare", "device": "chisquare"}
+
+
+@pytest.mark.parametrize("size", ["large", "small"])
+def test_same_verdicts_with_drift(spark: Any, data: dict[str, str], tmp_path: Path, size: str) -> None:
+    report, _ = _compare(data[f"{size}-ref.parquet"], data[f"{size}-drift.parquet"], tmp_path)
+    drifted = sorted(f["feature"] for f in report["features"] if f["drifted"])
+    assert drifted == ["amount", "country"]
+    assert report["performance"]["drifted"] is True and report["performance"]["metric"] == "auc"
+    country = next(f for f in report["features"] if f["feature"] == "country")
+    assert country["current_summary"]["new_categories"] == ["BR"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_text_formats_read_through_spark(spark: Any, data: dict[str, str], tmp_path: Path, suffix: str) -> None:
+    report, _ = _compare(data[f"ref{suffix}"], data[f"drift{suffix}"], tmp_path)
+    assert sorted(f["feature"] for f in report["features"] if f["drifted"]) == ["amount", "country"]
+
+
+def test_config_and_column_options_are_honoured(spark: Any, data: dict[str, str], tmp_path: Path) -> None:
+    config = tmp_path / "drift.yaml"
+    # KS on a shifted column (p far below alpha) and a clear no-drift one (score, p far above): a p-value
+    # within the KS bound's reach of the threshold could flip (drift-spark.md), these cannot.
+    config.write_text(
+        "features:\n  age: {kind: categorical}\n  amount: {test: ks}\n  score: {threshold: 0.2}\ncorrection: holm\n"
+    )
+    report, _ = _compare(
+        data["large-ref.parquet"], data["large-drift.parquet"], tmp_path, "--config", str(config),
+        "--columns", "age,amount,score,country,prediction,label",
+    )  # fmt: skip
+    kinds = {f["feature"]: (f["kind"], f["test"], f["threshold"]) for f in report["features"]}
+    assert kinds == {"age": ("categorical", "jensenshannon", 0.1), "amount": ("numeric", "ks", 0.05),
+                     "score": ("numeric", "wasserstein", 0.2), "country": ("categorical", "jensenshannon", 0.1)}  # fmt: skip
+    assert [f["feature"] for f in report["features"] if f["drifted"]] == ["amount", "country"]
+
+
+def test_driver_collects_summaries_bounded_by_columns_and_bins(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collected: list[int] = []
+    real = drift_spark._to_arrow
+
+    def counting(df: Any) -> Any:
+        table = real(df)
+        collected.append(table.num_rows)
+        return table
+
+    monkeypatch.setattr(drift_spark, "_to_arrow", counting)
+    sizes = {}
+    for n in (2_000, 40_000):
+        ref = _write(_window(1, n, False), tmp_path / f"ref{n}.parquet")
+        cur = _write(_window(2, n, False), tmp_path / f"cur{n}.parquet")
+        collected.clear()
+        report, windows = drift_spark.check(spark, ref, cur)
+        assert not report.drifted
+        sizes[n] = sum(collected)
+        edges = {name: len(s.edges) for name, s in windows["reference"].sketches.items() if hasattr(s, "edges")}
+        # per numeric column: its bins and edges, moments, range; categories; per column nulls; the
+        # score cells of both classes; a few fixed rows; both windows
+        bound = 2 * (sum(2 * e + 1 + 4 for e in edges.values()) + 8 + 9 + 2 * 2 * (2 * edges["prediction"] + 1) + 20)
+        assert sizes[n] <= bound
+    assert sizes[40_000] <= max(sizes[2_000] * 3, 1)  # grows with distinct bins filled, not with rows
+
+
+def test_envelopes_unwrap_into_records(spark: Any, data: dict[str, str], tmp_path: Path) -> None:
+    from pyspark.sql import functions as F  # noqa: N812
+
+    records = pq.read_table(data["large-drift.parquet"]).to_pylist()
+    envelopes = tmp_path / "firehose.jsonl"
+    with open(envelopes, "w") as handle:
+        for i, row in enumerate(records):
+            handle.write(json.dumps({"id": str(i), "logGroup": "/aws/lambda/fraud", "message": json.dumps(row)}) + "\n")
+    ref_df = drift_spark.read_logs(spark, data["large-ref.parquet"])
+    schema = ref_df.schema
+
+    def unwrap(df: Any) -> Any:
+        return df.select(F.from_json("message", schema).alias("r")).select("r.*")
+
+    drift_spark.register_unwrap("test-firehose", unwrap)
+    wrapped, _ = drift_spark.check(
+        spark, data["large-ref.parquet"], str(envelopes), unwrap=drift_spark.UNWRAPPERS["test-firehose"]
+    )  # the reference is a plain snapshot (reference_unwrap=None), the current window captured envelopes
+    plain, _ = drift_spark.check(spark, data["large-ref.parquet"], data["large-drift.parquet"])
+    assert wrapped.to_dict() == plain.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        ("missing", "missing column(s) 'age' present in the reference"),
+        ("text", "column 'amount': non-numeric value 'lots' in a numeric column"),
+        ("nan", "column 'amount': 1 NaN or infinite value(s)"),
+        ("null", "column 'device': all values are null"),
+        ("nofile", "no such file"),
+        ("nofile-jsonl", "no such file"),  # read with the reference's schema: listed only when the job runs
+    ],
+)
+def test_bad_current_windows_exit_2_with_one_line(
+    spark: Any, data: dict[str, str], tmp_path: Path, make: str, message: str
+) -> None:
+    table = _window(2, 500, False)
+    path = tmp_path / "cur.csv"
+    if make == "missing":
+        _write(table.drop_columns(["age"]), path)
+    elif make in ("text", "nan"):
+        _write(table, path)
+        lines = path.read_text().splitlines()
+        head = lines[0].split(",")
+        cells = lines[7].split(",")
+        cells[head.index('"amount"') if '"amount"' in head else head.index("amount")] = (
+            "lots" if make == "text" else "NaN"
+        )
+        lines[7] = ",".join(cells)
+        path.write_text("\n".join(lines) + "\n")
+    elif make == "null":
+        _write(table.set_column(6, "device", pa.nulls(500, pa.string())), path)
+    else:
+        path = tmp_path / ("missing.jsonl" if make == "nofile-jsonl" else "missing.csv")
+    reference = data["ref.jsonl"] if make == "nofile-jsonl" else data["ref.csv"]
+    code, _, err = _run("spark", reference, str(path), tmp_path)
+    assert code == 2
+    assert err.strip().splitlines() == [f"drift: error: {path}: {message}"]
