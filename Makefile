@@ -13,7 +13,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.
 	# wherever PYTHONDONTWRITEBYTECODE is set (CI images, containers). Measured on the shared 2-core box:
 	# pip's own (serial) compile 221 s wall / 68 s CPU, this 179 s / 74 s; `drift check` start 4.4 -> 2.5 s.
 	$(PY) -m compileall -q -j 0 $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
-		components inferops functions drift policies/inferops_policy __main__.py >/dev/null
+		components inferops functions drift gitops finops policies/inferops_policy __main__.py >/dev/null
 	touch $@
 
 install: $(VENV)/.installed

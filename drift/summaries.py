@@ -137,6 +137,13 @@ class _Moments:
         self.n = n
 
 
+def _correct(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """A correct prediction: equal numbers, else equal text (the whole-window rule of the summaries)."""
+    if y.dtype.kind in "iufb" and p.dtype.kind in "iufb":
+        return y == p
+    return y.astype(str) == p.astype(str)
+
+
 class _Performance:
     """Label/prediction pair summaries of one partition."""
 
@@ -163,8 +170,6 @@ class _Performance:
         return _strings(arr).cast(pa.string()).to_numpy(zero_copy_only=False)
 
     def add(self, y_arr: pa.Array, p_arr: pa.Array, kinds: Mapping[str, str]) -> None:
-        from drift.detect import _correct  # the local engine's definition of a correct prediction
-
         if y_arr.null_count or p_arr.null_count:
             both = pc.and_(pc.is_valid(y_arr), pc.is_valid(p_arr))
             y_arr, p_arr = y_arr.filter(both), p_arr.filter(both)
