@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: install install-spark plan test lint bench schema
+.PHONY: install install-spark tools plan test lint bench schema
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,12 @@ lint: install
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy components inferops functions drift gitops finops policies/inferops_policy __main__.py
 
+## Tools the tests run against that PyPI does not ship (actionlint, Azurite, Java): idempotent.
+tools:
+	bash .ci/install-tools
+
 ## The test suite (what CI runs).
-test: lint install-spark
+test: tools lint install-spark
 	$(PY) -m pytest
 
 bench: install

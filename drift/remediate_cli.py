@@ -22,7 +22,8 @@ from datetime import date
 from typing import Any
 
 from drift.remediate import remediate
-from gitops.writeback import GIT_TIMEOUT, GitOpsError, open_pull_request
+from gitops.cli import add_writeback_arguments
+from gitops.writeback import GitOpsError, open_pull_request
 from inferops.exitcodes import EXIT_BAD_INPUT, EXIT_OK
 
 
@@ -31,16 +32,6 @@ def _iso_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
-
-
-def _retries(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 20:
-        raise argparse.ArgumentTypeError(f"expected an integer 0-20, got {text!r}")
-    return value
 
 
 def add_remediate_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -55,32 +46,8 @@ def add_remediate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--stack", required=True, help="stack name: edits Pulumi.STACK.yaml in --repo")
     p.add_argument("--function", required=True, metavar="NAME", help="function name in inferops:functions")
     p.add_argument("--report", required=True, metavar="REPORT.json", help="JSON report of `drift check`")
-    p.add_argument("--repo", default=".", metavar="DIR", help="the Pulumi project directory (default .)")
-    p.add_argument("--base", metavar="BRANCH", help="branch to start from (default: the checked-out branch)")
-    p.add_argument("--push", metavar="REMOTE", help="push the branch to REMOTE (retries on rejection, never forces)")
-    p.add_argument("--open-pr", action="store_true", help="open a pull request with the GitHub CLI (gh)")
     p.add_argument("--date", type=_iso_date, metavar="YYYY-MM-DD", help="retraining request date (default today, UTC)")
-    p.add_argument("--retries", type=_retries, default=3, help="push retries after a rejection (default 3)")
-    p.add_argument(
-        "--lock-timeout",
-        type=float,
-        default=120.0,
-        metavar="SECONDS",
-        help="wait this long for another run on the same repository (default 120)",
-    )
-    p.add_argument(
-        "--git-timeout",
-        type=float,
-        default=GIT_TIMEOUT,
-        metavar="SECONDS",
-        help=f"bound on every git call that can wait: network and hooks (default {GIT_TIMEOUT:g})",
-    )
-    p.add_argument(
-        "--no-verify",
-        action="store_true",
-        help="do not run the repository's pre-commit and commit-msg hooks (like git commit --no-verify)",
-    )
-    p.add_argument("--json", action="store_true", help="print a JSON summary instead of the branch name")
+    add_writeback_arguments(p)
     return p
 
 

@@ -3,7 +3,7 @@
 ::
 
     python -m finops remediate --stack STACK --function NAME --report REPORT.json
-        [--repo DIR] [--base BRANCH] [--push REMOTE] [--open-pr] [--json]
+        [--repo DIR] [--base BRANCH] [--push REMOTE] [--open-pr] [--git-timeout S] [--no-verify] [--json]
 
 Built on :func:`gitops.writeback.write_back` with the guarantees of drift remediation: round-trip
 bytes, validation with the program's spec, atomic replace, deterministic branch
@@ -20,14 +20,9 @@ import sys
 from typing import Any
 
 from finops.decide import ReportError, load_report, plan_change
+from gitops.cli import add_writeback_arguments
 from gitops.writeback import GitOpsError, open_pull_request, outcome_json, write_back
 from inferops.exitcodes import EXIT_BAD_INPUT, EXIT_OK
-
-
-def _retries(text: str) -> int:
-    if not text.isdigit() or int(text) > 20:
-        raise argparse.ArgumentTypeError(f"expected an integer 0-20, got {text!r}")
-    return int(text)
 
 
 def add_remediate_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -36,19 +31,13 @@ def add_remediate_parser(subparsers: Any) -> argparse.ArgumentParser:
         "remediate",
         help="apply a report's proposals for one function and commit them on a finops/ branch",
         description="Apply the rightsizing and estimate proposals of a finops report to Pulumi.STACK.yaml and "
-        "commit them on finops/<stack>/<function>-<hash>. Exit 0: done or no change; 2: bad input.",
+        "commit them on finops/<stack>/<function>-<hash>. Exit 0: done or no change; "
+        "2: bad input or repository state; 3: Git failed (never 1).",
     )
     p.add_argument("--stack", required=True, help="stack name: edits Pulumi.STACK.yaml in --repo")
     p.add_argument("--function", required=True, metavar="NAME", help="function name in inferops:functions")
     p.add_argument("--report", required=True, metavar="REPORT.json", help="JSON report of `finops report`")
-    p.add_argument("--repo", default=".", metavar="DIR", help="the Pulumi project directory (default .)")
-    p.add_argument("--base", metavar="BRANCH", help="branch to start from (default: the checked-out branch)")
-    p.add_argument("--push", metavar="REMOTE", help="push the branch to REMOTE (retries on rejection, never forces)")
-    p.add_argument("--open-pr", action="store_true", help="open a pull request with the GitHub CLI (gh)")
-    p.add_argument("--retries", type=_retries, default=3, help="push retries after a rejection (default 3)")
-    p.add_argument("--lock-timeout", type=float, default=120.0, metavar="SECONDS",
-                   help="wait this long for another run on the same repository (default 120)")  # fmt: skip
-    p.add_argument("--json", action="store_true", help="print a JSON summary instead of the branch name")
+    add_writeback_arguments(p)
     return p
 
 
@@ -72,6 +61,7 @@ def run_remediate(args: argparse.Namespace) -> int:
             args.repo, args.stack, args.function,
             lambda fn: plan_change(report, args.stack, args.function, fn),
             base=args.base, push=args.push, retries=args.retries, lock_timeout=args.lock_timeout, log=say,
+            git_timeout=args.git_timeout, verify=not args.no_verify,
         )  # fmt: skip
     except ReportError as exc:
         sys.stderr.write(f"finops: error: {' '.join(str(exc).split())}\n")

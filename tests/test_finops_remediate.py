@@ -129,6 +129,25 @@ def test_remediate_commits_pushes_and_keeps_every_other_byte(
     assert git(work, "rev-list", "--count", branch) == "2"
 
 
+def test_commit_hooks_run_unless_no_verify(
+    repo: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The same write-back options as drift remediate (gitops.cli): a pre-commit hook that refuses the
+    # commit is a refusal (exit 2, nothing committed); --no-verify skips it as `git commit` would.
+    work, _ = repo
+    hook = work / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'policy: no bots' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    report = _report(tmp_path / "report.json", PROPOSALS)
+    args = ["remediate", "--stack", "dev", "--function", "fraud-scorer", "--report", str(report), "--repo", str(work)]
+    assert main([*args, "--git-timeout", "60"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("finops: error:") == 1 and "pre-commit" in err
+    assert not git(work, "branch", "--list", "finops/*")
+    assert main([*args, "--no-verify"]) == 0
+    assert capsys.readouterr().out.strip().startswith("finops/dev/fraud-scorer-")
+
+
 def test_no_change_no_commit_and_bad_input(
     repo: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
