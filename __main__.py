@@ -25,6 +25,8 @@ for fn in stack.functions:
         {
             "platform": fn.platform,
             "endpoint": component.endpoint,
+            # Where the function's capture records land; None where a platform does not declare it yet.
+            "captureUri": getattr(component, "capture_uri", None),
             "servingVersion": fn.model.version,
             "stableVersion": fn.stable_version,
             "canaryPercent": component.canary_percent,

@@ -44,7 +44,14 @@ import pulumi_aws as aws
 from pulumi import ResourceOptions
 
 from components.spec import FunctionSpec, StackSpec
-from components.tags import FUNCTION_KEY, STACK_KEY, cloud_metadata, function_key, scoped_name
+from components.tags import (
+    FUNCTION_KEY,
+    STACK_KEY,
+    cloud_metadata,
+    function_key,
+    scoped_name,
+    truncate_with_hash,
+)
 
 TYPE = "inferops:aws:InferenceFunction"
 #: The alias every caller (and the function URL) uses.
@@ -306,6 +313,166 @@ def cost_allocation_tags() -> list[aws.costexplorer.CostAllocationTag]:
     ]
 
 
+# --- data capture (issue 13): log group -> subscription filter -> Firehose -> S3 ------------------
+
+#: Only the handler's capture lines reach the stream. They are the JSON objects ``functions/capture.py``
+#: prints (``print`` output is a plain-text log event even with the JSON log format, so the event *is*
+#: the record). ``{ $.key = "*" }`` matches when the key exists, as CDK's ``FilterPattern.exists`` writes
+#: it (docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html).
+CAPTURE_FILTER_PATTERN = '{ $.request_id = "*" && $.model_version = "*" && $.variant = "*" }'
+#: Hive-style hour partitions by arrival time, which ``drift/capture.py`` reads (year=/month=/day=/hour=).
+CAPTURE_TIME_PREFIX = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+#: A custom prefix with ``!{timestamp}`` needs an error prefix with ``!{firehose:error-output-type}``
+#: (docs.aws.amazon.com/firehose/latest/dev/s3-prefixes.html); drift/capture.py skips an ``error`` directory.
+CAPTURE_ERROR_PREFIX = (
+    "error/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
+)
+_BUCKET_NAME_MAX = 63
+_FIREHOSE_NAME_MAX = 64
+_FILTER_NAME_MAX = 512
+
+
+def capture_variant(fn: FunctionSpec) -> str:
+    """``INFEROPS_VARIANT`` of the build published from this config: ``canary`` for a candidate build.
+
+    Lambda's environment belongs to the function, and each published version snapshots it
+    (docs.aws.amazon.com/lambda/latest/dg/configuration-versions.html). The stable pinned alias keeps
+    the version published while ``model.version`` was the stable version (so that snapshot says
+    ``stable``), and the candidate's build is published from a config whose ``model.version`` differs
+    from ``stableVersion``: the variant is a function of the config a version was published from.
+    """
+    return "canary" if fn.model.version != fn.stable_version else "stable"
+
+
+def capture_environment(fn: FunctionSpec) -> dict[str, str]:
+    """The handler's capture variables (functions/README.md) from ``fn.capture``."""
+    return {
+        "INFEROPS_CAPTURE_ENABLED": "true" if fn.capture.enabled else "false",
+        "INFEROPS_CAPTURE_SAMPLE_PERCENT": f"{fn.capture.sample_percent:g}",
+        "INFEROPS_VARIANT": capture_variant(fn),
+    }
+
+
+def capture_destination(destination: str | None, bucket: str, lambda_name: str) -> tuple[str, str]:
+    """(bucket, key prefix) records land under: the declared bucket's root, or ``<destination>/<function>/``.
+
+    A given destination may be shared by several functions and stacks, so each function writes below
+    its own stack-scoped name there.
+    """
+    if destination is None:
+        return bucket, ""
+    parsed = urlparse(destination)
+    if parsed.scheme != "s3":
+        raise ValueError(f"capture.destination: {destination!r} is not an s3:// URI (platform aws)")
+    base = parsed.path.strip("/")
+    return parsed.netloc, f"{base}/{lambda_name}/" if base else f"{lambda_name}/"
+
+
+def firehose_processors() -> list[
+    aws.kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorArgs
+]:
+    """Decompress the CloudWatch Logs envelope, extract each log event's message, one record a line.
+
+    Decompression (``CompressionFormat=GZIP``) then ``CloudWatchLogProcessing`` with
+    ``DataMessageExtraction=true`` (docs.aws.amazon.com/firehose/latest/dev/Message_extraction.html;
+    CDK's CloudWatchLogProcessor "must be used with DecompressionProcessor"); ``AppendDelimiterToRecord``
+    puts a newline after each (docs.aws.amazon.com/firehose/latest/APIReference/API_Processor.html).
+    """
+    proc = aws.kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorArgs
+    param = aws.kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorParameterArgs
+    return [
+        proc(type="Decompression", parameters=[param(parameter_name="CompressionFormat", parameter_value="GZIP")]),
+        proc(
+            type="CloudWatchLogProcessing",
+            parameters=[param(parameter_name="DataMessageExtraction", parameter_value="true")],
+        ),
+        proc(type="AppendDelimiterToRecord"),
+    ]
+
+
+def logs_to_firehose_trust(region: str, account_id: str, partition: str = "aws") -> str:
+    """CloudWatch Logs of this region, for this account's log groups only, may assume the role.
+
+    docs.aws.amazon.com/AmazonCloudWatch/latest/logs/SubscriptionFilters.html#FirehoseExample.
+    """
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {"StringLike": {"aws:SourceArn": f"arn:{partition}:logs:{region}:{account_id}:*"}},
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def logs_to_firehose_policy(stream_arn: str) -> str:
+    """Put records on this one delivery stream, nothing else."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "PutCaptureRecords",
+                    "Effect": "Allow",
+                    "Action": ["firehose:PutRecord", "firehose:PutRecordBatch"],
+                    "Resource": [stream_arn],
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def firehose_trust(account_id: str) -> str:
+    """Only Firehose acting for this account may assume the delivery role (confused-deputy guard)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "firehose.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"sts:ExternalId": account_id}},
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def firehose_to_s3_policy(bucket: str, prefix: str, partition: str = "aws") -> str:
+    """The S3 actions Firehose needs to deliver (docs.aws.amazon.com/firehose/latest/dev/controlling-access.html
+    #using-iam-s3), on this bucket and, for objects, only under the function's prefix."""
+    bucket_arn = f"arn:{partition}:s3:::{bucket}"
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DeliveryBucket",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                    "Resource": [bucket_arn],
+                },
+                {
+                    "Sid": "DeliveryObjects",
+                    "Effect": "Allow",
+                    "Action": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+                    "Resource": [f"{bucket_arn}/{prefix}*"],
+                },
+            ],
+        },
+        sort_keys=True,
+    )
+
+
 # --- the component -------------------------------------------------------------------------------
 
 
@@ -383,6 +550,7 @@ class AwsInferenceFunction(pulumi.ComponentResource):
                     "MODEL_ID": model.id,
                     "MODEL_VERSION": model.version,
                     "MODEL_URI": artifact_uri,
+                    **capture_environment(fn),
                 }
             ),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
@@ -507,6 +675,11 @@ class AwsInferenceFunction(pulumi.ComponentResource):
         else:
             endpoint = live.invoke_arn
 
+        # --- data capture: the handler's records, log group -> Firehose -> S3 -----------------------
+        capture_uri: pulumi.Output[str] | None = None
+        if fn.capture.enabled:
+            capture_uri = self._capture(name, fn, tags, lambda_name, log_group, account_id, region, partition, child)
+
         # --- budget --------------------------------------------------------------------------------
         if not stack.budget_alert_emails:
             pulumi.log.warn(
@@ -537,8 +710,11 @@ class AwsInferenceFunction(pulumi.ComponentResource):
         self.canary_percent: pulumi.Output[int] = routing.apply(lambda r: round(100 * sum(r[1].values())))
         self.function_name = function.name
         self.live_alias_arn = live.arn
+        #: Where the capture records land (``s3://bucket/prefix/``), None when capture is disabled.
+        self.capture_uri = capture_uri
         self.register_outputs(
             {
+                "captureUri": self.capture_uri,
                 "endpoint": self.endpoint,
                 "budgetId": self.budget_id,
                 "canaryPercent": self.canary_percent,
@@ -546,3 +722,138 @@ class AwsInferenceFunction(pulumi.ComponentResource):
                 "liveAliasArn": self.live_alias_arn,
             }
         )
+
+    def _capture(
+        self,
+        name: str,
+        fn: FunctionSpec,
+        tags: dict[str, str],
+        lambda_name: str,
+        log_group: aws.cloudwatch.LogGroup,
+        account_id: pulumi.Output[str],
+        region: str,
+        partition: str,
+        child: ResourceOptions,
+    ) -> pulumi.Output[str]:
+        """Declare the capture path of one function and return its ``captureUri``."""
+        project, stack_name = pulumi.get_project(), pulumi.get_stack()
+        capture = fn.capture
+        if capture.destination is None:
+            # Bucket names are global across accounts: the account id keeps two accounts' dev stacks apart.
+            bucket_name: pulumi.Input[str] = account_id.apply(
+                lambda acct: scoped_name(project, stack_name, fn.name, max_len=_BUCKET_NAME_MAX, suffix=f"-cap-{acct}")
+            )
+            bucket = aws.s3.Bucket(f"{name}-capture", bucket=bucket_name, tags=tags, region=region, opts=child)
+            aws.s3.BucketPublicAccessBlock(
+                f"{name}-capture-public-access",
+                bucket=bucket.id,
+                block_public_acls=True,
+                block_public_policy=True,
+                ignore_public_acls=True,
+                restrict_public_buckets=True,
+                region=region,
+                opts=child,
+            )
+            aws.s3.BucketServerSideEncryptionConfiguration(
+                f"{name}-capture-sse",
+                bucket=bucket.id,
+                rules=[
+                    aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                        apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                            sse_algorithm="AES256"
+                        ),
+                        bucket_key_enabled=True,
+                    )
+                ],
+                region=region,
+                opts=child,
+            )
+            aws.s3.BucketLifecycleConfiguration(
+                f"{name}-capture-lifecycle",
+                bucket=bucket.id,
+                rules=[
+                    aws.s3.BucketLifecycleConfigurationRuleArgs(
+                        id="capture-retention",
+                        status="Enabled",
+                        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=capture.retention_days),
+                        abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                            days_after_initiation=1
+                        ),
+                    )
+                ],
+                region=region,
+                opts=child,
+            )
+            bucket_out: pulumi.Output[str] = bucket.bucket
+            prefix = ""
+        else:
+            try:
+                given, prefix = capture_destination(capture.destination, "", lambda_name)
+            except ValueError as exc:
+                raise pulumi.RunError(f"inferops:functions[{fn.name}].{exc}") from None
+            bucket_out = pulumi.Output.from_input(given)
+
+        delivery_role = aws.iam.Role(
+            f"{name}-firehose-role",
+            name=scoped_name(project, stack_name, fn.name, max_len=_ROLE_NAME_MAX, suffix="-firehose"),
+            assume_role_policy=account_id.apply(firehose_trust),
+            description=f"Firehose delivery of {lambda_name}'s capture records to S3",
+            tags=tags,
+            opts=child,
+        )
+        delivery_policy = aws.iam.RolePolicy(
+            f"{name}-firehose-policy",
+            role=delivery_role.id,
+            policy=bucket_out.apply(lambda b: firehose_to_s3_policy(b, prefix, partition)),
+            opts=child,
+        )
+        stream = aws.kinesis.FirehoseDeliveryStream(
+            f"{name}-capture-stream",
+            name=scoped_name(
+                project, stack_name, fn.name, max_len=_FIREHOSE_NAME_MAX, suffix="-capture", bad=r"[^A-Za-z0-9_.-]"
+            ),
+            destination="extended_s3",
+            extended_s3_configuration=aws.kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationArgs(
+                bucket_arn=bucket_out.apply(lambda b: f"arn:{partition}:s3:::{b}"),
+                role_arn=delivery_role.arn,
+                prefix=f"{prefix}{CAPTURE_TIME_PREFIX}",
+                error_output_prefix=f"{prefix}{CAPTURE_ERROR_PREFIX}",
+                compression_format="GZIP",
+                file_extension=".jsonl.gz",
+                processing_configuration=aws.kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationArgs(
+                    enabled=True, processors=firehose_processors()
+                ),
+            ),
+            region=region,
+            tags=tags,
+            # Firehose checks the role's access to the bucket when the stream is created.
+            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=[delivery_policy])),
+        )
+
+        subscription_role = aws.iam.Role(
+            f"{name}-logs-role",
+            name=scoped_name(project, stack_name, fn.name, max_len=_ROLE_NAME_MAX, suffix="-logs-firehose"),
+            assume_role_policy=account_id.apply(lambda acct: logs_to_firehose_trust(region, acct, partition)),
+            description=f"CloudWatch Logs subscription of {lambda_name} to its capture stream",
+            tags=tags,
+            opts=child,
+        )
+        subscription_policy = aws.iam.RolePolicy(
+            f"{name}-logs-policy",
+            role=subscription_role.id,
+            policy=stream.arn.apply(logs_to_firehose_policy),
+            opts=child,
+        )
+        aws.cloudwatch.LogSubscriptionFilter(
+            f"{name}-capture-filter",
+            name=truncate_with_hash(f"{lambda_name}-capture", _FILTER_NAME_MAX),
+            log_group=log_group.name,
+            destination_arn=stream.arn,
+            role_arn=subscription_role.arn,
+            filter_pattern=CAPTURE_FILTER_PATTERN,
+            region=region,
+            # CloudWatch Logs tests the role when the filter is created (PutSubscriptionFilter).
+            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=[subscription_policy])),
+        )
+        return bucket_out.apply(lambda b: f"s3://{b}/{prefix}")

@@ -41,6 +41,13 @@ FUNCTION, ALIAS = "aws:lambda/function:Function", "aws:lambda/alias:Alias"
 URL, PERMISSION = "aws:lambda/functionUrl:FunctionUrl", "aws:lambda/permission:Permission"
 PROVISIONED = "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"
 BUDGET = "aws:budgets/budget:Budget"
+BUCKET, STREAM = "aws:s3/bucket:Bucket", "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream"
+PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+FILTER = "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter"
+#: What capture (on by default) adds: bucket and its settings, two roles with a policy each, stream, filter.
+CAPTURE_TYPES = [BUCKET, PAB, SSE, LIFECYCLE, ROLE, POLICY, STREAM, ROLE, POLICY, FILTER]
 #: Engine type -> SDK class, to ask the SDK (not this test) which resources take tags.
 SDK_CLASSES: dict[str, Any] = {
     ROLE: aws.iam.Role,
@@ -52,6 +59,12 @@ SDK_CLASSES: dict[str, Any] = {
     PERMISSION: aws.lambda_.Permission,
     PROVISIONED: aws.lambda_.ProvisionedConcurrencyConfig,
     BUDGET: aws.budgets.Budget,
+    BUCKET: aws.s3.Bucket,
+    PAB: aws.s3.BucketPublicAccessBlock,
+    SSE: aws.s3.BucketServerSideEncryptionConfiguration,
+    LIFECYCLE: aws.s3.BucketLifecycleConfiguration,
+    STREAM: aws.kinesis.FirehoseDeliveryStream,
+    FILTER: aws.cloudwatch.LogSubscriptionFilter,
 }
 AWS_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$", re.ASCII)
 #: What the provider reports for the stable pinned alias of a stack that served 2.1.0 as version 7.
@@ -142,7 +155,9 @@ def ignore_changes(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[s
 
 def test_registers_the_expected_resources_under_the_component(dev_run: ProgramRun) -> None:
     kids = children(dev_run)
-    assert sorted(r.type for r in kids) == sorted([ROLE, POLICY, LOGS, FUNCTION, ALIAS, ALIAS, ALIAS, URL, BUDGET])
+    assert sorted(r.type for r in kids) == sorted(
+        [ROLE, POLICY, LOGS, FUNCTION, ALIAS, ALIAS, ALIAS, URL, BUDGET, *CAPTURE_TYPES]
+    )
     assert all(r.parent == component(dev_run).urn for r in kids)
     assert all(r.urn.startswith(f"urn:pulumi:dev::inferops::{COMPONENT}$") for r in kids)
     assert all(r.name.startswith(f"{FN}-") for r in kids)
@@ -162,7 +177,7 @@ def test_function_inputs_follow_the_spec(dev_run: ProgramRun, dev_config: dict[s
     )
     assert fn["environment"]["variables"]["MODEL_VERSION"] == spec["model"]["version"]
     assert fn["environment"]["variables"]["MODEL_ID"] == spec["model"]["id"]
-    assert fn["role"] == one(dev_run, ROLE).outputs["arn"]
+    assert fn["role"] == one(dev_run, ROLE, f"{FN}-role").outputs["arn"]
     logs = one(dev_run, LOGS).inputs
     assert logs["name"] == f"/aws/lambda/{fn['name']}"
     assert logs["retentionInDays"] > 0
@@ -189,7 +204,7 @@ def test_every_taggable_resource_carries_every_metadata_key(dev_run: ProgramRun,
     taggable = [
         r for r in children(dev_run) if "tags" in inspect.signature(SDK_CLASSES[r.type]._internal_init).parameters
     ]
-    assert {r.type for r in taggable} == {ROLE, LOGS, FUNCTION, BUDGET}
+    assert {r.type for r in taggable} == {ROLE, LOGS, FUNCTION, BUDGET, BUCKET, STREAM}
     for r in taggable:
         tags = r.inputs["tags"]
         assert set(tags) == set(expected), r.name
@@ -258,7 +273,7 @@ def test_too_many_thresholds_fail_with_the_field_named(run_edited: Callable[...,
 
 
 def test_role_policy_has_explicit_actions_on_own_resources(dev_run: ProgramRun) -> None:
-    doc = json.loads(one(dev_run, POLICY).inputs["policy"])
+    doc = json.loads(one(dev_run, POLICY, f"{FN}-policy").inputs["policy"])
     log_arn = one(dev_run, LOGS).outputs["arn"]
     actions: set[str] = set()
     for stmt in doc["Statement"]:
@@ -271,11 +286,13 @@ def test_role_policy_has_explicit_actions_on_own_resources(dev_run: ProgramRun) 
         for resource in resources:
             assert resource.startswith(f"{log_arn}:") or resource == "arn:aws:s3:::example-models/fraud-scorer/*"
     assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject"}
-    assert one(dev_run, POLICY).inputs["role"] == one(dev_run, ROLE).outputs.get("id", f"{FN}-role-id")
+    assert one(dev_run, POLICY, f"{FN}-policy").inputs["role"] == one(dev_run, ROLE, f"{FN}-role").outputs.get(
+        "id", f"{FN}-role-id"
+    )
 
 
 def test_trust_policy_admits_only_lambda_from_this_account(dev_run: ProgramRun) -> None:
-    doc = json.loads(one(dev_run, ROLE).inputs["assumeRolePolicy"])
+    doc = json.loads(one(dev_run, ROLE, f"{FN}-role").inputs["assumeRolePolicy"])
     [stmt] = doc["Statement"]
     assert stmt["Principal"] == {"Service": "lambda.amazonaws.com"}
     assert stmt["Action"] == "sts:AssumeRole"
@@ -397,7 +414,7 @@ def test_templated_artifact_resolves_per_version_and_lets_rollback_follow_new_bu
     env = one(run, FUNCTION).inputs["environment"]["variables"]
     assert env["MODEL_URI"] == "s3://example-models/fraud-scorer/2.1.0/model.json"
     assert ignore_changes[f"{FN}-{alias_name_for('2.1.0')}"] == []
-    policy = json.loads(one(run, POLICY).inputs["policy"])
+    policy = json.loads(one(run, POLICY, f"{FN}-policy").inputs["policy"])
     assert ["arn:aws:s3:::example-models/fraud-scorer/*"] in [st["Resource"] for st in policy["Statement"]]
 
 

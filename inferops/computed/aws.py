@@ -36,6 +36,11 @@ def computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     elif typ == "aws:lambda/functionUrl:FunctionUrl":
         out["functionUrl"] = f"https://{short(name)}abcdefghijklmnopqrstu.lambda-url.{region}.on.aws/"
         out["urlId"] = short(name)
+    elif typ == "aws:s3/bucket:Bucket":
+        phys = str(inputs.get("bucket") or phys)
+        out.update(arn=f"arn:aws:s3:::{phys}", bucket=phys, id=phys)
+    elif typ == "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream":
+        out["arn"] = f"arn:aws:firehose:{region}:{ACCOUNT}:deliverystream/{phys}"
     elif typ == "aws:budgets/budget:Budget":
         out["arn"] = f"arn:aws:budgets::{ACCOUNT}:budget/{phys}"
         out["id"] = f"{ACCOUNT}:{phys}"  # the provider's id is accountId:budgetName
