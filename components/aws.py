@@ -18,6 +18,12 @@ One :class:`AwsInferenceFunction` per function of platform ``aws``. What it decl
   stable one always, the candidate one while it takes a share (both sides of a split, priced as
   such); ``scaling.maxInstances`` is the function's reserved concurrency;
 * a function URL on the live alias, ``AWS_IAM`` auth unless ``endpoint.public`` is set explicitly;
+* with ``capture.enabled``: a subscription filter on the log group (the handler's capture lines only)
+  to a Firehose delivery stream that decompresses the CloudWatch Logs envelope, extracts each message
+  and writes gzip JSON Lines to S3 under ``year=/month=/day=/hour=``: a private, encrypted bucket with
+  lifecycle expiry it declares, or ``capture.destination``; one least-privilege role per hop. The
+  handler's ``INFEROPS_VARIANT`` is derived from the config each version is published from
+  (:func:`capture_variant`); see docs/components-aws.md;
 * a monthly AWS Budgets cost budget filtered on the stack-scoped ``function-name`` tag that only this
   function's resources of this stack carry, with a notification per alert threshold (plus a forecast
   one at 100 %).
@@ -317,8 +323,10 @@ def cost_allocation_tags() -> list[aws.costexplorer.CostAllocationTag]:
 
 #: Only the handler's capture lines reach the stream. They are the JSON objects ``functions/capture.py``
 #: prints (``print`` output is a plain-text log event even with the JSON log format, so the event *is*
-#: the record). ``{ $.key = "*" }`` matches when the key exists, as CDK's ``FilterPattern.exists`` writes
-#: it (docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html).
+#: the record). ``{ $.key = "*" }`` matches when the key exists: CDK's ``FilterPattern.exists`` renders
+#: exactly that (aws-cdk-lib/aws-logs/lib/pattern.ts, ``JSONStringPattern(jsonField, '=', '*')``,
+#: quoted), and ``&&`` joins JSON conditions
+#: (docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html).
 CAPTURE_FILTER_PATTERN = '{ $.request_id = "*" && $.model_version = "*" && $.variant = "*" }'
 #: Hive-style hour partitions by arrival time, which ``drift/capture.py`` reads (year=/month=/day=/hour=).
 CAPTURE_TIME_PREFIX = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
@@ -480,7 +488,8 @@ class AwsInferenceFunction(pulumi.ComponentResource):
     """An inference function on AWS Lambda with canary routing, least-privilege IAM and a budget.
 
     Public outputs: ``endpoint`` (the function URL, or the live alias's invoke ARN when the endpoint is
-    disabled), ``budget_id``, ``function_name``, ``live_alias_arn``.
+    disabled), ``budget_id``, ``function_name``, ``live_alias_arn``, ``capture_uri`` (None when capture
+    is disabled).
     """
 
     endpoint: pulumi.Output[str]
@@ -775,7 +784,9 @@ class AwsInferenceFunction(pulumi.ComponentResource):
                     aws.s3.BucketLifecycleConfigurationRuleArgs(
                         id="capture-retention",
                         status="Enabled",
-                        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                        # An empty filter applies the rule to every object (Registry docs of
+                        # aws.s3.BucketLifecycleConfiguration, "Specifying an empty filter").
+                        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),
                         expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=capture.retention_days),
                         abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                             days_after_initiation=1

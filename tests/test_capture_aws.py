@@ -108,7 +108,9 @@ def test_bucket_is_private_encrypted_and_expires_at_retention(dev_run: ProgramRu
     [life] = one(dev_run, LIFECYCLE).inputs["rules"]
     retention = function_config_spec(dev_config).capture.retention_days
     assert life["status"] == "Enabled" and life["expiration"]["days"] == retention
-    assert life["filter"]["prefix"] == ""  # the whole bucket: it holds this function's captures only
+    # The whole bucket (it holds this function's captures only): an empty filter, as the Registry docs of
+    # aws.s3.BucketLifecycleConfiguration write "applies to all objects".
+    assert life["filter"] == {}
 
 
 def test_retention_days_follow_the_spec(run_edited: Callable[..., ProgramRun]) -> None:
@@ -155,7 +157,12 @@ def test_subscription_filter_sends_capture_records_of_this_log_group_to_the_stre
     assert flt["logGroup"] == one(dev_run, LOGS).inputs["name"]
     assert flt["destinationArn"] == one(dev_run, STREAM).outputs["arn"]
     assert flt["roleArn"] == one(dev_run, ROLE, f"{FN}-logs-role").outputs["arn"]
+    # A JSON filter's existence test is `$.key = "*"` (what CDK's FilterPattern.exists renders,
+    # aws-cdk-lib/aws-logs/lib/pattern.ts), conditions joined with && inside one { } (CloudWatch Logs
+    # FilterAndPatternSyntax docs); an empty pattern would ship every log line.
     assert flt["filterPattern"] == CAPTURE_FILTER_PATTERN
+    assert CAPTURE_FILTER_PATTERN.startswith("{ ") and CAPTURE_FILTER_PATTERN.endswith(" }")
+    assert all(c.strip().endswith('= "*"') for c in CAPTURE_FILTER_PATTERN.strip("{} ").split("&&"))
     # The handler's record keys (functions/capture.py, design.md capture record) are what it tests.
     for key in ("request_id", "model_version", "variant"):
         assert f"$.{key}" in CAPTURE_FILTER_PATTERN
