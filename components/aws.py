@@ -322,8 +322,10 @@ def cost_allocation_tags() -> list[aws.costexplorer.CostAllocationTag]:
 # --- data capture (issue 13): log group -> subscription filter -> Firehose -> S3 ------------------
 
 #: Only the handler's capture lines reach the stream. They are the JSON objects ``functions/capture.py``
-#: prints (``print`` output is a plain-text log event even with the JSON log format, so the event *is*
-#: the record). ``{ $.key = "*" }`` matches when the key exists: CDK's ``FilterPattern.exists`` renders
+#: writes to stdout, which Lambda sends as plain text even with the JSON log format ("if your function
+#: outputs logs using Python print statements, Lambda can only send log outputs to CloudWatch Logs in
+#: plain text format": docs.aws.amazon.com/lambda/latest/dg/python-logging.html), so the event *is* the
+#: record. ``{ $.key = "*" }`` matches when the key exists: CDK's ``FilterPattern.exists`` renders
 #: exactly that (aws-cdk-lib/aws-logs/lib/pattern.ts, ``JSONStringPattern(jsonField, '=', '*')``,
 #: quoted), and ``&&`` joins JSON conditions
 #: (docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html).
