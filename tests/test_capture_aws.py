@@ -247,3 +247,19 @@ def test_capture_destination_helper() -> None:
     assert capture_destination("s3://lake/a/b/", "", "fn") == ("lake", "a/b/fn/")
     with pytest.raises(ValueError, match=r"capture\.destination"):
         capture_destination("az://c/p", "", "fn")
+
+
+def test_handler_configured_by_this_environment_prints_lines_the_filter_selects(
+    dev_run: ProgramRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from functions import capture
+
+    env = dict(one(dev_run, FUNCTION).inputs["environment"]["variables"])
+    cap = capture.Capture.from_env(env)
+    assert cap.config.enabled and cap.config.variant == "canary" and cap.writer is None  # the stdout path
+    cap.emit({"request_id": "r-1", "model_id": "m", "model_version": "2.2.0", "variant": "canary", "prediction": 1})
+    [line] = capsys.readouterr().out.splitlines()
+    record = json.loads(line)  # one JSON object per log event: what the JSON filter pattern tests
+    keys = [c.strip().split(" ")[0].removeprefix("$.") for c in CAPTURE_FILTER_PATTERN.strip("{} ").split("&&")]
+    assert keys == ["request_id", "model_version", "variant"]
+    assert all(isinstance(record[k], str) and record[k] for k in keys)
