@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -263,3 +264,23 @@ def test_handler_configured_by_this_environment_prints_lines_the_filter_selects(
     keys = [c.strip().split(" ")[0].removeprefix("$.") for c in CAPTURE_FILTER_PATTERN.strip("{} ").split("&&")]
     assert keys == ["request_id", "model_version", "variant"]
     assert all(isinstance(record[k], str) and record[k] for k in keys)
+
+
+def test_physical_names_of_a_long_function_name_fit_the_service_limits(run_edited: Callable[..., ProgramRun]) -> None:
+    # S3 bucket names: 3-63 lowercase letters, digits, '.', '-' (docs.aws.amazon.com/AmazonS3/latest/
+    # userguide/bucketnamingrules.html); Firehose stream names: 1-64 of [a-zA-Z0-9_.-]
+    # (docs.aws.amazon.com/firehose/latest/APIReference/API_CreateDeliveryStream.html); IAM role names:
+    # 64 of [\w+=,.@-] (docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
+    long_name = "fraud-scorer-" + "x" * 50
+
+    def rename(fn: dict[str, Any]) -> None:
+        fn["name"] = long_name
+
+    run = run_edited(aws_only(rename))
+    [bucket] = run.of_type(BUCKET)
+    assert re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket.inputs["bucket"])
+    [stream] = run.of_type(STREAM)
+    assert re.fullmatch(r"[a-zA-Z0-9_.-]{1,64}", stream.inputs["name"])
+    roles = [r.inputs["name"] for r in run.of_type(ROLE)]
+    assert len(roles) == 3 and len(set(roles)) == 3
+    assert all(re.fullmatch(r"[\w+=,.@-]{1,64}", n) for n in roles)
