@@ -9,6 +9,8 @@ One :class:`GcpInferenceFunction` per function declares:
   between two named revisions, labels plus annotations, request-based billing and no public invoker
   unless ``endpoint.public`` is set;
 * an ``roles/run.invoker`` grant to ``allUsers`` only for public endpoints;
+* with ``capture.enabled``: a Cloud Logging sink of the capture records to a private GCS bucket
+  with a lifecycle rule (or to ``capture.destination``), its writer identity may only create objects;
 * a billing budget on ``inferops:gcpBillingAccount`` filtered by the stack-scoped ``function-name``
   label that only this function's service of this stack carries and by the stack's GCP project, with
   one threshold rule per alert threshold and one e-mail notification channel per
@@ -37,8 +39,16 @@ import pulumi
 import pulumi_gcp as gcp
 from pulumi import ResourceOptions
 
-from components.spec import FunctionSpec, StackSpec, default_cpu
-from components.tags import FUNCTION_KEY, MANAGED_BY, STACK_KEY, cloud_metadata, scoped_name
+from components.spec import CaptureSpec, FunctionSpec, StackSpec, default_cpu
+from components.tags import (
+    FUNCTION_KEY,
+    MANAGED_BY,
+    STACK_KEY,
+    cloud_metadata,
+    gcp_labels_only,
+    scoped_name,
+    truncate_with_hash,
+)
 
 #: Labels also set on the revision template. Only keys whose value does not change while a model
 #: version is deployed: any template change needs a new revision name (see the module docstring).
@@ -57,6 +67,65 @@ _ACCOUNT_ID_MAX = 30
 #: so service names are at most 40, which also leaves every revision name (service, '-', version
 #: slug, '-', shape hash; at most 63) room for a readable version.
 _SERVICE_MAX = 46 - max(len("canary"), len("stable"))
+#: Bucket names: 3-63 characters of lowercase letters, digits, '-', '_' and '.', starting and ending
+#: with a letter or digit (cloud.google.com/storage/docs/buckets#naming).
+_BUCKET_MAX = 63
+#: Cloud Run sends a container's stdout to this log; a single-line JSON object becomes the entry's
+#: ``jsonPayload`` (cloud.google.com/run/docs/logging#container-logs, structured logging).
+STDOUT_LOG = "run.googleapis.com%2Fstdout"
+
+
+def capture_bucket_name(project: str, stack: str, name: str) -> str:
+    """The capture bucket the component declares: ``<project>-<stack>-<name>-capture``, at most 63."""
+    return scoped_name(project, stack, name, max_len=_BUCKET_MAX, suffix="-capture")
+
+
+def capture_destination_bucket(capture: CaptureSpec) -> str | None:
+    """The bucket of ``capture.destination`` (None: the component declares one).
+
+    A Cloud Logging sink writes to a bucket's root (``storage.googleapis.com/[BUCKET]``, Registry docs
+    of ``gcp.logging.ProjectSink.destination``), so a ``gs://`` URI with a path cannot be honoured.
+    """
+    if capture.destination is None:
+        return None
+    uri = capture.destination
+    bucket, _, path = uri.removeprefix("gs://").partition("/")
+    if not uri.startswith("gs://") or path.strip("/"):
+        raise ValueError(
+            f"capture.destination: {uri!r} must be gs://<bucket> on GCP (a logging sink writes to a bucket's root)"
+        )
+    return bucket
+
+
+def capture_filter(service: str, model_id: str) -> str:
+    """The sink's filter: this service's stdout entries that are capture records (design.md fields)."""
+    return " AND ".join(
+        [
+            'resource.type="cloud_run_revision"',
+            f'resource.labels.service_name="{service}"',
+            f'logName:"/logs/{STDOUT_LOG}"',
+            f'jsonPayload.model_id="{model_id}"',
+            "jsonPayload.request_id:*",
+            "jsonPayload.variant:*",
+            "jsonPayload.prediction:*",
+        ]
+    )
+
+
+def capture_env(fn: FunctionSpec) -> list[tuple[str, str]]:
+    """The handler's capture variables for the revision serving ``model.version`` (functions/README.md).
+
+    The candidate of a canary (``stableVersion`` differs) is ``canary``, whatever its share, so its
+    records stay apart from the stable revision's. ``INFEROPS_CAPTURE_URI`` stays unset: stdout is
+    the capture path on Cloud Run, exported by the sink.
+    """
+    c = fn.capture
+    variant = "canary" if fn.stable_version != fn.model.version else "stable"
+    return [
+        ("INFEROPS_CAPTURE_ENABLED", "true" if c.enabled else "false"),
+        ("INFEROPS_CAPTURE_SAMPLE_PERCENT", f"{c.sample_percent:g}"),
+        ("INFEROPS_VARIANT", variant),
+    ]
 
 
 def _hash(text: str, n: int = 4) -> str:
@@ -157,6 +226,13 @@ class GcpInferenceFunction(pulumi.ComponentResource):
         svc_name = service_name(project, stack_name, fn.name)  # explicit: revision names start with it
         account_id = service_account_id(project, stack_name, fn.name)
         cpu = default_cpu(fn)
+        capture_bucket = capture_destination_bucket(fn.capture) if fn.capture.enabled else None
+        env = [
+            ("MODEL_URI", fn.model.artifact_for(fn.model.version)),
+            ("MODEL_ID", fn.model.id),
+            ("MODEL_VERSION", fn.model.version),
+            *capture_env(fn),
+        ]
         # Cloud Run requires one request at a time below 1 vCPU; 80 is its default otherwise.
         concurrency = 1 if cpu < 1 else 80
 
@@ -194,6 +270,9 @@ class GcpInferenceFunction(pulumi.ComponentResource):
                     "concurrency": concurrency,
                     "account": account_id,
                     "labels": template_labels,
+                    # The capture variables are in the template: a sampling edit or a promotion
+                    # (variant canary -> stable) is a new revision, never a reused name (HTTP 409).
+                    "capture": capture_env(fn),
                 },
                 sort_keys=True,
             )
@@ -246,14 +325,7 @@ class GcpInferenceFunction(pulumi.ComponentResource):
                 containers=[
                     gcp.cloudrunv2.ServiceTemplateContainerArgs(
                         image=fn.runtime.image or "",
-                        envs=[
-                            gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v)
-                            for k, v in (
-                                ("MODEL_URI", fn.model.artifact_for(fn.model.version)),
-                                ("MODEL_ID", fn.model.id),
-                                ("MODEL_VERSION", fn.model.version),
-                            )
-                        ],
+                        envs=[gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v) for k, v in env],
                         resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
                             limits=limits,
                             cpu_idle=True,  # request-based billing: CPU only while serving
@@ -329,6 +401,8 @@ class GcpInferenceFunction(pulumi.ComponentResource):
             opts=child,
         )
 
+        self._capture(name, fn, svc_name, gcp_labels_only(meta), capture_bucket, project, stack_name)
+
         self.endpoint = self.service.uri
         self.budget_id = self.budget.name
         self.canary_percent = pulumi.Output.from_input(self.routed_percent)
@@ -340,8 +414,70 @@ class GcpInferenceFunction(pulumi.ComponentResource):
                 "serviceAccount": self.account.email,
                 "revision": self.revision,
                 "stableRevision": self.stable_revision,
+                "captureUri": self.capture_uri,
             }
         )
+
+    def _capture(
+        self,
+        name: str,
+        fn: FunctionSpec,
+        svc_name: str,
+        labels: dict[str, str],
+        destination: str | None,
+        project: str,
+        stack_name: str,
+    ) -> None:
+        """Cloud Logging sink of the capture records -> a GCS bucket with lifecycle (issue 13)."""
+        child = ResourceOptions(parent=self)
+        self.capture_bucket: gcp.storage.Bucket | None = None
+        self.capture_sink: gcp.logging.ProjectSink | None = None
+        self.capture_writer: gcp.storage.BucketIAMMember | None = None
+        if not fn.capture.enabled:
+            self.capture_uri: pulumi.Output[str] | None = None
+            return
+        if destination is None:
+            self.capture_bucket = gcp.storage.Bucket(
+                f"{name}-capture",
+                name=capture_bucket_name(project, stack_name, fn.name),
+                location=fn.region,
+                # IAM only (no ACLs) and never public: the records hold features and predictions.
+                uniform_bucket_level_access=True,
+                public_access_prevention="enforced",
+                lifecycle_rules=[
+                    gcp.storage.BucketLifecycleRuleArgs(
+                        action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                        condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=fn.capture.retention_days),
+                    )
+                ],
+                # A stack's captures go with it; an existing destination is never declared here.
+                force_destroy=True,
+                labels=labels,
+                opts=child,
+            )
+            bucket: pulumi.Input[str] = self.capture_bucket.name
+        else:
+            bucket = destination
+        self.capture_sink = gcp.logging.ProjectSink(
+            f"{name}-capture-sink",
+            name=truncate_with_hash(f"{svc_name}-capture", 100),
+            description=_describe(f"Capture records of the {MANAGED_BY} function {fn.name}.", {}),
+            destination=pulumi.Output.concat("storage.googleapis.com/", bucket),
+            filter=capture_filter(svc_name, fn.model.id),
+            # A service agent of its own instead of the shared cloud-logs account, so the grant
+            # below names exactly the writer of this sink.
+            unique_writer_identity=True,
+            opts=child,
+        )
+        self.capture_writer = gcp.storage.BucketIAMMember(
+            f"{name}-capture-write",
+            bucket=bucket,
+            # Create only: the sink never reads, overwrites or deletes exported objects.
+            role="roles/storage.objectCreator",
+            member=self.capture_sink.writer_identity,
+            opts=child,
+        )
+        self.capture_uri = pulumi.Output.concat("gs://", bucket, "/", STDOUT_LOG.replace("%2F", "/"))
 
     def _traffic(self, fn: FunctionSpec) -> list[gcp.cloudrunv2.ServiceTrafficArgs]:
         """Traffic by revision name: never LATEST, which would follow whatever revision was created last."""

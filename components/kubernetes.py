@@ -114,6 +114,31 @@ def marker_name(version: str) -> str:
     return f"inferops-revision-{truncate_with_hash(version_slug(version), 40, key=version)}"
 
 
+def capture_env(fn: FunctionSpec) -> list[dict[str, str]]:
+    """The handler's capture variables (functions/README.md) for the candidate's revision.
+
+    They are part of the template, so ``template_hash`` covers them: a sampling edit, a new
+    destination or a promotion (variant ``canary`` -> ``stable``) is a new revision name, as
+    ``VerifyNameChange`` requires. The pod's batched writer sends records to ``capture.destination``
+    with the pod's own identity; ``az://<account>/<container>/<prefix>`` becomes the handler's
+    ``az://<container>/<prefix>`` plus ``AZURE_STORAGE_ACCOUNT_NAME``.
+    """
+    c = fn.capture
+    env = [
+        {"name": "INFEROPS_CAPTURE_ENABLED", "value": "true" if c.enabled else "false"},
+        {"name": "INFEROPS_CAPTURE_SAMPLE_PERCENT", "value": f"{c.sample_percent:g}"},
+        {"name": "INFEROPS_VARIANT", "value": "canary" if fn.stable_version != fn.model.version else "stable"},
+    ]
+    if c.enabled and c.destination:
+        uri = c.destination
+        if uri.startswith("az://"):
+            account, _, rest = uri.removeprefix("az://").partition("/")
+            env.append({"name": "AZURE_STORAGE_ACCOUNT_NAME", "value": account})
+            uri = f"az://{rest}"
+        env.append({"name": "INFEROPS_CAPTURE_URI", "value": uri})
+    return env
+
+
 def template_hash(template: dict[str, Any]) -> str:
     """A short hash of a revision template (without its name)."""
     return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:_HASH_LEN]
@@ -291,6 +316,7 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
                         {"name": "MODEL_URI", "value": handler_model_uri(fn.model.artifact_for(fn.model.version))},
                         {"name": "MODEL_ID", "value": fn.model.id},
                         {"name": "MODEL_VERSION", "value": fn.model.version},
+                        *capture_env(fn),
                     ],
                     "resources": pod_resources(fn),
                     "readinessProbe": {"httpGet": {"path": "/healthz"}},
@@ -367,6 +393,8 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
         )
         self.namespace = ns_name
         self.canary_percent = routing.apply(lambda r: r[1])
+        #: Where the pod's writer puts the records (None with capture disabled): the stack's captureUri.
+        self.capture_uri: str | None = fn.capture.destination if fn.capture.enabled else None
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
@@ -374,6 +402,7 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
                 "canaryPercent": self.canary_percent,
                 "namespace": ns_name,
                 "revision": candidate,
+                "captureUri": self.capture_uri,
             }
         )
 

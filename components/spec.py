@@ -503,6 +503,10 @@ def _platform_errors(fn: FunctionSpec) -> list[str]:
             errs.append(
                 f"runtime.timeoutSeconds: Knative's max-revision-timeout-seconds is 600 (got {rt.timeout_seconds})"
             )
+    if p == "kubernetes" and fn.capture.enabled and fn.capture.destination is None:
+        errs.append("capture.destination: required on Kubernetes while capture is enabled (the pod's writer target)")
+    if p == "kubernetes" and (d := fn.capture.destination or "").startswith("az://") and not _AZ_URI_RE.fullmatch(d):
+        errs.append("capture.destination: must be az://<storage account>/<container>/<prefix> on Kubernetes")
     if fn.traffic.canary_percent > 0 and fn.model.stable_version is None:
         errs.append("traffic.canaryPercent: a canary needs model.stableVersion (the rollback target)")
     elif fn.traffic.canary_percent > 0 and fn.model.stable_version == fn.model.version:

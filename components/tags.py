@@ -202,3 +202,13 @@ def cloud_metadata(
         },
         annotations={K8S_PREFIX + k: v for k, v in meta.items()},
     )
+
+
+def gcp_labels_only(meta: CloudMetadata) -> dict[str, str]:
+    """Labels for a GCP resource with neither annotations nor a description (a GCS bucket).
+
+    Every key is a label: the label-safe form (:func:`gcp_label_value`) stands in for a value that
+    only fits an annotation (an owner's e-mail address, a URL), so the cost-allocation keys are all
+    present; the original values stay on the function's service.
+    """
+    return {**{k: gcp_label_value(v) for k, v in meta.annotations.items()}, **meta.labels}

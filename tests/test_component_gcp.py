@@ -30,6 +30,8 @@ BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
 INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
 BUDGET = "gcp:billing/budget:Budget"
+BUCKET = "gcp:storage/bucket:Bucket"
+SINK = "gcp:logging/projectSink:ProjectSink"
 REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
 
 #: The design contract's keys (design.md + metadata contract), written out independently of tags.py.
@@ -40,7 +42,7 @@ LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 ANNOTATION_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 RESERVED_NS = ("run.googleapis.com", "cloud.googleapis.com", "serving.knative.dev", "autoscaling.knative.dev")
 #: Every resource type the component may create; taggable ones are checked for metadata.
-GCP_TYPES = {SERVICE, ACCOUNT, BUCKET_MEMBER, INVOKER, CHANNEL, BUDGET}
+GCP_TYPES = {SERVICE, ACCOUNT, BUCKET_MEMBER, INVOKER, CHANNEL, BUDGET, BUCKET, SINK}
 
 Edit = Callable[[dict[str, Any]], None]
 RunEdited = Callable[[Edit], ProgramRun]
@@ -172,7 +174,8 @@ def run_deployed(config: dict[str, Any], edit: Edit) -> ProgramRun:
 def test_component_registers_the_expected_resources(dev_run: ProgramRun, dev_config: dict[str, Any]) -> None:
     types = sorted(r.type for r in dev_run.children_of(component(dev_run).urn))
     emails = dev_config["inferops:budgetAlertEmails"]
-    assert types == sorted([ACCOUNT, BUCKET_MEMBER, SERVICE, BUDGET] + [CHANNEL] * len(emails))
+    capture = [BUCKET, SINK, BUCKET_MEMBER]  # capture is on by default
+    assert types == sorted([ACCOUNT, BUCKET_MEMBER, SERVICE, BUDGET, *capture] + [CHANNEL] * len(emails))
     assert not [r for r in dev_run.resources if r.type.startswith("gcp:") and r.type not in GCP_TYPES]
     assert all(r.parent == component(dev_run).urn for r in dev_run.children_of(component(dev_run).urn))
 
@@ -199,6 +202,10 @@ def test_service_inputs_follow_the_spec(dev_run: ProgramRun, dev_config: dict[st
         "MODEL_URI": fn["model"]["artifactUri"].replace("{version}", fn["model"]["version"]),
         "MODEL_ID": fn["model"]["id"],
         "MODEL_VERSION": fn["model"]["version"],
+        "INFEROPS_CAPTURE_ENABLED": "true",
+        "INFEROPS_CAPTURE_SAMPLE_PERCENT": "100",
+        # dev: 3.0.1 is the candidate of stable 3.0.0, so its records say canary
+        "INFEROPS_VARIANT": "canary",
     }
     assert dev_run.exports[FN]["endpoint"] == one(dev_run, SERVICE).outputs["uri"]
     assert dev_run.exports[FN]["endpoint"].startswith("https://")
@@ -219,6 +226,13 @@ def test_every_taggable_resource_carries_every_key(dev_run: ProgramRun, dev_conf
     assert set(expected) <= CONTRACT_KEYS
     taggable = children(dev_run, SERVICE) + children(dev_run, CHANNEL)
     assert len(taggable) == 1 + len(dev_config["inferops:budgetAlertEmails"])
+    # A bucket has labels only: every key, the service's labels verbatim and the annotation-only
+    # values (e-mail, URLs, dotted numbers) in a label-safe form.
+    (bucket,) = children(dev_run, BUCKET)
+    labels = bucket.inputs["labels"]
+    assert set(labels) == set(expected)
+    assert {k: labels[k] for k in one(dev_run, SERVICE).inputs["labels"]} == one(dev_run, SERVICE).inputs["labels"]
+    assert all(LABEL_KEY.match(k) and LABEL_VALUE.match(v) for k, v in labels.items()), labels
     for res in taggable:
         assert metadata_of(res) == expected, res.name
 
@@ -404,15 +418,99 @@ def test_no_wildcard_or_broad_iam(dev_run: ProgramRun, dev_config: dict[str, Any
     for g in grants:
         assert "*" not in g.inputs["role"] and g.inputs["role"] in {
             "roles/storage.objectViewer",
+            "roles/storage.objectCreator",
             "roles/run.invoker",
         }
-    (read,) = children(dev_run, BUCKET_MEMBER)
+    (read,) = [m for m in children(dev_run, BUCKET_MEMBER) if m.name == f"{FN}-model-read"]
     assert read.inputs["bucket"] == "example-models"
     assert read.inputs["member"] == one(dev_run, ACCOUNT).outputs["member"]
     expr = read.inputs["condition"]["expression"]
     assert expr == 'resource.name.startsWith("projects/_/buckets/example-models/objects/doc-classifier/")'
     artifact = function_config(dev_config, FN)["model"]["artifactUri"].removeprefix("gs://example-models/")
     assert artifact.startswith("doc-classifier/")
+
+
+# --- data capture (issue 13) ---------------------------------------------------------------------
+
+
+def test_capture_sink_writes_only_to_its_own_bucket(dev_run: ProgramRun) -> None:
+    bucket = one(dev_run, BUCKET)
+    sink = one(dev_run, SINK).inputs
+    (writer,) = [m for m in children(dev_run, BUCKET_MEMBER) if m.name == f"{FN}-capture-write"]
+    name = bucket.inputs["name"]
+    assert name == f"{SVC}-capture" and len(name) <= 63
+    # Registry docs, gcp.logging.ProjectSink.destination: a Cloud Storage destination is
+    # "storage.googleapis.com/[GCS_BUCKET]", and "the writer associated with the sink must have
+    # access to write to the above resource".
+    assert sink["destination"] == f"storage.googleapis.com/{name}"
+    # uniqueWriterIdentity true: a Logging service agent instead of the shared cloud-logs@ account
+    # (cloud.google.com/logging/docs/reference/v2/rest/v2/projects.sinks/create#query-parameters).
+    assert sink["uniqueWriterIdentity"] is True
+    # Least privilege: create objects in that bucket only, granted to the sink's writerIdentity output.
+    assert writer.inputs["bucket"] == name and writer.inputs["role"] == "roles/storage.objectCreator"
+    assert writer.inputs["member"] == one(dev_run, SINK).outputs["writerIdentity"]
+    assert "condition" not in writer.inputs or not writer.inputs["condition"]
+
+
+def test_capture_sink_filter_selects_this_services_capture_records(dev_run: ProgramRun) -> None:
+    clauses = one(dev_run, SINK).inputs["filter"].split(" AND ")
+    # Cloud Run logs carry resource.type cloud_run_revision and the label service_name; stdout
+    # goes to the log run.googleapis.com/stdout and a one-line JSON object becomes jsonPayload
+    # (cloud.google.com/run/docs/logging).
+    assert 'resource.type="cloud_run_revision"' in clauses
+    assert f'resource.labels.service_name="{SVC}"' in clauses
+    assert 'logName:"/logs/run.googleapis.com%2Fstdout"' in clauses
+    # The capture record's own fields (design.md), so access and error lines (stderr) never match.
+    assert 'jsonPayload.model_id="doc-classifier"' in clauses
+    assert {"jsonPayload.request_id:*", "jsonPayload.variant:*", "jsonPayload.prediction:*"} <= set(clauses)
+
+
+def test_capture_bucket_is_private_with_lifecycle(run_edited: RunEdited) -> None:
+    run = run_edited(set_fn("capture", {"retentionDays": 14}))
+    b = one(run, BUCKET).inputs
+    # Registry docs, gcp.storage.Bucket: uniformBucketLevelAccess (IAM only, no object ACLs) and
+    # publicAccessPrevention "enforced" (default "inherited" follows the org policy only).
+    assert b["uniformBucketLevelAccess"] is True and b["publicAccessPrevention"] == "enforced"
+    # cloud.google.com/storage/docs/lifecycle: action Delete with condition age (days since creation).
+    assert b["lifecycleRules"] == [{"action": {"type": "Delete"}, "condition": {"age": 14}}]
+    assert b["location"] == one(run, SERVICE).inputs["location"]
+
+
+def test_capture_disabled_declares_nothing(run_edited: RunEdited) -> None:
+    run = run_edited(set_fn("capture", {"enabled": False}))
+    assert not children(run, BUCKET) and not children(run, SINK)
+    assert [m.name for m in children(run, BUCKET_MEMBER)] == [f"{FN}-model-read"]
+    env = {e["name"]: e["value"] for e in one(run, SERVICE).inputs["template"]["containers"][0]["envs"]}
+    assert env["INFEROPS_CAPTURE_ENABLED"] == "false" and "INFEROPS_CAPTURE_URI" not in env
+
+
+def test_capture_destination_is_used_without_a_bucket(run_edited: RunEdited) -> None:
+    run = run_edited(set_fn("capture", {"destination": "gs://lake-bucket"}))
+    assert not children(run, BUCKET)
+    assert one(run, SINK).inputs["destination"] == "storage.googleapis.com/lake-bucket"
+    (writer,) = [m for m in children(run, BUCKET_MEMBER) if m.name == f"{FN}-capture-write"]
+    assert writer.inputs["bucket"] == "lake-bucket"
+
+
+@pytest.mark.parametrize("uri", ["gs://lake-bucket/prefix", "s3://lake-bucket", "az://acct/container"])
+def test_capture_destination_must_be_a_gcs_bucket(run_edited: RunEdited, uri: str) -> None:
+    with pytest.raises(Exception, match=r"capture\.destination: "):
+        run_edited(set_fn("capture", {"destination": uri}))
+
+
+def test_sampling_edit_and_promotion_name_a_new_revision(dev_run: ProgramRun, run_edited: RunEdited) -> None:
+    """Capture variables live in the revision template: any edit of them needs a new revision name
+    (Cloud Run rejects a reused name with another configuration, HTTP 409)."""
+    before = one(dev_run, SERVICE).inputs["template"]["revision"]
+    sampled = one(run_edited(set_fn("capture", {"samplePercent": 5})), SERVICE).inputs["template"]
+    assert sampled["revision"] != before
+    env = {e["name"]: e["value"] for e in sampled["containers"][0]["envs"]}
+    assert env["INFEROPS_CAPTURE_SAMPLE_PERCENT"] == "5"
+    promoted = one(run_edited(set_fn("model.stableVersion", "3.0.1")), SERVICE).inputs["template"]
+    env = {e["name"]: e["value"] for e in promoted["containers"][0]["envs"]}
+    assert env["INFEROPS_VARIANT"] == "stable"
+    assert promoted["revision"].rsplit("-", 1)[0] == before.rsplit("-", 1)[0]  # same version slug
+    assert promoted["revision"] != before
 
 
 # --- naming helpers ------------------------------------------------------------------------------

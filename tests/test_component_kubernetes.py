@@ -159,6 +159,11 @@ def test_knative_template_matches_spec(dev_run: ProgramRun) -> None:
         "MODEL_URI": "https://models.example.com/sentiment/0.9.0/model.json",
         "MODEL_ID": "sentiment",
         "MODEL_VERSION": "0.9.0",
+        # capture (functions/README.md): the pod's writer to the stack's destination
+        "INFEROPS_CAPTURE_ENABLED": "true",
+        "INFEROPS_CAPTURE_SAMPLE_PERCENT": "100",
+        "INFEROPS_CAPTURE_URI": "s3://example-inferops-captures/sentiment",
+        "INFEROPS_VARIANT": "stable",
     }
     assert container["resources"] == {
         "requests": {"cpu": "500m", "memory": "512Mi"},
@@ -241,9 +246,42 @@ def test_template_edits_name_a_new_revision(dev_run: ProgramRun, run_edited: Run
         lambda fn: fn["scaling"].update(maxInstances=6),
         lambda fn: fn["runtime"].update(memoryMb=1024),
         lambda fn: fn["runtime"].update(image="ghcr.io/example/inferops-http-handler:0.2.0"),
+        # capture variables are in the template: sampling and destination edits are new revisions
+        lambda fn: fn["capture"].update(samplePercent=5),
+        lambda fn: fn["capture"].update(destination="gs://lake/sentiment"),
+        lambda fn: fn["capture"].update(enabled=False),
     ):
         run = run_edited(_only_kubernetes(lambda c, e=edit: e(function_config(c, FN))))
         assert _template_name(run) != _template_name(dev_run)
+
+
+def _env(run: ProgramRun) -> dict[str, str]:
+    (container,) = _ksvc(run)["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e["value"] for e in container["env"]}
+
+
+def test_capture_variant_is_canary_on_the_candidate_and_stable_after_promotion(run_edited: RunEdited) -> None:
+    canary = run_edited(_canary(25))
+    assert _env(canary)["INFEROPS_VARIANT"] == "canary"
+    promoted = run_edited(_canary(0, version="1.0.0", stable="1.0.0"))
+    assert _env(promoted)["INFEROPS_VARIANT"] == "stable"
+    # Promotion changes the template, so the revision name changes too (VerifyNameChange).
+    assert _template_name(promoted) != _template_name(canary)
+
+
+def test_capture_disabled_sets_no_writer(run_edited: RunEdited) -> None:
+    run = run_edited(_only_kubernetes(lambda c: function_config(c, FN).update(capture={"enabled": False})))
+    env = _env(run)
+    assert env["INFEROPS_CAPTURE_ENABLED"] == "false" and "INFEROPS_CAPTURE_URI" not in env
+
+
+def test_capture_to_azure_blob_names_the_account(run_edited: RunEdited) -> None:
+    dest = "az://lakeacct/captures/sentiment"
+    run = run_edited(_only_kubernetes(lambda c: function_config(c, FN).update(capture={"destination": dest})))
+    env = _env(run)
+    # The handler's az:// is <container>/<prefix> with the account in AZURE_STORAGE_ACCOUNT_NAME.
+    assert env["INFEROPS_CAPTURE_URI"] == "az://captures/sentiment"
+    assert env["AZURE_STORAGE_ACCOUNT_NAME"] == "lakeacct"
 
 
 def test_approval_and_retraining_metadata_when_set(run_edited: RunEdited) -> None:

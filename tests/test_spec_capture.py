@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_capture_defaults_when_the_stack_says_nothing(dev_config: dict[str, Any]) -> None:
     for fn in parse_stack_config(dev_config).functions:
         c = fn.capture
-        assert (c.enabled, c.sample_percent, c.retention_days, c.destination) == (True, 100.0, 30, None)
+        # Kubernetes needs a destination (the pod's writer): the dev stack names one for sentiment.
+        own = "s3://example-inferops-captures/sentiment" if fn.platform == "kubernetes" else None
+        assert (c.enabled, c.sample_percent, c.retention_days, c.destination) == (True, 100.0, 30, own)
         assert fn.model.reference_uri is None
 
 
@@ -32,7 +34,8 @@ def test_capture_defaults_merge_under_each_function(dev_config: dict[str, Any]) 
     by = {f.name: f for f in parse_stack_config(config).functions}
     own, other = by["fraud-scorer"].capture, by["sentiment"].capture
     assert (own.sample_percent, own.retention_days, own.destination) == (0.5, 14, "s3://lake/cap")
-    assert (other.sample_percent, other.retention_days, other.destination) == (5.0, 14, None)
+    assert (other.sample_percent, other.retention_days) == (5.0, 14)
+    assert other.destination == "s3://example-inferops-captures/sentiment"  # its own, from the stack
     assert by["fraud-scorer"].model.reference_uri == "s3://lake/ref/fraud.parquet"
     assert all(f.finops.cost_center for f in by.values())  # finops defaults still merge
 
@@ -71,3 +74,16 @@ def test_the_schema_file_carries_capture_and_reference_uri() -> None:
     text = (ROOT / "schema" / "stack-config.schema.json").read_text()
     schema = json.loads(text)
     assert "CaptureSpec" in json.dumps(schema) and "referenceUri" in text and "samplePercent" in text
+
+
+def test_kubernetes_capture_needs_a_destination(dev_config: dict[str, Any]) -> None:
+    """The pod's batched writer is the capture path on Kubernetes: it needs somewhere to write."""
+    config = copy.deepcopy(dev_config)
+    function_config(config, "sentiment").pop("capture", None)
+    with pytest.raises(SpecError, match=r"capture\.destination: required on Kubernetes"):
+        parse_stack_config(config)
+    function_config(config, "sentiment")["capture"] = {"enabled": False}
+    assert not {f.name: f for f in parse_stack_config(config).functions}["sentiment"].capture.enabled
+    function_config(config, "sentiment")["capture"] = {"destination": "az://container-only"}
+    with pytest.raises(SpecError, match=r"capture\.destination: must be az://<storage account>"):
+        parse_stack_config(config)

@@ -14,6 +14,7 @@ from components.tags import (
     cloud_metadata,
     function_key,
     gcp_label_value,
+    gcp_labels_only,
     k8s_label_value,
     logical_metadata,
     scoped_name,
@@ -184,3 +185,15 @@ def test_case_is_kept_where_the_cloud_allows_it(dev_config: dict[str, Any]) -> N
     assert k8s_md.labels[K8S_PREFIX + "cost-center"] == "CC-1234-EU"
     assert k8s_md.annotations[K8S_PREFIX + "model-id"] == "meta-llama/Llama-3.1-8B-Instruct"
     assert K8S_LABEL_VALUE.match(k8s_md.labels[K8S_PREFIX + "model-id"])
+
+
+def test_gcp_labels_only_keeps_every_key_label_safe(functions: list[FunctionSpec]) -> None:
+    """A bucket takes labels only: every logical key, values in GCP's label charset
+    (cloud.google.com/resource-manager/docs/labels-overview#requirements), labels unchanged."""
+    for fn in functions:
+        meta = cloud_metadata(fn, "gcp", stack="dev")
+        labels = gcp_labels_only(meta)
+        assert set(labels) == set(logical_metadata(fn, stack="dev"))
+        assert all(re.fullmatch(r"[a-z0-9_-]{0,63}", v) for v in labels.values()), labels
+        assert {k: labels[k] for k in meta.labels} == meta.labels
+        assert labels["owner"] != meta.annotations["owner"]  # an e-mail address is not a label value
