@@ -169,6 +169,12 @@ def _align_columns(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, run_check: Any) -> int:
     """Prepare the window in a temporary directory and run ``run_check`` on it."""
+    if getattr(args, "engine", "local") == "spark":
+        from drift import spark_capture
+
+        spark_capture.prepare(args)  # Spark reads the window itself (drift.spark_capture)
+        args.capture = None
+        return int(run_check(args))
     with tempfile.TemporaryDirectory(prefix="drift-capture-") as tmp:
         workdir = Path(tmp)
         (workdir / "reference").mkdir()

@@ -443,17 +443,22 @@ def run_spark_check(
 
     spark, created = _session()
     try:
-        report, windows = check(
-            spark,
-            args.reference,
-            args.current,
-            fmt=args.input_format,
-            config=config,
-            columns=args.columns,
-            categorical=args.categorical,
-            unwrap=unwrap,
-            reference_unwrap=reference_unwrap,
-        )
+        if getattr(args, "capture_window", None) is not None:  # --capture: drift.spark_capture
+            from drift import spark_capture
+
+            report, windows = spark_capture.check(spark, args, config)
+        else:
+            report, windows = check(
+                spark,
+                args.reference,
+                args.current,
+                fmt=args.input_format,
+                config=config,
+                columns=args.columns,
+                categorical=args.categorical,
+                unwrap=unwrap,
+                reference_unwrap=reference_unwrap,
+            )
     finally:
         if created:
             spark.stop()

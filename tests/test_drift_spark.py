@@ -13,6 +13,7 @@ job still running after JOB_TIMEOUT seconds, so no test can hang on the cluster.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import json
 import os
@@ -314,3 +315,105 @@ def test_bad_current_windows_exit_2_with_one_line(
     code, _, err = _run("spark", reference, str(path), tmp_path)
     assert code == 2
     assert err.strip().splitlines() == [f"drift: error: {path}: {message}"]
+
+
+# ---- captured windows (drift check --capture URI --engine spark) --------------------------------------
+
+
+def _capture_layouts() -> dict[str, Any]:
+    from tests import test_drift_capture as tc
+
+    def writer(records: list[dict[str, Any]], hour: int) -> tuple[str, bytes]:
+        # functions/capture.py's object_path layout: gzip JSON lines of plain records
+        key = f"model_version=2.2.0/date=2026-01-12/hour={hour:02d}/pod-a-{hour:02d}0000-0.jsonl.gz"
+        return key, gzip.compress("".join(tc._line(r) + "\n" for r in records).encode())
+
+    return {
+        "records": tc.firehose_extracted,
+        "azure-diagnostics": tc.azure_diagnostics,
+        "cloud-logging": tc.cloud_logging,
+        "writer": writer,
+    }
+
+
+def _write_capture(root: Path, layout: Any) -> None:
+    from tests import test_drift_capture as tc
+
+    shifted = tc.handler_records(5, 28.0, seed=2)
+    steady = tc.handler_records(6, 20.0, seed=3)
+    # the last batch of hour 05 arrives in hour 06's object; one batch is delivered twice (at least once)
+    objects = dict([layout(shifted[:-50], 5), layout(shifted[-50:] + steady + steady[:50], 6)])
+    objects.update([layout(tc.handler_records(9, 20.0, seed=4), 9)])  # outside both windows: pruned
+    for key, body in objects.items():
+        path = root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+
+
+@pytest.mark.parametrize("layout", ["records", "azure-diagnostics", "writer"])
+def test_captured_window_same_verdicts_and_counts(spark: Any, tmp_path: Path, layout: str) -> None:
+    from tests import test_drift_capture as tc
+
+    root = tmp_path / "capture"
+    _write_capture(root, _capture_layouts()[layout])
+    ref = str(tc._write_reference(tmp_path))
+    for since, until, expected in (("05", "06", 1), ("06", "07", 0)):
+        window = ["--capture", str(root), "--since", f"2026-01-12T{since}:00:00Z", "--until", f"2026-01-12T{until}:00Z"]
+        reports = {}
+        for engine in ("local", "spark"):
+            out = tmp_path / f"{engine}-{since}.json"
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                code = drift.cli.main(["check", "--engine", engine, *window, "--reference", ref, "--out", str(out)])
+            assert code == expected, (engine, err.getvalue())
+            reports[engine] = json.loads(out.read_text())
+        local, spark_r = reports["local"], reports["spark"]
+        assert spark_r["capture"].pop("engine") == "spark"
+        assert spark_r["capture"] == local["capture"]
+        assert local["capture"]["records"] == tc.N and local["capture"]["duplicates"] == (50 if since == "06" else 0)
+        # hour 05's window reads the objects of hours 05 and 06 (arrival slack), hour 06's only hour 06's
+        unwrapped = 2 * tc.N + 50 if since == "05" else tc.N + 100
+        assert local["capture"]["layouts"] == {"records" if layout == "writer" else layout: unwrapped}
+        assert local["capture"]["files"] == (2 if since == "05" else 1)
+        assert (spark_r["n_reference"], spark_r["n_current"]) == (local["n_reference"], local["n_current"])
+        assert [f["feature"] for f in spark_r["features"]] == [f["feature"] for f in local["features"]]
+        for spark_f, local_f in zip(spark_r["features"], local["features"], strict=True):
+            _assert_within_bound(spark_f, local_f)
+        assert (spark_r["drifted"], spark_r["severity"]) == (local["drifted"], local["severity"])
+        drifted = [f["feature"] for f in spark_r["features"] if f["drifted"]]
+        assert drifted == (["amount"] if expected else [])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--compare-variants"], "--compare-variants: not supported with --engine spark (use --engine local)"),
+        (["--labels", "labels.jsonl"], "--labels: not supported with --engine spark (use --engine local)"),
+        (["--since", "2026-01-12T05:00:00Z", "--until", "2026-01-12T04:00:00Z"], None),
+        (["--capture-missing"], "no such capture location"),
+        (["--cloud-logging"], "05:00:00_05:59:59_S0.json: Spark cannot open file names with ':'"),
+        (["--since", "2026-02-01T00:00:00Z", "--until", "2026-02-02T00:00:00Z"], "no capture records"),
+    ],
+)
+def test_bad_captured_windows_exit_2_with_one_line(
+    spark: Any, tmp_path: Path, extra: list[str], message: str | None
+) -> None:
+    from tests import test_drift_capture as tc
+
+    root = tmp_path / "capture"
+    _write_capture(root, _capture_layouts()["cloud-logging" if extra == ["--cloud-logging"] else "writer"])
+    extra = [] if extra == ["--cloud-logging"] else extra
+    ref = str(tc._write_reference(tmp_path))
+    uri = str(tmp_path / "nowhere") if extra == ["--capture-missing"] else str(root)
+    extra = [] if extra == ["--capture-missing"] else extra
+    argv = ["check", "--engine", "spark", "--capture", uri, "--reference", ref, "--out", str(tmp_path / "r.json")]
+    if "--since" not in extra:
+        argv += ["--since", "2026-01-12T05:00:00Z", "--until", "2026-01-12T06:00:00Z"]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = drift.cli.main([*argv, *extra])
+    lines = err.getvalue().strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("drift: error: ")
+    assert message is None or message in lines[0], lines
+    assert not (tmp_path / "r.json").exists()
