@@ -216,22 +216,31 @@ def role_policy_document(log_group_arn: str, artifact_arn: str) -> str:
     )
 
 
-def trust_policy_document(account_id: str) -> str:
-    """Only the Lambda service, acting for this account, may assume the role."""
+def service_trust(service: str, condition: dict[str, dict[str, str]]) -> str:
+    """A trust policy letting one AWS service principal assume the role, under ``condition``.
+
+    Every role of the component trusts exactly one service, always with a condition that ties it to
+    this account (the confused-deputy guard IAM recommends).
+    """
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
                 {
                     "Effect": "Allow",
-                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Principal": {"Service": service},
                     "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                    "Condition": condition,
                 }
             ],
         },
         sort_keys=True,
     )
+
+
+def trust_policy_document(account_id: str) -> str:
+    """Only the Lambda service, acting for this account, may assume the role."""
+    return service_trust("lambda.amazonaws.com", {"StringEquals": {"aws:SourceAccount": account_id}})
 
 
 def budget_notifications(thresholds: list[int], emails: list[str]) -> list[aws.budgets.BudgetNotificationArgs]:
@@ -405,20 +414,8 @@ def logs_to_firehose_trust(region: str, account_id: str, partition: str = "aws")
 
     docs.aws.amazon.com/AmazonCloudWatch/latest/logs/SubscriptionFilters.html#FirehoseExample.
     """
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {"StringLike": {"aws:SourceArn": f"arn:{partition}:logs:{region}:{account_id}:*"}},
-                }
-            ],
-        },
-        sort_keys=True,
-    )
+    source = f"arn:{partition}:logs:{region}:{account_id}:*"
+    return service_trust(f"logs.{region}.amazonaws.com", {"StringLike": {"aws:SourceArn": source}})
 
 
 def logs_to_firehose_policy(stream_arn: str) -> str:
@@ -441,20 +438,7 @@ def logs_to_firehose_policy(stream_arn: str) -> str:
 
 def firehose_trust(account_id: str) -> str:
     """Only Firehose acting for this account may assume the delivery role (confused-deputy guard)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "firehose.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"sts:ExternalId": account_id}},
-                }
-            ],
-        },
-        sort_keys=True,
-    )
+    return service_trust("firehose.amazonaws.com", {"StringEquals": {"sts:ExternalId": account_id}})
 
 
 def firehose_to_s3_policy(bucket: str, prefix: str, partition: str = "aws") -> str:
