@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage (got {text!r})") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a percentage of 0 or more (got {text!r})")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     plan.add_argument("--out", help="write the plan to this file (atomically) instead of stdout")
     plan.add_argument("--compare", metavar="PREVIOUS.json", help="show cost and verdict changes against a JSON plan")
+    plan.add_argument(
+        "--max-capture-share",
+        type=_share,
+        metavar="PERCENT",
+        help="warn when a function's data capture costs more than this share of its inference cost (default: 20)",
+    )
     return parser
 
 

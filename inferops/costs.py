@@ -48,6 +48,13 @@ def _pack_modules(pack_dir: Path) -> tuple[Any, Any, Any]:
     return finops, pricing, plain
 
 
+def price_table(pack_dir: Path = PACK_DIR) -> dict[str, Any]:
+    """The pack's dated price table (``prices.json``), as its own pricing module loads it."""
+    _finops, pricing, _plain = _pack_modules(pack_dir)
+    table: dict[str, Any] = pricing.load_price_table()
+    return table
+
+
 def estimate_functions(
     run: ProgramRun, stack: StackSpec, pack_config: dict[str, Any] | None = None, *, pack_dir: Path = PACK_DIR
 ) -> Estimates:

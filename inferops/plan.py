@@ -15,16 +15,22 @@ The JSON form (``--format json``) is the stable, documented schema ``inferops.pl
         {"name", "platform", "region", "model_version", "stable_version", "canary_percent",
          "resources": [{"type", "name"}],
          "cost": {"monthly_usd", "stable_usd", "canary_usd", "per_1k_usd", "budget_usd",
-                  "budget_used_percent", "free_tier_assumed": false, "warnings": [...]}}
+                  "budget_used_percent", "free_tier_assumed": false, "warnings": [...]},
+         "capture": {"enabled", "path", "sample_percent", "retention_days", "resources": [names],
+                     "record_bytes", "record_basis", "records_per_month",
+                     "lines": [{"item", "quantity", "unit", "unit_usd", "monthly_usd"}],
+                     "monthly_usd", "share_of_inference_percent", "max_share_percent", "warnings": [...]}}
       ],
-      "total": {"monthly_usd", "monthly_usd_with_free_tiers", "budget_usd", "resources"},
+      "total": {"monthly_usd", "monthly_usd_with_free_tiers", "budget_usd", "resources", "capture_monthly_usd"},
       "program_warnings": ["what the program logged as warnings"],
       "verdicts": [{"policy", "enforcement", "message", "resource", "urn"}],
       "summary": {"mandatory": n, "advisory": n, "remediate": n}
     }
 
-Amounts are rounded to the cent. Exit codes (:mod:`inferops.exitcodes`): 0 plan printed, 1 a mandatory
-violation, 2 bad input (one line naming the file and field), 3 an internal error.
+``capture`` is the estimate of :mod:`inferops.capturecost`; a share above ``max_share_percent``
+(``--max-capture-share``, default 20) is a warning, never a failure. Amounts are rounded to the cent.
+Exit codes (:mod:`inferops.exitcodes`): 0 plan printed, 1 a mandatory violation, 2 bad input (one line
+naming the file and field), 3 an internal error.
 """
 
 from __future__ import annotations
@@ -112,15 +118,69 @@ def _cost_entry(fn: FunctionSpec, estimate: Any | None, reason: str | None) -> d
     }
 
 
+#: Child resource names (after ``<function>-``) that belong to the capture path.
+_CAPTURE_MARKERS = ("capture", "firehose", "logs-role", "logs-policy")
+
+
+def _capture_entry(
+    fn: FunctionSpec, resources: list[dict[str, str]], inference_usd: float | None, max_share: float
+) -> dict[str, Any]:
+    from inferops import capturecost, costs
+
+    table = costs.price_table()
+    est = capturecost.estimate_capture(fn, table)
+    monthly = est.monthly_usd
+    share = round(100.0 * monthly / inference_usd, 1) if inference_usd else None
+    warnings = list(est.warnings)
+    if share is not None and share > max_share:
+        warnings.append(
+            f"capture costs {share:.1f}% of the inference cost (more than {max_share:g}%): "
+            "lower capture.samplePercent or capture.retentionDays"
+        )
+    warnings = [f"{fn.name}: {w}" for w in warnings]
+    prefix = f"{fn.name}-"
+    return {
+        "enabled": fn.capture.enabled,
+        "path": est.path,
+        "sample_percent": fn.capture.sample_percent,
+        "retention_days": fn.capture.retention_days,
+        "resources": [
+            r["name"]
+            for r in resources
+            if r["name"].startswith(prefix) and r["name"][len(prefix) :].startswith(_CAPTURE_MARKERS)
+        ],
+        "record_bytes": est.record_bytes,
+        "record_basis": est.record_basis,
+        "records_per_month": round(est.records_per_month),
+        "lines": [
+            {
+                "item": line.item,
+                "quantity": round(line.quantity, 6),
+                "unit": line.unit,
+                "unit_usd": line.unit_usd,
+                "monthly_usd": round(line.monthly_usd, 4),
+            }
+            for line in est.lines
+        ],
+        "monthly_usd": _cents(monthly),
+        "share_of_inference_percent": share,
+        "max_share_percent": max_share,
+        "warnings": warnings,
+    }
+
+
 def build_plan(
     stack_file: Path,
     *,
     pack_dir: Path = PACK_DIR,
     pack_config: dict[str, Any] | None = None,
     stack_name: str | None = None,
+    max_capture_share: float | None = None,
 ) -> dict[str, Any]:
     """Run the program and the pack for ``stack_file`` and return the plan as the JSON-ready dict."""
-    from inferops import costs
+    from inferops import capturecost, costs
+
+    max_share = capturecost.DEFAULT_MAX_SHARE_PERCENT if max_capture_share is None else max_capture_share
     from inferops.analyzer import PolicyPackProcess
 
     try:
@@ -159,6 +219,7 @@ def build_plan(
     by_fn = _resources_by_function(run, stack)
     functions: list[dict[str, Any]] = []
     for fn in stack.functions:
+        cost = _cost_entry(fn, estimates.functions.get(fn.name), estimates.unpriced.get(fn.name))
         functions.append(
             {
                 "name": fn.name,
@@ -168,7 +229,8 @@ def build_plan(
                 "stable_version": fn.stable_version,
                 "canary_percent": fn.canary_percent,
                 "resources": by_fn[fn.name],
-                "cost": _cost_entry(fn, estimates.functions.get(fn.name), estimates.unpriced.get(fn.name)),
+                "cost": cost,
+                "capture": _capture_entry(fn, by_fn[fn.name], cost["monthly_usd"], max_share),
             }
         )
     total_monthly = sum(f["cost"]["monthly_usd"] or 0.0 for f in functions)
@@ -182,6 +244,7 @@ def build_plan(
             "monthly_usd_with_free_tiers": _cents(estimates.stack_total_with_free_tiers),
             "budget_usd": _cents(sum(fn.finops.monthly_budget_usd for fn in stack.functions)),
             "resources": sum(1 for r in run.resources if r.custom),
+            "capture_monthly_usd": _cents(sum(f["capture"]["monthly_usd"] for f in functions)),
         },
         "program_warnings": list(run.warnings),
         "verdicts": [v.__dict__ for v in verdicts],
@@ -351,7 +414,39 @@ def render(plan: dict[str, Any], fmt: str, diff: dict[str, Any] | None = None) -
         f"Per-function estimates assume no free tier; with each free tier applied once to the stack: "
         f"{_usd(t['monthly_usd_with_free_tiers'])}. Prices: table {plan['price_table'].get('version', '?')}."
     )
-    warnings = sorted({w for fn in plan["functions"] for w in fn["cost"]["warnings"]})
+    lines += ["", h("Estimated monthly capture cost")]
+    rows = []
+    for fn in plan["functions"]:
+        c = fn.get("capture") or {}
+        if not c:
+            continue
+        share = c.get("share_of_inference_percent")
+        rows.append(
+            [
+                fn["name"],
+                c["path"],
+                f"{c['records_per_month']:,}",
+                f"{c['record_bytes']} B" if c["enabled"] else "-",
+                _usd(c["monthly_usd"]),
+                "n/a" if share is None else f"{share:.1f}%",
+            ]
+        )
+    lines += _table(["function", "capture path", "records", "record", "monthly", "of inference"], rows, md)
+    for fn in plan["functions"]:
+        c = fn.get("capture") or {}
+        if not c.get("lines"):
+            continue
+        lines.append(f"{'- ' if md else ''}{fn['name']} ({c['record_basis']}; {c['retention_days']} days kept):")
+        lines += [f"  {'- ' if md else '  '}{x['item']}: {_usd(x['monthly_usd'])}" for x in c["lines"]]
+        if c["resources"]:
+            lines.append(f"  {'- ' if md else '  '}resources: {', '.join(c['resources'])}")
+    warnings = sorted(
+        {
+            w
+            for fn in plan["functions"]
+            for w in [*fn["cost"]["warnings"], *(fn.get("capture") or {}).get("warnings", [])]
+        }
+    )
     lines += [f"warning: {w}" for w in [*warnings, *plan.get("program_warnings", [])]]
     lines += ["", h("Policy verdicts")]
     if not plan["verdicts"]:
@@ -390,7 +485,12 @@ def main_plan(args: Any) -> int:
     try:
         pack_config = load_policy_pack_config(args.policy_pack_config) if args.policy_pack_config else None
         previous = load_plan(Path(args.compare)) if args.compare else None
-        plan = build_plan(stack_file, pack_config=pack_config, stack_name=args.stack if not args.stack_file else None)
+        plan = build_plan(
+            stack_file,
+            pack_config=pack_config,
+            stack_name=args.stack if not args.stack_file else None,
+            max_capture_share=getattr(args, "max_capture_share", None),
+        )
     except (PlanInputError, ValueError) as exc:
         print(f"inferops plan: error: {safeload.escape(' '.join(str(exc).split()))}", file=sys.stderr)
         return EXIT_BAD_INPUT
