@@ -174,7 +174,7 @@ def test_aws_records_above_5_kb_round_up_to_the_next_5_kb(table: dict[str, Any])
 
 
 def test_aws_canary_doubles_the_partitioned_objects(table: dict[str, Any]) -> None:
-    fn = spec(lambda f: f["capture"].update(samplePercent=100) if "capture" in f else f.update(capture={}))
+    fn = spec()  # the dev stack's fraud-scorer: a 10% canary of 2.2.0 over 2.1.0
     assert fn.canary_percent == 10 and fn.model.version != fn.stable_version
     est = capturecost.estimate_capture(fn, table, measured=(400, "test", "{}"))
     # two model versions partition the stream: each flushes every 300 s
