@@ -9,7 +9,8 @@ function. Each cloud's naming rules live here and nowhere else:
 * AWS tag values: letters, digits, spaces and ``_ . : / = + - @``, at most 256 characters
   (docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html). Values keep the user's case.
 * Azure tag names: no ``< > % & \\ ? /``, at most 512 characters; values at most 256, any case
-  (learn.microsoft.com/azure/azure-resource-manager/management/tag-resources#limitations).
+  (learn.microsoft.com/azure/azure-resource-manager/management/tag-resources#limitations). Azure
+  resources also carry :data:`MEMORY_KEY` (the declared memory the pack prices Consumption at).
 * GCP labels: keys and values of lowercase letters, digits, ``_`` and ``-``, at most 63 characters
   (cloud.google.com/resource-manager/docs/labels-overview#requirements). Model id, cost center and
   environment get one deterministic label-safe form (:func:`gcp_label_value`) when they are not label
@@ -38,6 +39,12 @@ K8S_PREFIX = "inferops.dev/"
 FUNCTION_KEY = "function-name"
 #: The key holding the Pulumi stack name.
 STACK_KEY = "stack"
+#: Azure only: the function's declared memory in MB. The Consumption plan has no memory setting, so
+#: this tag is the only place the policy pack can read what the app is sized for (it prices
+#: Consumption at this memory rounded up to 128 MB steps, at most 1,536 MB, and at the 1,536 MB
+#: maximum without it). AWS and GCP carry memory in the resource itself (``memorySize``, the
+#: container's memory limit), so they do not get this key.
+MEMORY_KEY = "memory-mb"
 #: Free-text keys that cost reports group by: on label clouds they get a label-safe form (with the
 #: original in annotations). Any other key is a label only when its value already is a valid one
 #: (URLs, e-mail addresses, versions and decimals are annotations only, so a reader never mistakes a
@@ -185,6 +192,7 @@ def cloud_metadata(
     if platform == "aws":
         return CloudMetadata(tags={k: _AWS_VALUE_BAD.sub("_", v)[:256] for k, v in meta.items()})
     if platform == "azure":
+        meta = dict(sorted({**meta, MEMORY_KEY: str(fn.runtime.memory_mb)}.items()))
         return CloudMetadata(tags={_AZURE_NAME_BAD.sub("-", k): v[:256] for k, v in meta.items()})
     if platform == "gcp":
         labels = {

@@ -184,7 +184,7 @@ def test_metadata_on_every_taggable_resource(dev_run: ProgramRun, dev_config: di
         tagged += 1
         tags = r.inputs.get("tags")
         assert isinstance(tags, dict), f"{r.type} {r.name} carries no tags"
-        assert set(tags) == REQUIRED_KEYS, f"{r.type} {r.name}: {set(tags) ^ REQUIRED_KEYS}"
+        assert set(tags) == REQUIRED_KEYS | {"memory-mb"}, f"{r.type} {r.name}: {set(tags) ^ REQUIRED_KEYS}"
         for key, value in tags.items():
             assert not re.search(r"[<>%&\\?/]", key) and len(key) <= 512
             assert isinstance(value, str) and len(value) <= 256
@@ -197,7 +197,20 @@ def test_metadata_on_every_taggable_resource(dev_run: ProgramRun, dev_config: di
         assert tags["avg-duration-ms"] == "200"
         assert tags["cost-center"] == "ml-platform" and tags["risk-tier"] == "limited"
         assert tags["model-card-url"] == fn.model.card_url
+        # The Consumption plan has no memory setting: the pack reads the declared memory from this tag
+        # (policies/inferops_policy/finops.py) and otherwise prices the 1,536 MB maximum.
+        assert tags["memory-mb"] == str(fn.runtime.memory_mb) == "512"
     assert tagged == 4  # resource group, storage account, plan, app
+
+
+def test_memory_tag_follows_the_declared_memory(run_edited: RunEdited) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        only_azure(config)
+        function_config(config, NAME)["runtime"]["memoryMb"] = 200
+
+    run = run_edited(edit)
+    for typ in (RG, STORAGE, PLAN, APP):
+        assert one(run, typ).inputs["tags"]["memory-mb"] == "200"
 
 
 def test_approval_ref_is_tagged_when_set(run_edited: RunEdited) -> None:
@@ -301,7 +314,8 @@ def test_canary_rule_is_applied_after_the_slot_can_serve(canary_run: ProgramRun,
 
 def test_canary_slot_is_tagged(canary_run: ProgramRun) -> None:
     tags = one(canary_run, SLOT).inputs["tags"]
-    assert set(tags) == REQUIRED_KEYS and tags["model-version"] == "1.5.0"
+    assert set(tags) == REQUIRED_KEYS | {"memory-mb"} and tags["model-version"] == "1.5.0"
+    assert tags["memory-mb"] == "512"
 
 
 def assert_serves_stable_only(run: ProgramRun) -> None:

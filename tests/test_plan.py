@@ -62,6 +62,9 @@ def test_dev_plan_content(dev_plan_json: dict[str, Any]) -> None:
     assert cost["budget_usd"] == 400.0
     assert cost["budget_used_percent"] == pytest.approx(100 * cost["monthly_usd"] / 400, abs=0.05)
     assert {"aws:lambda/function:Function", "aws:budgets/budget:Budget"} <= {r["type"] for r in fraud["resources"]}
+    # Azure Consumption priced at the declared 512 MB (the component's memory-mb tag), not the 1,536 MB
+    # fallback: 1M x 200 ms x 0.5 GB at $0.000016/GB-s + 1M x $0.20/M, no free tier.
+    assert fns["churn-predictor"]["cost"]["monthly_usd"] == pytest.approx(1e6 * 0.2 * 0.5 * 0.000016 + 0.2, abs=0.005)
     total = dev_plan_json["total"]
     assert total["monthly_usd"] == pytest.approx(sum(f["cost"]["monthly_usd"] for f in fns.values()), abs=0.02)
     assert total["monthly_usd_with_free_tiers"] < total["monthly_usd"]

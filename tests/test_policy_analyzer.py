@@ -339,12 +339,13 @@ def test_estimate_costs_for_the_dev_stack(dev_run, dev_config):
     from inferops.costs import estimate_functions
 
     estimates = estimate_functions(dev_run, parse_stack_config(dev_config), load_policy_pack_config(PACK_CONFIG))
-    # fraud-scorer: Lambda arm64 1 GB, 3M x 120 ms; churn-predictor: Consumption at 1,536 MB, 1M x 200 ms;
+    # fraud-scorer: Lambda arm64 1 GB, 3M x 120 ms; churn-predictor: Consumption at its declared 512 MB
+    # (the component's memory-mb tag), 1M x 200 ms;
     # doc-classifier: Cloud Run 1 vCPU/1 GiB, 500k x 350 ms billed 400 ms; sentiment: one 0.5 vCPU/0.5 GiB pod
     # all month at the config's node price ($0.0316/vCPU-h, $0.0042/GiB-h) plus busy time.
     assert {name: round(e.monthly_usd, 2) for name, e in estimates.functions.items()} == {
         "fraud-scorer": 5.40,
-        "churn-predictor": 5.00,
+        "churn-predictor": 1.80,
         "doc-classifier": 5.50,
         "sentiment": 13.08,
     }

@@ -150,8 +150,9 @@ def test_parse_memory(raw, gib):
 
 
 def test_lambda_provisioned_concurrency_example():
-    """aws.amazon.com/lambda/pricing, Provisioned Concurrency pricing, example 1 (US East, N. Virginia;
-    the page's figures as published, also reproduced at bestmarketstore.com/aws-lambda-pricing-now-per-ms):
+    """aws.amazon.com/lambda/pricing, an earlier version of the page, Provisioned Concurrency example 1 (US East,
+    N. Virginia; reproduced at bestmarketstore.com/aws-lambda-pricing-now-per-ms; the current page's examples are
+    below):
     1,024 MB, Provisioned Concurrency 1,000 enabled for 2 hours, 1.2M executions of 1 s in that time.
     Published: 1,000 GB x 7,200 s = 7.2M GB-s x $0.0000041667 = $30.00; 1.2M GB-s of duration x
     $0.0000097222 = $11.67; 1.2M requests x $0.20/M = $0.24; total $41.91."""
@@ -352,3 +353,114 @@ def test_free_tier_goes_to_the_cheapest_line_first():
     total = pricing.stack_cost([x86, arm])
     # 800k requests within the free 1M; the free GB-s go to arm64 ($0.0000133334) first.
     assert cents(total) == cents(400_000 * 0.0000166667)
+
+
+# --------------------------------------------------------------------------- the current AWS Lambda pricing page
+#
+# https://aws.amazon.com/lambda/pricing/ as published late 2026. The stored web copies end before the worked
+# examples; the figures below are quoted from a Markdown transcription of the page in the search tool's code index
+# (file id 55521902740, headed "<!-- 출처: https://aws.amazon.com/lambda/pricing/ -->"). All examples are priced in
+# US East (N. Virginia). Examples of features the model does not price (SnapStart, response streaming, ESM
+# provisioned mode, Managed Instances, durable functions, tenant isolation, Lambda@Edge) are not reproduced.
+
+
+def test_lambda_page_mobile_backend():
+    """Ephemeral-storage section, "Example 1: Mobile application backend": 3M requests of 120 ms, 1,536 MB x86.
+    Published: 540,000 GB-s - 400,000 free = 140,000 x $0.0000166667 = $2.33; 2M billable requests = $0.40;
+    "Total charges = ... $2.33 + $0.40 = $2.73 per month"."""
+    usage = pricing.lambda_usage(requests=3_000_000, duration_ms=120, memory_mb=1536, region="us-east-1")
+    assert usage.quantities["gb_seconds"] == pytest.approx(540_000)
+    assert cents(pricing.stack_cost([usage])) == 2.73
+
+
+def test_lambda_page_streaming_telemetry():
+    """ "Example 2: Enriching streaming telemetry with additional metadata": 10,000 vehicles x 24 x 31 = 7.44M
+    messages, 2 s each at 1 GB x86. Published: "7.44M * $0.20/million = $1.488 ~= $1.49", "14.88M GB-s *
+    $0.0000166667 = $248.00", total "$1.49 + $248.00 = $249.49". The page bills this one without the free tier
+    (the account's free tier is assumed spent elsewhere), so it is priced with free tiers off."""
+    usage = pricing.lambda_usage(requests=10_000 * 24 * 31, duration_ms=2000, memory_mb=1024, region="us-east-1")
+    assert usage.quantities["gb_seconds"] == pytest.approx(14_880_000)
+    assert cents(pricing.stack_cost([usage], apply_free_tiers=False)) == 249.49
+    assert cents(usage.cost()) == 249.49
+
+
+def test_lambda_page_bert_with_ephemeral_storage():
+    """ "Example 3: Performing ML on customer support tickets" (the BERT model): 6M requests of 280 ms, 4,096 MB
+    x86, 2,048 MB of ephemeral storage. Published: 6,720,000 GB-s - 400,000 free = 6,320,000 x $0.0000166667 =
+    $105.33; 5M billable requests = $1; ephemeral "2048 MB - 512 MB = 1536 MB", "1,680,000 * 1536 MB/1024 MB =
+    2,520,000 GB-s", "2,520,000 * $0.0000000309 = $0.08"; "Total charges = $105.33 + $1 + $0.08 = $106.41 per
+    month"."""
+    usage = pricing.lambda_usage(
+        requests=6_000_000, duration_ms=280, memory_mb=4096, region="us-east-1", ephemeral_storage_mb=2048
+    )
+    assert usage.quantities["gb_seconds"] == pytest.approx(6_720_000)
+    assert usage.quantities["ephemeral_gb_seconds"] == pytest.approx(2_520_000)
+    assert cents(pricing.stack_cost([usage])) == 106.41
+    without = pricing.lambda_usage(requests=6_000_000, duration_ms=280, memory_mb=4096, region="us-east-1")
+    assert cents(pricing.stack_cost([without])) == 106.33  # $105.33 + $1: the storage line is the $0.08
+
+
+def test_lambda_page_provisioned_concurrency_mobile_launch_8_hours():
+    """Provisioned Concurrency, "Example 1: Mobile application launch": 1,536 MB x86, 3M requests a month;
+    Provisioned Concurrency 100 from noon to 8 p.m. on launch day, serving 500,000 requests of 100 ms; the other
+    2.5M requests (120 ms) run on demand. Published: "8 hours * 3,600 seconds = 28,800 seconds", "100 *
+    1536MB/1024MB = 150 GB", "4.32M GB-s * $0.0000041667 = $18"; requests "3,000,000 requests - 1M free tier
+    requests = 2,000,000", "$0.40"; "75,000 GB-s * $0.0000097222 = $0.73"; on demand "450,000 GB-s - 400,000
+    free tier GB-s = 50,000 GB-s", "$0.83"; "Total charges = $18 + $0.40 + $0.73 + $0.83 = $19.96".
+
+    The month is two usages of the model: the provisioned window (8 hours, no free tier: "The Lambda free tier
+    does not apply to functions enabling Provisioned Concurrency") and the on-demand rest, which takes the
+    account's free tier, as the page does."""
+    launch = pricing.lambda_usage(
+        requests=500_000,
+        duration_ms=100,
+        memory_mb=1536,
+        region="us-east-1",
+        provisioned_concurrency=100,
+        provisioned_hours=8,
+    )
+    rest = pricing.lambda_usage(requests=2_500_000, duration_ms=120, memory_mb=1536, region="us-east-1")
+    assert cents(launch.fixed_usd) == 18.00
+    assert launch.quantities["provisioned_gb_seconds"] == pytest.approx(75_000)
+    assert launch.quantities["gb_seconds"] == 0 and not launch.free_tier_eligible
+    assert rest.quantities["gb_seconds"] == pytest.approx(450_000)
+    assert cents(pricing.stack_cost([launch, rest])) == 19.96
+
+
+def test_lambda_page_provisioned_concurrency_cyber_monday_24_hours():
+    """Provisioned Concurrency, "Example 2: Routing customers ... during Cyber Monday": 2M requests during the
+    24 hours of the sale with Provisioned Concurrency 7, 280 ms, 4,096 MB x86. Published: "24 hours * 3,600
+    seconds = 86,400 seconds", "7 * 4096 MB / 1024 MB = 28 GB", "2,419,200 GB-s * $0.0000041667 = $10.08";
+    "2,240,000 GB-s * $0.0000097222 = $21.78"; "2M * $0.2/M = $0.40" (no free tier); "Total charges = $10.08 +
+    $21.78 + $0.40 = $32.26"."""
+    usage = pricing.lambda_usage(
+        requests=2_000_000,
+        duration_ms=280,
+        memory_mb=4096,
+        region="us-east-1",
+        provisioned_concurrency=7,
+        provisioned_hours=24,
+    )
+    assert cents(usage.fixed_usd) == 10.08
+    # 7 instances x 86,400 s hold the 560,000 s of duration: all of it at the provisioned rate.
+    assert (
+        usage.quantities["provisioned_gb_seconds"] == pytest.approx(2_240_000) and usage.quantities["gb_seconds"] == 0
+    )
+    assert cents(usage.cost()) == cents(pricing.stack_cost([usage])) == 32.26
+
+
+def test_every_unconfirmed_price_is_named_and_the_rest_cite_a_source():
+    """The table says which prices no source confirmed: each ``verify`` entry names a price of its set, and each
+    product with confirmed values says when and against what they were checked."""
+    table = pricing.load_price_table()
+    for product in ("aws-lambda", "azure-functions-consumption", "azure-functions-flex", "gcp-cloud-run"):
+        entry = table[product]
+        for name, price_set in entry["price_sets"].items():
+            for arch, prices in price_set.items():
+                for item in prices.get("verify", []):
+                    assert item.split(" ")[0] in prices, (product, name, arch, item)
+        confirmed = entry.get("confirmed")
+        if confirmed is not None:
+            assert confirmed["checked"].startswith("2026-") and len(confirmed) > 1
+    lam = table["aws-lambda"]["price_sets"]["us-standard"]
+    assert "verify" not in lam["x86_64"] and "verify" not in lam["arm64"]

@@ -11,6 +11,7 @@ import pytest
 from components.spec import FunctionSpec, parse_stack_config
 from components.tags import (
     K8S_PREFIX,
+    MEMORY_KEY,
     cloud_metadata,
     function_key,
     gcp_label_value,
@@ -197,3 +198,16 @@ def test_gcp_labels_only_keeps_every_key_label_safe(functions: list[FunctionSpec
         assert all(re.fullmatch(r"[a-z0-9_-]{0,63}", v) for v in labels.values()), labels
         assert {k: labels[k] for k in meta.labels} == meta.labels
         assert labels["owner"] != meta.annotations["owner"]  # an e-mail address is not a label value
+
+
+def test_only_azure_carries_the_declared_memory(functions: list[FunctionSpec]) -> None:
+    """Azure Consumption has no memory setting, so the memory the pack prices it at (128 MB steps,
+    at most 1,536 MB: azure.microsoft.com/pricing/details/functions) comes from the memory-mb tag;
+    AWS and GCP declare memory in the resource (memorySize, the container's memory limit)."""
+    for fn in functions:
+        azure = cloud_metadata(fn, "azure", stack="dev").tags
+        assert azure[MEMORY_KEY] == str(fn.runtime.memory_mb)
+        assert MEMORY_KEY not in cloud_metadata(fn, "aws", stack="dev").tags
+        gcp = cloud_metadata(fn, "gcp", stack="dev")
+        assert MEMORY_KEY not in gcp.labels and MEMORY_KEY not in gcp.annotations
+        assert K8S_PREFIX + MEMORY_KEY not in cloud_metadata(fn, "kubernetes", stack="dev").annotations
