@@ -213,6 +213,9 @@ class Listing:
 
     files: list[str]
     pruned: int = 0  # directories (partitions) skipped without listing them
+    #: Objects of the window under Firehose's error prefixes: records it could not process (with
+    #: dynamic partitioning, also those whose partition key it could not extract). Not read, counted.
+    error_files: list[str] = field(default_factory=list)
 
 
 def _filesystem(uri: str) -> tuple[Any, str]:
@@ -246,9 +249,9 @@ def list_window(uri: str, window: Window | None, *, versions: Collection[str] | 
     except Exception as exc:  # SDK errors outside OSError (botocore's NoCredentialsError, auth errors)
         raise StoreError(f"{uri}: {type(exc).__name__}: {one_line(exc)}") from None
     listing = Listing([])
-    stack = [root]
+    stack = [(root, False)]
     while stack:
-        current = stack.pop()
+        current, in_error = stack.pop()
         try:
             entries = fs.ls(current, detail=True)
         except FileNotFoundError:
@@ -260,17 +263,19 @@ def list_window(uri: str, window: Window | None, *, versions: Collection[str] | 
             if name in (current, root):
                 continue
             base = name.rsplit("/", 1)[-1]
-            if base.startswith((".", "_")) or base in _ERROR_DIRS:
+            if base.startswith((".", "_")):
                 continue
+            error = in_error or (base in _ERROR_DIRS and entry.get("type") == "directory")
             rel = name[len(root) :].strip("/").split("/")
-            if _version_pruned(base, versions) or not _overlaps(segment_parts(rel), window):
+            if (not error and _version_pruned(base, versions)) or not _overlaps(segment_parts(rel), window):
                 listing.pruned += 1
                 continue
             if entry.get("type") == "directory":
-                stack.append(name)
+                stack.append((name, error))
             elif int(entry.get("size") or 0) > 0:
-                listing.files.append(name)
+                (listing.error_files if error else listing.files).append(name)
     listing.files.sort()
+    listing.error_files.sort()
     return fs, listing
 
 
@@ -289,6 +294,7 @@ class ReadStats:
     duplicates: int = 0
     other_versions: int = 0  # records of a model version not asked for (layouts without a version directory)
     partitions_pruned: int = 0  # directories not listed: outside the window or of another model version
+    error_objects: int = 0  # objects of the window under Firehose's error prefixes (not read)
     layouts: dict[str, int] = field(default_factory=dict)
 
 
@@ -431,6 +437,7 @@ def iter_records(
     stats = stats if stats is not None else ReadStats()
     fs, listing = list_window(uri, window, versions=versions)
     stats.partitions_pruned += listing.pruned
+    stats.error_objects += len(listing.error_files)
     seen: set[str] = set()
     for path in listing.files:
         try:

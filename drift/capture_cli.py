@@ -158,6 +158,9 @@ def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "duplicates": stats.duplicates,
         "layouts": dict(sorted(stats.layouts.items())),
     }
+    if stats.error_objects:
+        # Firehose's error prefixes hold records it could not process or partition: lost to this check.
+        summary["error_objects"] = stats.error_objects
     if versions is not None:
         summary["model_versions"] = sorted(versions)
         summary["records_of_other_versions"] = stats.other_versions
@@ -232,6 +235,11 @@ def markdown_section(extra: dict[str, Any]) -> str:
         f"{c.get('files')} file(s); {c.get('skipped_lines')} non-record line(s) skipped, "
         f"{c.get('duplicates')} duplicate(s) dropped.",
     ]
+    if c.get("error_objects"):
+        lines.append(
+            f"{c['error_objects']} object(s) of the window under the delivery stream's error prefix "
+            "(records it could not process or partition) were not read."
+        )
     if "model_versions" in c:
         lines.append(
             f"Model version(s) {', '.join(c['model_versions'])} only: {c['records_of_other_versions']} record(s) of "

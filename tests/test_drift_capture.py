@@ -345,8 +345,26 @@ def test_firehose_partitioned_by_model_version_on_s3(tmp_path: Path, s3_env: str
 
     broken = "fraud-scorer/model_version=2.2.0/year=2026/month=01/day=12/hour=10/x.jsonl.gz"
     objects = _windows(partitioned, broken)
+    # Records Firehose could not process or partition go under the error prefix (components/aws.py
+    # CAPTURE_ERROR_PREFIX): not records, never read, but counted in the report so a loss is visible.
     objects["fraud-scorer/error/processing-failed/year=2026/month=01/day=12/x"] = b"not records: never read"
-    _assert_verdicts(tmp_path, _upload_s3(s3_env, objects), "records")
+    objects["fraud-scorer/error/processing-failed/year=2026/month=01/day=11/y"] = b"another day: not even listed"
+    uri = _upload_s3(s3_env, objects)
+    _assert_verdicts(tmp_path, uri, "records")
+    _, report = _check(
+        tmp_path,
+        "--capture",
+        uri,
+        "--since",
+        "2026-01-12T05:00Z",
+        "--until",
+        "2026-01-12T06:00Z",
+        "--reference",
+        str(tmp_path / "reference.jsonl"),
+        "--format",
+        "json",
+    )
+    assert report["capture"]["error_objects"] == 1 and report["capture"]["files"] == 2
 
 
 def _version_window(s3_env: str) -> str:
@@ -736,3 +754,16 @@ def test_compare_variants_false_alarm_rate_on_same_traffic(tmp_path: Path) -> No
         assert [f["feature"] for f in report["features"]] == ["amount", "age", "country", "device"]
         alarms += code
     assert alarms <= 3, f"{alarms} false alarms in 20 no-shift runs"
+
+
+def test_markdown_section_names_the_versions_read_and_the_error_objects() -> None:
+    from drift.capture_cli import markdown_section
+
+    c = {"uri": "s3://b/", "since": "a", "until": "b", "records": 5, "files": 1, "skipped_lines": 0, "duplicates": 0}
+    assert "Model version" not in markdown_section({"capture": c}) and "error prefix" not in markdown_section(
+        {"capture": c}
+    )
+    c.update(error_objects=2, model_versions=["2.2.0"], records_of_other_versions=7, partitions_pruned=3)
+    text = markdown_section({"capture": c})
+    assert "2 object(s) of the window under the delivery stream's error prefix" in text
+    assert "Model version(s) 2.2.0 only: 7 record(s) of other versions dropped, 3 partition(s) not listed." in text
