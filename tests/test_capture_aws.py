@@ -137,10 +137,11 @@ def test_stream_delivers_to_the_bucket_with_cwl_processing(dev_run: ProgramRun) 
     processing = s3["processingConfiguration"]
     assert processing["enabled"] is True
     kinds = [p["type"] for p in processing["processors"]]
-    # Decompression first: CloudWatchLogProcessing reads the envelope it produces, and Firehose rejects
-    # CloudWatchLogProcessing without Decompression ("CloudWatchLogProcessingProcessor can only be
-    # enabled with DecompressionProcessor", API_Processor). The partition key is extracted from the
-    # extracted message, so MetadataExtraction comes after message extraction.
+    # Decompression first: CloudWatchLogProcessing reads the envelope it produces (CDK's
+    # CloudWatchLogProcessor "must be used with DecompressionProcessor", aws-cdk-lib/aws-kinesisfirehose).
+    # The partition key is read from the extracted message, so MetadataExtraction comes after message
+    # extraction (the order of a practitioner's Decompression/CloudWatchLogProcessing/MetadataExtraction
+    # stream; AWS documents no order for these three, see docs/components-aws.md "not verified").
     assert kinds == ["Decompression", "CloudWatchLogProcessing", "MetadataExtraction", "AppendDelimiterToRecord"]
     params = {
         p["type"]: {q["parameterName"]: q["parameterValue"] for q in p.get("parameters") or []}
