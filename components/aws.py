@@ -20,7 +20,8 @@ One :class:`AwsInferenceFunction` per function of platform ``aws``. What it decl
 * a function URL on the live alias, ``AWS_IAM`` auth unless ``endpoint.public`` is set explicitly;
 * with ``capture.enabled``: a subscription filter on the log group (the handler's capture lines only)
   to a Firehose delivery stream that decompresses the CloudWatch Logs envelope, extracts each message
-  and writes gzip JSON Lines to S3 under ``year=/month=/day=/hour=``: a private, encrypted bucket with
+  and writes gzip JSON Lines to S3 under ``model_version=/year=/month=/day=/hour=`` (dynamic
+  partitioning on the record's ``model_version``): a private, encrypted bucket with
   lifecycle expiry it declares, or ``capture.destination``; one least-privilege role per hop. The
   handler's ``INFEROPS_VARIANT`` is derived from the config each version is published from
   (:func:`capture_variant`); see docs/components-aws.md;
@@ -341,8 +342,28 @@ def cost_allocation_tags() -> list[aws.costexplorer.CostAllocationTag]:
 CAPTURE_FILTER_PATTERN = '{ $.request_id = "*" && $.model_version = "*" && $.variant = "*" }'
 #: Hive-style hour partitions by arrival time, which ``drift/capture.py`` reads (year=/month=/day=/hour=).
 CAPTURE_TIME_PREFIX = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+#: Dynamic partitioning by inline parsing: Firehose's jq (JQ-1.6, the only engine) evaluates this on each
+#: record and names the keys ``!{partitionKeyFromQuery:<key>}`` uses in the prefix
+#: (docs.aws.amazon.com/firehose/latest/dev/dynamic-partitioning.html, "Creating partitioning keys with
+#: inline parsing"). The record is the handler's capture line once CloudWatch Logs decompression and
+#: message extraction have run; the subscription filter only passes lines that carry ``model_version``.
+CAPTURE_PARTITION_QUERY = "{model_version:.model_version}"
+CAPTURE_JQ_ENGINE = "JQ-1.6"
+#: One partition per model version, then the arrival hour: ``model_version=<v>/year=/month=/day=/hour=/``,
+#: the Hive layout the Kubernetes writer uses too, so a version's records are one prefix to read.
+CAPTURE_PREFIX = f"model_version=!{{partitionKeyFromQuery:model_version}}/{CAPTURE_TIME_PREFIX}"
+#: Dynamic partitioning needs a buffer of at least 64 MiB and 60 s ("BufferingHints.SizeInMBs must be at
+#: least 64 when Dynamic Partitioning is enabled", the CreateDeliveryStream error CDK checks for in
+#: aws-cdk-lib/aws-kinesisfirehose/lib/private/helpers.ts ``createBufferingHints``); 900 s is the API's
+#: ceiling (API_BufferingHints). 300 s is Firehose's default interval: capture volumes are small, so the
+#: interval is what flushes, and objects land within 1.5 x 300 s (multi-stage buffering with dynamic
+#: partitioning, dynamic-partitioning.html "Data buffering"), inside the reader's ARRIVAL_SLACK.
+CAPTURE_BUFFER_MIB = 64
+CAPTURE_BUFFER_SECONDS = 300
 #: A custom prefix with ``!{timestamp}`` needs an error prefix with ``!{firehose:error-output-type}``
-#: (docs.aws.amazon.com/firehose/latest/dev/s3-prefixes.html); drift/capture.py skips an ``error`` directory.
+#: (docs.aws.amazon.com/firehose/latest/dev/s3-prefixes.html), and dynamic partitioning needs one at all:
+#: records whose keys cannot be extracted go there (dynamic-partitioning.html, "Dynamic Partitioning Error
+#: Handling"), so it names no partition key. drift/capture.py skips an ``error`` directory.
 CAPTURE_ERROR_PREFIX = (
     "error/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
 )
@@ -390,12 +411,18 @@ def capture_destination(destination: str | None, bucket: str, lambda_name: str) 
 def firehose_processors() -> list[
     aws.kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorArgs
 ]:
-    """Decompress the CloudWatch Logs envelope, extract each log event's message, one record a line.
+    """Decompress the CloudWatch Logs envelope, extract each log event's message, partition it by model
+    version, one record a line.
 
     Decompression (``CompressionFormat=GZIP``) then ``CloudWatchLogProcessing`` with
     ``DataMessageExtraction=true`` (docs.aws.amazon.com/firehose/latest/dev/Message_extraction.html;
-    CDK's CloudWatchLogProcessor "must be used with DecompressionProcessor"); ``AppendDelimiterToRecord``
-    puts a newline after each (docs.aws.amazon.com/firehose/latest/APIReference/API_Processor.html).
+    CDK's CloudWatchLogProcessor "must be used with DecompressionProcessor"); decompression is what makes
+    CloudWatch Logs data partitionable ("use ... Dynamic partitioning. You must enable decompression",
+    docs.aws.amazon.com/firehose/latest/dev/writing-with-cloudwatch-logs.html). ``MetadataExtraction``
+    with ``MetadataExtractionQuery`` and ``JsonParsingEngine`` (the parameter names of the Registry docs
+    of aws.kinesis.FirehoseDeliveryStream, "Extended S3 Destination with dynamic partitioning") yields
+    the partition key; ``AppendDelimiterToRecord`` puts a newline after each record
+    (docs.aws.amazon.com/firehose/latest/APIReference/API_Processor.html).
     """
     proc = aws.kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorArgs
     param = aws.kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationProcessorParameterArgs
@@ -404,6 +431,13 @@ def firehose_processors() -> list[
         proc(
             type="CloudWatchLogProcessing",
             parameters=[param(parameter_name="DataMessageExtraction", parameter_value="true")],
+        ),
+        proc(
+            type="MetadataExtraction",
+            parameters=[
+                param(parameter_name="JsonParsingEngine", parameter_value=CAPTURE_JQ_ENGINE),
+                param(parameter_name="MetadataExtractionQuery", parameter_value=CAPTURE_PARTITION_QUERY),
+            ],
         ),
         proc(type="AppendDelimiterToRecord"),
     ]
@@ -814,18 +848,30 @@ class AwsInferenceFunction(pulumi.ComponentResource):
             extended_s3_configuration=aws.kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationArgs(
                 bucket_arn=bucket_out.apply(lambda b: f"arn:{partition}:s3:::{b}"),
                 role_arn=delivery_role.arn,
-                prefix=f"{prefix}{CAPTURE_TIME_PREFIX}",
+                prefix=f"{prefix}{CAPTURE_PREFIX}",
                 error_output_prefix=f"{prefix}{CAPTURE_ERROR_PREFIX}",
+                buffering_size=CAPTURE_BUFFER_MIB,
+                buffering_interval=CAPTURE_BUFFER_SECONDS,
                 compression_format="GZIP",
                 file_extension=".jsonl.gz",
+                dynamic_partitioning_configuration=aws.kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationDynamicPartitioningConfigurationArgs(
+                    enabled=True
+                ),
                 processing_configuration=aws.kinesis.FirehoseDeliveryStreamExtendedS3ConfigurationProcessingConfigurationArgs(
                     enabled=True, processors=firehose_processors()
                 ),
             ),
             region=region,
             tags=tags,
-            # Firehose checks the role's access to the bucket when the stream is created.
-            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=[delivery_policy])),
+            # Firehose checks the role's access to the bucket when the stream is created. Dynamic
+            # partitioning can only be enabled when a stream is created, so the provider replaces the
+            # stream when it changes (ForceNew in terraform-provider-aws's firehose delivery_stream.go;
+            # the Registry note of dynamic_partitioning_configuration). The stream's name is fixed and
+            # unique in the account and region, so the old stream must go first: create-before-delete
+            # would fail with ResourceInUseException on a stack deployed before partitioning.
+            opts=ResourceOptions.merge(
+                child, ResourceOptions(depends_on=[delivery_policy], delete_before_replace=True)
+            ),
         )
 
         subscription_role = aws.iam.Role(

@@ -9,8 +9,11 @@ ordinary readers (:mod:`drift.readers`). Layouts (each cited where it is parsed)
 * AWS: CloudWatch Logs subscription filter -> Amazon Data Firehose -> S3, with CloudWatch Logs
   decompression and message extraction (each object holds the extracted messages, newline
   delimited), or without them (gzip'd CloudWatch Logs ``DATA_MESSAGE`` envelopes with ``logEvents``).
-  Key prefix: Firehose's default ``YYYY/MM/dd/HH/`` or a custom one with ``!{timestamp:...}`` parts
-  (``year=/month=/day=/hour=`` or ``dt=YYYY-MM-DD/hour=HH``).
+  Key prefix: what ``components/aws.py`` declares today, dynamic partitioning on the record's model
+  version then the arrival hour (``model_version=<v>/year=/month=/day=/hour=/``); what it declared
+  before (``year=/month=/day=/hour=/``, stacks deployed before partitioning, still under the same
+  ``captureUri``); Firehose's default ``YYYY/MM/dd/HH/`` or another custom one with ``!{timestamp:...}``
+  parts (``dt=YYYY-MM-DD/hour=HH``).
 * Azure: diagnostic setting (``FunctionAppLogs``) -> storage account:
   ``insights-logs-functionapplogs/resourceId=/SUBSCRIPTIONS/.../y=YYYY/m=MM/d=DD/h=HH/m=00/PT1H.json``,
   one JSON record per line, the handler's line in ``properties.message``.
@@ -19,10 +22,13 @@ ordinary readers (:mod:`drift.readers`). Layouts (each cited where it is parsed)
 * Kubernetes: the handler's writer, ``model_version=<v>/date=YYYY-MM-DD/hour=HH/<pod>-<time>-<seq>.jsonl.gz``
   (``functions/capture.py: object_path``), plain records.
 
-Line formats are recognised per line, not per layout, so a prefix is read the same whichever platform
-wrote it. What is not a capture record (Lambda's START/END/REPORT lines, other log lines) is skipped
-and counted. Records are de-duplicated by ``request_id``: Cloud Logging does not guarantee
-de-duplication of sink output and Firehose delivers at least once.
+Partitions are pruned by the window and, when the model versions to read are given, by a
+``model_version=<v>`` directory (the Firehose and Kubernetes layouts); records of other versions in
+layouts without one are dropped by their own ``model_version``. Line formats are recognised per line,
+not per layout, so a prefix is read the same whichever platform wrote it. What is not a capture
+record (Lambda's START/END/REPORT lines, other log lines) is skipped and counted. Records are
+de-duplicated by ``request_id``: Cloud Logging does not guarantee de-duplication of sink output and
+Firehose delivers at least once.
 """
 
 from __future__ import annotations
@@ -30,11 +36,12 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from drift.readers import DataError, Source, infer_format, iter_batches, one_line, resolve
 
@@ -176,6 +183,26 @@ def _overlaps(parts: Mapping[str, int], window: Window | None) -> bool:
     return start < window.until + ARRIVAL_SLACK and end > window.since
 
 
+_VERSION_SEGMENT = re.compile(r"^model_version=(.*)$")
+
+
+def segment_version(segment: str) -> str | None:
+    """The model version a Hive-style ``model_version=<v>`` directory names, or None for any other segment.
+
+    Firehose writes the partition key's value as the record has it; the Kubernetes writer percent-quotes
+    it (``functions/capture.py: object_path``), which is the identity for versions of the spec's charset.
+    """
+    m = _VERSION_SEGMENT.match(segment)
+    return unquote(m.group(1)) if m else None
+
+
+def _version_pruned(segment: str, versions: Collection[str] | None) -> bool:
+    if versions is None:
+        return False
+    version = segment_version(segment)
+    return version is not None and version not in versions
+
+
 class StoreError(RuntimeError):
     """The object store failed (credentials, network): an environment failure, exit 3, naming the URI."""
 
@@ -186,6 +213,9 @@ class Listing:
 
     files: list[str]
     pruned: int = 0  # directories (partitions) skipped without listing them
+    #: Objects of the window under Firehose's error prefixes: records it could not process (with
+    #: dynamic partitioning, also those whose partition key it could not extract). Not read, counted.
+    error_files: list[str] = field(default_factory=list)
 
 
 def _filesystem(uri: str) -> tuple[Any, str]:
@@ -198,11 +228,13 @@ def _filesystem(uri: str) -> tuple[Any, str]:
     return fs, path.rstrip("/")
 
 
-def list_window(uri: str, window: Window | None) -> tuple[Any, Listing]:
+def list_window(uri: str, window: Window | None, *, versions: Collection[str] | None = None) -> tuple[Any, Listing]:
     """The filesystem and the objects under ``uri`` whose partitions overlap ``window`` (None: all).
 
     Walks one directory level at a time and descends only into partitions that can hold records of the
-    window, so a year of hourly partitions costs a few listings, not a full listing of the prefix.
+    window, so a year of hourly partitions costs a few listings, not a full listing of the prefix. With
+    ``versions``, a ``model_version=<v>`` directory of another version is not listed either (objects of
+    layouts without one are listed; :func:`iter_records` drops their other versions' records).
     """
     fs, root = _filesystem(uri)
     try:
@@ -217,9 +249,9 @@ def list_window(uri: str, window: Window | None) -> tuple[Any, Listing]:
     except Exception as exc:  # SDK errors outside OSError (botocore's NoCredentialsError, auth errors)
         raise StoreError(f"{uri}: {type(exc).__name__}: {one_line(exc)}") from None
     listing = Listing([])
-    stack = [root]
+    stack = [(root, False)]
     while stack:
-        current = stack.pop()
+        current, in_error = stack.pop()
         try:
             entries = fs.ls(current, detail=True)
         except FileNotFoundError:
@@ -231,17 +263,19 @@ def list_window(uri: str, window: Window | None) -> tuple[Any, Listing]:
             if name in (current, root):
                 continue
             base = name.rsplit("/", 1)[-1]
-            if base.startswith((".", "_")) or base in _ERROR_DIRS:
+            if base.startswith((".", "_")):
                 continue
+            error = in_error or (base in _ERROR_DIRS and entry.get("type") == "directory")
             rel = name[len(root) :].strip("/").split("/")
-            if not _overlaps(segment_parts(rel), window):
+            if (not error and _version_pruned(base, versions)) or not _overlaps(segment_parts(rel), window):
                 listing.pruned += 1
                 continue
             if entry.get("type") == "directory":
-                stack.append(name)
+                stack.append((name, error))
             elif int(entry.get("size") or 0) > 0:
-                listing.files.append(name)
+                (listing.error_files if error else listing.files).append(name)
     listing.files.sort()
+    listing.error_files.sort()
     return fs, listing
 
 
@@ -258,6 +292,9 @@ class ReadStats:
     out_of_window: int = 0
     skipped_lines: int = 0
     duplicates: int = 0
+    other_versions: int = 0  # records of a model version not asked for (layouts without a version directory)
+    partitions_pruned: int = 0  # directories not listed: outside the window or of another model version
+    error_objects: int = 0  # objects of the window under Firehose's error prefixes (not read)
     layouts: dict[str, int] = field(default_factory=dict)
 
 
@@ -388,10 +425,19 @@ def _record_time(record: Mapping[str, Any]) -> datetime | None:
         return None
 
 
-def iter_records(uri: str, window: Window | None, stats: ReadStats | None = None) -> Iterator[dict[str, Any]]:
-    """Capture records under ``uri`` whose ``timestamp`` falls in ``window`` (None: all), de-duplicated."""
+def iter_records(
+    uri: str,
+    window: Window | None,
+    stats: ReadStats | None = None,
+    *,
+    versions: Collection[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Capture records under ``uri`` whose ``timestamp`` falls in ``window`` (None: all), de-duplicated;
+    with ``versions``, only records whose ``model_version`` is one of them."""
     stats = stats if stats is not None else ReadStats()
-    fs, listing = list_window(uri, window)
+    fs, listing = list_window(uri, window, versions=versions)
+    stats.partitions_pruned += listing.pruned
+    stats.error_objects += len(listing.error_files)
     seen: set[str] = set()
     for path in listing.files:
         try:
@@ -406,6 +452,9 @@ def iter_records(uri: str, window: Window | None, stats: ReadStats | None = None
         for value in iter_json_values(text, stats):
             for record in unwrap(value, stats):
                 stats.records_read += 1
+                if versions is not None and str(record.get("model_version")) not in versions:
+                    stats.other_versions += 1
+                    continue
                 t = _record_time(record)
                 if window is not None and (t is None or not window.contains(t)):
                     stats.out_of_window += 1
@@ -544,9 +593,11 @@ def export_window(
     split_variants: bool = False,
     labels: Labels | None = None,
     label_grace: timedelta = timedelta(days=7),
+    versions: Collection[str] | None = None,
 ) -> Exported:
     """Write the window's records to ``out_dir`` as JSON Lines: ``current.jsonl``, or with
-    ``split_variants`` ``stable.jsonl`` and ``canary.jsonl``; labels are joined on the way."""
+    ``split_variants`` ``stable.jsonl`` and ``canary.jsonl``; labels are joined on the way; with
+    ``versions``, only those model versions' records (and partitions) are read."""
     stats = ReadStats()
     names = ("stable", "canary") if split_variants else ("current",)
     # With labels, only the labelled records go to the check: the performance test pairs prediction
@@ -555,7 +606,7 @@ def export_window(
     rows = dict.fromkeys(names, 0)
     handles = {n: p.open("w", encoding="utf-8") for n, p in paths.items()}
     try:
-        for record in iter_records(uri, window, stats):
+        for record in iter_records(uri, window, stats, versions=versions):
             if labels is not None:
                 record.pop("label", None)  # the labels file is the ground truth for this check
                 labels.join(record, label_grace)

@@ -10,13 +10,18 @@ from typing import Any
 import pytest
 
 from components.aws import (
+    CAPTURE_BUFFER_MIB,
+    CAPTURE_BUFFER_SECONDS,
     CAPTURE_ERROR_PREFIX,
     CAPTURE_FILTER_PATTERN,
+    CAPTURE_PARTITION_QUERY,
+    CAPTURE_PREFIX,
     CAPTURE_TIME_PREFIX,
     capture_destination,
     capture_variant,
 )
-from drift.capture import segment_parts
+from drift.capture import segment_parts, segment_version
+from inferops import harness
 from inferops.harness import ProgramError, ProgramRun
 from tests.test_component_aws import (
     BUCKET,
@@ -132,7 +137,12 @@ def test_stream_delivers_to_the_bucket_with_cwl_processing(dev_run: ProgramRun) 
     processing = s3["processingConfiguration"]
     assert processing["enabled"] is True
     kinds = [p["type"] for p in processing["processors"]]
-    assert kinds == ["Decompression", "CloudWatchLogProcessing", "AppendDelimiterToRecord"]
+    # Decompression first: CloudWatchLogProcessing reads the envelope it produces (CDK's
+    # CloudWatchLogProcessor "must be used with DecompressionProcessor", aws-cdk-lib/aws-kinesisfirehose).
+    # The partition key is read from the extracted message, so MetadataExtraction comes after message
+    # extraction (the order of a practitioner's Decompression/CloudWatchLogProcessing/MetadataExtraction
+    # stream; AWS documents no order for these three, see docs/components-aws.md "not verified").
+    assert kinds == ["Decompression", "CloudWatchLogProcessing", "MetadataExtraction", "AppendDelimiterToRecord"]
     params = {
         p["type"]: {q["parameterName"]: q["parameterValue"] for q in p.get("parameters") or []}
         for p in processing["processors"]
@@ -141,16 +151,136 @@ def test_stream_delivers_to_the_bucket_with_cwl_processing(dev_run: ProgramRun) 
     assert params["CloudWatchLogProcessing"] == {"DataMessageExtraction": "true"}
     # A custom prefix with !{timestamp} requires an error prefix with !{firehose:error-output-type}
     # (docs.aws.amazon.com/firehose/latest/dev/s3-prefixes.html).
-    assert s3["prefix"] == CAPTURE_TIME_PREFIX and "!{firehose:error-output-type}" in s3["errorOutputPrefix"]
+    assert s3["prefix"] == CAPTURE_PREFIX and "!{firehose:error-output-type}" in s3["errorOutputPrefix"]
+
+
+def stream_s3(run: ProgramRun) -> dict[str, Any]:
+    return dict(one(run, STREAM).inputs["extendedS3Configuration"])
+
+
+def test_stream_partitions_by_model_version_with_inline_jq(dev_run: ProgramRun) -> None:
+    s3 = stream_s3(dev_run)
+    # Dynamic partitioning is enabled in dynamic_partitioning_configuration, and inline parsing is a
+    # MetadataExtraction processor with JsonParsingEngine=JQ-1.6 and a MetadataExtractionQuery naming
+    # the keys (Registry docs of aws.kinesis.FirehoseDeliveryStream, "Extended S3 Destination with
+    # dynamic partitioning"; parameter names: ProcessorParameter in the pulumi-aws 7.51.1 SDK;
+    # "Currently, we only support jq 1.6": docs.aws.amazon.com/firehose/latest/dev/dynamic-partitioning-partitioning-keys.html).
+    assert s3["dynamicPartitioningConfiguration"] == {"enabled": True}
+    [extract] = [p for p in s3["processingConfiguration"]["processors"] if p["type"] == "MetadataExtraction"]
+    params = {q["parameterName"]: q["parameterValue"] for q in extract["parameters"]}
+    assert params == {"JsonParsingEngine": "JQ-1.6", "MetadataExtractionQuery": CAPTURE_PARTITION_QUERY}
+    # The prefix uses exactly the keys the query yields, as !{partitionKeyFromQuery:<key>}
+    # (dynamic-partitioning-s3bucketprefix: inline parsing keys are referenced that way).
+    query_keys = re.findall(r"([A-Za-z_]+):\.([A-Za-z_]+)", CAPTURE_PARTITION_QUERY)
+    prefix_keys = re.findall(r"!\{partitionKeyFromQuery:([A-Za-z_]+)\}", s3["prefix"])
+    assert [k for k, _ in query_keys] == prefix_keys == ["model_version"]
+    # ... read from the record's own model_version, which every record the subscription filter passes
+    # carries (the filter tests $.model_version exists): a record without one never reaches the stream.
+    assert [f for _, f in query_keys] == ["model_version"] and '$.model_version = "*"' in CAPTURE_FILTER_PATTERN
+    # A version is one path segment: the spec's charset has no '/' (components/spec.py _VERSION_RE).
+    from components.spec import _VERSION_RE
+
+    assert _VERSION_RE.fullmatch("2.2.0") and not _VERSION_RE.fullmatch("2/2")
+
+
+def test_dynamic_partitioning_buffers_at_least_64_mib_and_60_seconds(dev_run: ProgramRun) -> None:
+    # CreateDeliveryStream fails with "BufferingHints.SizeInMBs must be at least 64 when Dynamic
+    # Partitioning is enabled" (and IntervalInSeconds below 60 likewise): aws/aws-cdk
+    # packages/aws-cdk-lib/aws-kinesisfirehose/lib/private/helpers.ts createBufferingHints, and the
+    # Registry example sets buffering_size 64. The API's ranges: SizeInMBs 1-128, IntervalInSeconds
+    # 0-900 (docs.aws.amazon.com/firehose/latest/APIReference/API_BufferingHints.html). The provider's
+    # own default size is 5, which would fail the create: it must be set.
+    s3 = stream_s3(dev_run)
+    assert s3["bufferingSize"] == CAPTURE_BUFFER_MIB and 64 <= CAPTURE_BUFFER_MIB <= 128
+    assert s3["bufferingInterval"] == CAPTURE_BUFFER_SECONDS and 60 <= CAPTURE_BUFFER_SECONDS <= 900
+
+
+def test_error_prefix_takes_the_records_without_a_partition_key(dev_run: ProgramRun) -> None:
+    s3 = stream_s3(dev_run)
+    # "You MUST specify an S3 error bucket prefix ... if you want to enable dynamic partitioning";
+    # records whose keys cannot be extracted are delivered there (dynamic-partitioning.html, "Dynamic
+    # Partitioning Error Handling"). It must contain !{firehose:error-output-type} (s3-prefixes.html)
+    # and cannot use a partition key: the records it takes are those without one.
+    error = s3["errorOutputPrefix"]
+    assert error == CAPTURE_ERROR_PREFIX and "!{firehose:error-output-type}" in error
+    assert "partitionKeyFromQuery" not in error
+    # "Prefix can't contain !{firehose:error-output-type}" (s3-prefixes.html, Semantic rules).
+    assert "error-output-type" not in s3["prefix"]
+    # Neither prefix may exceed 512 characters evaluated: the version is at most 63 characters.
+    assert len(s3["prefix"].replace("!{partitionKeyFromQuery:model_version}", "v" * 63)) < 512
+
+
+def _firehose_key(prefix: str, version: str) -> str:
+    key = prefix.replace("!{partitionKeyFromQuery:model_version}", version)
+    key = key.replace("!{timestamp:yyyy}", "2026").replace("!{timestamp:MM}", "01")
+    return key.replace("!{timestamp:dd}", "12").replace("!{timestamp:HH}", "05")
 
 
 def test_prefix_is_the_layout_the_drift_reader_prunes() -> None:
-    # What Firehose writes for 2026-01-12 05h with this prefix, read back by drift/capture.py.
-    key = CAPTURE_TIME_PREFIX.replace("!{timestamp:yyyy}", "2026").replace("!{timestamp:MM}", "01")
-    key = key.replace("!{timestamp:dd}", "12").replace("!{timestamp:HH}", "05")
-    parts = segment_parts(key.strip("/").split("/"))
-    assert parts == {"y": 2026, "m": 1, "d": 12, "h": 5}
+    # What Firehose writes for version 2.2.0 at 2026-01-12 05h with this prefix, read by drift/capture.py:
+    # the version directory, then the date parts.
+    segments = _firehose_key(CAPTURE_PREFIX, "2.2.0").strip("/").split("/")
+    assert segment_version(segments[0]) == "2.2.0"
+    assert segment_parts(segments) == {"y": 2026, "m": 1, "d": 12, "h": 5}
+    # The layout stacks deployed before partitioning left under the same captureUri: date parts only.
+    assert segment_parts(_firehose_key(CAPTURE_TIME_PREFIX, "").strip("/").split("/")) == segment_parts(segments)
     assert CAPTURE_ERROR_PREFIX.split("/")[0] == "error"  # a directory drift/capture.py skips
+
+
+def test_stack_deployed_before_partitioning_replaces_its_stream_delete_first(
+    run_edited: Callable[..., ProgramRun], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transition from main's stream (no dynamic partitioning) to this one, as the engine runs it.
+
+    Rules: dynamic partitioning "can be enabled only when you create a new Firehose stream" and "cannot
+    be disabled" (docs.aws.amazon.com/firehose/latest/dev/dynamic-partitioning.html, "How to enable");
+    the provider marks dynamic_partitioning_configuration and its enabled ForceNew
+    (hashicorp/terraform-provider-aws internal/service/firehose/delivery_stream.go; the Registry note
+    "the provider will recreate the resource whenever dynamic partitioning is enabled or disabled"), so
+    the stream is replaced. Its name is fixed and stream names are unique per account and region
+    (CreateDeliveryStream: ResourceInUseException), so Pulumi's default create-before-delete would fail
+    `pulumi up`; the registration must ask for delete-before-replace. The name, hence the ARN the
+    subscription filter and the logs role's policy point at, stays the same.
+    """
+    asked: dict[str, bool] = {}
+    register = harness._Monitor.RegisterResource
+
+    def recording(self: Any, request: Any) -> Any:
+        asked[request.name] = bool(request.deleteBeforeReplace)
+        return register(self, request)
+
+    monkeypatch.setattr(harness._Monitor, "RegisterResource", recording)
+    run = run_edited(aws_only())
+    new = one(run, STREAM).inputs
+    # What main declared (the stream as it is in an existing stack's state).
+    old = json.loads(json.dumps(new))
+    del old["extendedS3Configuration"]["dynamicPartitioningConfiguration"]
+    old["extendedS3Configuration"]["prefix"] = CAPTURE_TIME_PREFIX
+    old["extendedS3Configuration"]["processingConfiguration"]["processors"] = [
+        p
+        for p in new["extendedS3Configuration"]["processingConfiguration"]["processors"]
+        if p["type"] != "MetadataExtraction"
+    ]
+
+    def forced_new(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+        # The ForceNew paths of aws_kinesis_firehose_delivery_stream this component sets.
+        paths = [("name",), ("destination",), ("extendedS3Configuration", "dynamicPartitioningConfiguration")]
+        changed = []
+        for path in paths:
+            a, b = before, after
+            for part in path:
+                a, b = (a or {}).get(part), (b or {}).get(part)
+            if a != b:
+                changed.append(".".join(path))
+        return changed
+
+    assert forced_new(old, new) == ["extendedS3Configuration.dynamicPartitioningConfiguration"]
+    assert asked[f"{FN}-capture-stream"] is True and old["name"] == new["name"]
+    # Nothing else the component declares is replaced by delete-first (their names would not need it).
+    assert [n for n, dbr in asked.items() if dbr] == [f"{FN}-capture-stream"]
+    # The next `pulumi up` of the same config replaces nothing: the stream is not recreated every deploy.
+    again = one(run_edited(aws_only()), STREAM).inputs
+    assert forced_new(new, again) == []
 
 
 def test_subscription_filter_sends_capture_records_of_this_log_group_to_the_stream(dev_run: ProgramRun) -> None:
@@ -227,7 +357,7 @@ def test_destination_given_delivers_there_without_a_bucket(run_edited: Callable[
     s3 = one(run, STREAM).inputs["extendedS3Configuration"]
     assert s3["bucketArn"] == "arn:aws:s3:::lake-bucket"
     own = "captures/inferops-dev-fraud-scorer/"
-    assert s3["prefix"] == own + CAPTURE_TIME_PREFIX and s3["errorOutputPrefix"].startswith(own)
+    assert s3["prefix"] == own + CAPTURE_PREFIX and s3["errorOutputPrefix"].startswith(own)
     stmts = statements(one(run, POLICY, f"{FN}-firehose-policy").inputs["policy"])
     # Objects only under this function's own prefix of the shared bucket.
     assert sorted(r for s in stmts for r in s["Resource"]) == [

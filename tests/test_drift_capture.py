@@ -9,6 +9,12 @@ platform delivers them, and are uploaded to moto's S3 server, Azurite or fake-gc
   (https://docs.aws.amazon.com/firehose/latest/dev/s3-object-name.html); with CloudWatch Logs
   decompression and message extraction the object holds the messages, one per line; without them,
   gzip'd ``DATA_MESSAGE`` envelopes (https://docs.aws.amazon.com/firehose/latest/dev/Message_extraction.html).
+* Firehose with dynamic partitioning (what components/aws.py declares): key
+  ``<prefix>model_version=<v>/year=YYYY/month=MM/day=dd/hour=HH/<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>.jsonl.gz``
+  (``!{partitionKeyFromQuery:model_version}`` then ``!{timestamp:...}``:
+  https://docs.aws.amazon.com/firehose/latest/dev/dynamic-partitioning.html, s3-prefixes.html); each
+  object holds one version's extracted messages, newline delimited. Stacks deployed before it keep
+  their ``year=/month=/day=/hour=`` objects under the same ``captureUri``.
 * Azure diagnostic setting to a storage account: ``insights-logs-<category>/resourceId=/SUBSCRIPTIONS/
   .../y=YYYY/m=MM/d=DD/h=HH/m=00/PT1H.json``, JSON Lines since 2018-11-01
   (https://learn.microsoft.com/azure/azure-monitor/essentials/resource-logs-blob-format).
@@ -105,6 +111,33 @@ def firehose_extracted(records: list[dict[str, Any]], hour: int) -> tuple[str, b
     lines += [f"END RequestId: {rid}", f"REPORT RequestId: {rid}\tDuration: 1.52 ms\tBilled Duration: 2 ms"]
     key = f"fraud-scorer/2026/01/12/{hour:02d}/inferops-capture-1-2026-01-12-{hour:02d}-14-07-{uuid.uuid4()}.gz"
     return key, gzip.compress(("\n".join(lines) + "\n").encode())
+
+
+STREAM = "inferops-dev-fraud-scorer-capture"
+
+
+def _firehose_object(prefix: str, records: list[dict[str, Any]], hour: int) -> tuple[str, bytes]:
+    """One Firehose object under ``prefix``: the extracted messages, a newline after each, GZIP output."""
+    name = f"{STREAM}-1-2026-01-12-{hour:02d}-14-07-{uuid.uuid4()}.jsonl.gz"
+    return f"{prefix}{name}", gzip.compress("".join(_line(r) + "\n" for r in records).encode())
+
+
+def firehose_partitioned(records: list[dict[str, Any]], hour: int) -> list[tuple[str, bytes]]:
+    """Firehose with dynamic partitioning on model_version: one object per version and arrival hour."""
+    versions = sorted({r["model_version"] for r in records})
+    return [
+        _firehose_object(
+            f"fraud-scorer/model_version={v}/year=2026/month=01/day=12/hour={hour:02d}/",
+            [r for r in records if r["model_version"] == v],
+            hour,
+        )
+        for v in versions
+    ]
+
+
+def firehose_hourly(records: list[dict[str, Any]], hour: int) -> tuple[str, bytes]:
+    """What a stack deployed before partitioning wrote: arrival-hour partitions only, versions mixed."""
+    return _firehose_object(f"fraud-scorer/year=2026/month=01/day=12/hour={hour:02d}/", records, hour)
 
 
 def firehose_envelopes(records: list[dict[str, Any]], hour: int) -> tuple[str, bytes]:
@@ -303,6 +336,101 @@ def test_firehose_extracted_messages_on_s3(tmp_path: Path, s3_env: str) -> None:
         str(tmp_path / "reference.jsonl"),
     )
     assert report["capture"]["skipped_lines"] == 3 * 2  # START/END/REPORT lines of the window's two objects
+
+
+def test_firehose_partitioned_by_model_version_on_s3(tmp_path: Path, s3_env: str) -> None:
+    def partitioned(records: list[dict[str, Any]], hour: int) -> tuple[str, bytes]:
+        [obj] = firehose_partitioned(records, hour)  # one version in this window
+        return obj
+
+    broken = "fraud-scorer/model_version=2.2.0/year=2026/month=01/day=12/hour=10/x.jsonl.gz"
+    objects = _windows(partitioned, broken)
+    # Records Firehose could not process or partition go under the error prefix (components/aws.py
+    # CAPTURE_ERROR_PREFIX): not records, never read, but counted in the report so a loss is visible.
+    objects["fraud-scorer/error/processing-failed/year=2026/month=01/day=12/x"] = b"not records: never read"
+    objects["fraud-scorer/error/processing-failed/year=2026/month=01/day=11/y"] = b"another day: not even listed"
+    uri = _upload_s3(s3_env, objects)
+    _assert_verdicts(tmp_path, uri, "records")
+    _, report = _check(
+        tmp_path,
+        "--capture",
+        uri,
+        "--since",
+        "2026-01-12T05:00Z",
+        "--until",
+        "2026-01-12T06:00Z",
+        "--reference",
+        str(tmp_path / "reference.jsonl"),
+        "--format",
+        "json",
+    )
+    assert report["capture"]["error_objects"] == 1 and report["capture"]["files"] == 2
+
+
+def _version_window(s3_env: str) -> str:
+    """Hour 05 of a stack that changed layout: the old hourly object (before `pulumi up` replaced the
+    stream), then the partitioned objects of the stable 2.1.0 and canary 2.2.0 builds."""
+    before = handler_records(5, 20.0, seed=21, n=100, version="2.1.0")
+    stable = handler_records(5, 20.0, seed=22, n=300, version="2.1.0")
+    canary = handler_records(5, 28.0, seed=23, n=200, version="2.2.0", variant="canary")
+    objects = dict([firehose_hourly(before + canary[:40], 5), *firehose_partitioned(stable + canary[40:], 5)])
+    # An unreadable object in 2.1.0's partition: reading it fails the check, so a run that asks only
+    # for 2.2.0 and succeeds has not listed that partition.
+    objects["fraud-scorer/model_version=2.1.0/year=2026/month=01/day=12/hour=05/broken.jsonl.gz"] = b"\x1f\x8b no"
+    return _upload_s3(s3_env, objects)
+
+
+def test_both_firehose_layouts_under_one_capture_uri(tmp_path: Path, s3_env: str) -> None:
+    uri = _version_window(s3_env)
+    window = cap.Window(DAY + timedelta(hours=5), DAY + timedelta(hours=6))
+    _, listing = cap.list_window(uri, window)
+    assert (
+        sum("/model_version=" in f for f in listing.files) == 3 and sum("/year=2026/" in f for f in listing.files) == 4
+    )
+    with pytest.raises(cap.DataError, match=r"broken\.jsonl\.gz: not gzip or truncated"):
+        list(cap.iter_records(uri, window))
+
+
+def test_a_known_model_version_prunes_the_other_versions_partitions(tmp_path: Path, s3_env: str) -> None:
+    uri = _version_window(s3_env)
+    window = cap.Window(DAY + timedelta(hours=5), DAY + timedelta(hours=6))
+    _, listing = cap.list_window(uri, window, versions={"2.2.0"})
+    assert not any("model_version=2.1.0" in f for f in listing.files)  # neither the records nor the broken one
+    assert listing.pruned == 1
+    stats = cap.ReadStats()
+    records = list(cap.iter_records(uri, window, stats, versions={"2.2.0"}))
+    # The canary's 200: 160 from its partition, 40 from the old hourly object whose 100 stable records
+    # are dropped by their own model_version.
+    assert len(records) == 200 and {r["model_version"] for r in records} == {"2.2.0"}
+    assert stats.other_versions == 100 and stats.partitions_pruned == 1
+    # Through the CLI: the canary's shifted amount is drift against the reference; the report says
+    # which versions it read and what it left out.
+    code, report = _check(
+        tmp_path,
+        "--capture",
+        uri,
+        "--since",
+        "2026-01-12T05:00Z",
+        "--until",
+        "2026-01-12T06:00Z",
+        "--reference",
+        str(_write_reference(tmp_path)),
+        "--model-version",
+        "2.2.0",
+    )
+    assert code == 1 and report["n_current"] == 200
+    c = report["capture"]
+    assert c["model_versions"] == ["2.2.0"] and c["records_of_other_versions"] == 100 and c["partitions_pruned"] == 1
+
+
+def test_a_model_version_without_records_exit_2(
+    tmp_path: Path, s3_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uri = _version_window(s3_env)
+    argv = ["check", "--capture", uri, "--since", "2026-01-12T05:00Z", "--until", "2026-01-12T06:00Z"]
+    code = main([*argv, "--reference", str(_write_reference(tmp_path)), "--model-version", "9.9.9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no capture records of model version(s) 9.9.9" in err and err.count("\n") == 1, err
 
 
 def test_firehose_cloudwatch_envelopes_on_s3(tmp_path: Path, s3_env: str) -> None:
@@ -511,6 +639,14 @@ def test_a_captured_window_prefix_as_the_reference(tmp_path: Path) -> None:
             "--current: give either",
         ),
         (["--since", "2026-01-12T05:00Z", "--until", "2026-01-12T06:00Z", "--label-grace", "soon"], "--label-grace:"),
+        (
+            ["--since", "2026-01-12T05:00Z", "--until", "2026-01-12T06:00Z", "--model-version", " "],
+            "--model-version: must not be empty",
+        ),
+        (
+            ["--window", "1h", "--engine", "spark", "--model-version", "2.2.0"],
+            "--model-version: not supported with --engine spark",
+        ),
     ],
 )
 def test_bad_capture_options_exit_2_with_one_line(
@@ -618,3 +754,16 @@ def test_compare_variants_false_alarm_rate_on_same_traffic(tmp_path: Path) -> No
         assert [f["feature"] for f in report["features"]] == ["amount", "age", "country", "device"]
         alarms += code
     assert alarms <= 3, f"{alarms} false alarms in 20 no-shift runs"
+
+
+def test_markdown_section_names_the_versions_read_and_the_error_objects() -> None:
+    from drift.capture_cli import markdown_section
+
+    c = {"uri": "s3://b/", "since": "a", "until": "b", "records": 5, "files": 1, "skipped_lines": 0, "duplicates": 0}
+    assert "Model version" not in markdown_section({"capture": c}) and "error prefix" not in markdown_section(
+        {"capture": c}
+    )
+    c.update(error_objects=2, model_versions=["2.2.0"], records_of_other_versions=7, partitions_pruned=3)
+    text = markdown_section({"capture": c})
+    assert "2 object(s) of the window under the delivery stream's error prefix" in text
+    assert "Model version(s) 2.2.0 only: 7 record(s) of other versions dropped, 3 partition(s) not listed." in text
