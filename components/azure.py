@@ -315,6 +315,11 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 f"inferops:functions[{name}].traffic.canaryPercent: Flex Consumption has no deployment "
                 "slots; run canaries on runtime.azurePlan consumption or set canaryPercent to 0"
             )
+        # A destination a diagnostic setting cannot target fails here too, before any child exists.
+        try:
+            destination = capture_destination_account(fn.capture) if fn.capture.enabled else None
+        except ValueError as exc:
+            raise pulumi.RunError(f"inferops:functions[{fn.name}].{exc}") from None
         stable_uri = handler_model_uri(artifact_uri_for(fn, fn.stable_version))
         candidate_uri = handler_model_uri(artifact_uri_for(fn, fn.model.version))
         project, stack_name = pulumi.get_project(), pulumi.get_stack()
@@ -550,7 +555,9 @@ class AzureInferenceFunction(pulumi.ComponentResource):
 
         slot_site = next((r for r in [*ready, *late] if isinstance(r, azure_native.web.WebAppSlot)), None)
         #: Where the capture records land (None when capture is disabled): the stack's ``captureUri``.
-        self.capture_uri = self._capture(name, fn, tags, rg, rg_name, app_name, app, slot_site, subscription_id)
+        self.capture_uri = self._capture(
+            name, fn, destination, tags, rg, rg_name, app_name, app, slot_site, subscription_id
+        )
 
         recipients = list(dict.fromkeys([*stack.budget_alert_emails, fn.finops.owner]))
         budget = azure_native.consumption.Budget(
@@ -598,6 +605,7 @@ class AzureInferenceFunction(pulumi.ComponentResource):
         self,
         name: str,
         fn: FunctionSpec,
+        destination: tuple[str, str] | None,
         tags: dict[str, str],
         rg: azure_native.resources.ResourceGroup,
         rg_name: str,
@@ -608,6 +616,9 @@ class AzureInferenceFunction(pulumi.ComponentResource):
     ) -> pulumi.Output[str] | None:
         """Diagnostic setting (``FunctionAppLogs``) on each site -> a storage account; the ``captureUri``.
 
+        ``destination`` is ``capture.destination`` as ``(account, resource group)``, None for an account
+        of the component's own.
+
         Azure Monitor, not the handler, writes the records: the handler logs each one through
         ``logging`` (functions/capture.py), the host forwards it as a ``FunctionAppLogs`` record, and the
         diagnostic setting delivers those hourly to ``insights-logs-functionapplogs/`` of the account.
@@ -615,10 +626,6 @@ class AzureInferenceFunction(pulumi.ComponentResource):
         child = ResourceOptions(parent=self)
         if not fn.capture.enabled:
             return None
-        try:
-            destination = capture_destination_account(fn.capture)
-        except ValueError as exc:
-            raise pulumi.RunError(f"inferops:functions[{fn.name}].{exc}") from None
         project, stack_name = pulumi.get_project(), pulumi.get_stack()
         if destination is None:
             account = azure_native.storage.StorageAccount(

@@ -13,7 +13,6 @@ import inspect
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pulumi_azure_native as azure_native
@@ -33,7 +32,7 @@ from components.azure import (
 )
 from components.spec import CaptureSpec
 from inferops.computed.azure import SUBSCRIPTION
-from inferops.harness import ProgramError, ProgramRun, RegisteredResource, run_program
+from inferops.harness import ProgramError, ProgramRun, RecordingMocks, RegisteredResource, run_program
 from tests.conftest import DEV_STACK, function_config
 from tests.history import Step, run_history
 from tests.test_component_azure import (
@@ -299,10 +298,15 @@ def test_destination_that_a_diagnostic_setting_cannot_target_fails_naming_the_fi
         capture_destination_account(CaptureSpec(destination=destination))
 
 
-def test_bad_destination_fails_the_program_with_one_line(run_edited: RunEdited) -> None:
+def test_bad_destination_fails_the_program_with_one_line_before_any_resource(dev_config: dict[str, Any]) -> None:
+    config = copy.deepcopy(dev_config)
+    capture(destination="az://corpcaptures/rg/insights")(config)
+    mocks = RecordingMocks()
     with pytest.raises(ProgramError, match=r"functions\[churn-predictor\]\.capture\.destination") as err:
-        run_edited(capture(destination="az://corpcaptures/rg/insights"))
+        run_program(DEV_STACK, config=config, stack="dev", mocks=mocks)
     assert "\n" not in str(err.value).strip()
+    # Nothing of the function is created by a deploy that cannot finish.
+    assert not [t for t in mocks.registered if t[0].startswith("azure-native:")]
 
 
 def test_destination_parts(dev_run: ProgramRun) -> None:
@@ -413,82 +417,83 @@ def test_retention_edit_and_canary_keep_the_capture_account(steps: list[Step]) -
 # --- the reader: the exported URI on Azurite --------------------------------------------------------
 
 
-def _record(i: int, variant: str, hour: int) -> dict[str, Any]:
-    return {
-        "request_id": f"{variant}-{i}",
-        "timestamp": f"2026-01-12T{hour:02d}:{i % 60:02d}:00Z",
-        "model_id": "churn",
-        "model_version": "1.5.0" if variant == "canary" else "1.4.0",
-        "variant": variant,
-        "amount": float(i),
-        "prediction": i % 2,
-        "probability": 0.5,
-        "latency_ms": 3.0,
-    }
-
-
 def _pt1h(resource_id: str, records: list[dict[str, Any]]) -> bytes:
-    """A PT1H.json of FunctionAppLogs records: one JSON record per line, the handler's line in
-    properties.message (azure-monitor-docs, essentials/resource-logs-blob-format.md)."""
-    lines = [
-        json.dumps(
+    """A PT1H.json of FunctionAppLogs records: one JSON record per line, the handler's logging line in
+    properties.message (learn.microsoft.com/azure/azure-monitor/essentials/resource-logs-blob-format),
+    and one of the host's own lines, which is not a capture record."""
+
+    def entry(message: str, time: str) -> str:
+        props = {"message": message, "category": "Function.predict.User", "level": "Information"}
+        return json.dumps(
             {
-                "time": r["timestamp"],
+                "time": time,
                 "resourceId": resource_id,
                 "category": "FunctionAppLogs",
                 "operationName": "Microsoft.Web/sites/functions/log",
-                "properties": {"message": json.dumps(r), "category": "Function.predict.User", "level": "Information"},
+                "properties": props,
             }
         )
-        for r in records
-    ]
-    lines.append(
-        json.dumps(
-            {
-                "time": "x",
-                "resourceId": resource_id,
-                "category": "FunctionAppLogs",
-                "properties": {"message": "Executed 'Functions.predict'"},
-            }
-        )
-    )
+
+    lines = [entry("Executed 'Functions.predict' (Succeeded)", "2026-01-12T05:00:01Z")]
+    lines += [entry(json.dumps(r, separators=(",", ":")), r["timestamp"]) for r in records]
     return ("\n".join(lines) + "\n").encode()
 
 
-def test_drift_reads_both_variants_from_the_exported_capture_uri(azure_env: str) -> None:
+def _upload_site_logs(app: str, stable: list[dict[str, Any]], canary: list[dict[str, Any]]) -> str:
+    """Production's and the canary slot's hour-05 blobs (and an hour-09 blob) where Azure Monitor puts
+    them; returns the captureUri the component exports for that app."""
     import os
 
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.blob import BlobServiceClient
 
-    from drift import capture as cap
     from tests.emulators import AZURITE_ACCOUNT
 
-    app = function_app_name(f"fn{uuid.uuid4().hex[:8]}", "inferops", "dev")
-    uri = capture_uri(AZURITE_ACCOUNT, SUBSCRIPTION, RG_NAME, app)
     prefix = capture_prefix(SUBSCRIPTION, RG_NAME, app)
     app_id = prefix.removeprefix("resourceId=")
     client = BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"])
     with contextlib.suppress(ResourceExistsError):
         client.create_container(CAPTURE_CONTAINER)
     container = client.get_container_client(CAPTURE_CONTAINER)
+    hour = "y=2026/m=01/d=12/h=05/m=00/PT1H.json"
     blobs = {
-        # production and the canary slot (a resource of its own, below the app's id)
-        f"{prefix}/y=2026/m=01/d=12/h=05/m=00/PT1H.json": _pt1h(app_id, [_record(i, "stable", 5) for i in range(30)]),
-        f"{prefix}/SLOTS/CANARY/y=2026/m=01/d=12/h=05/m=00/PT1H.json": _pt1h(
-            f"{app_id}/SLOTS/CANARY", [_record(i, "canary", 5) for i in range(10)]
-        ),
-        # another hour, outside the window: pruned by its partition
-        f"{prefix}/y=2026/m=01/d=12/h=09/m=00/PT1H.json": _pt1h(app_id, [_record(i, "stable", 9) for i in range(5)]),
+        f"{prefix}/{hour}": _pt1h(app_id, stable),
+        # The slot is a resource of its own, below the app's id.
+        f"{prefix}/SLOTS/CANARY/{hour}": _pt1h(f"{app_id}/SLOTS/CANARY", canary),
+        # Outside the window: pruned by its partition, never read.
+        f"{prefix}/y=2026/m=01/d=12/h=09/m=00/PT1H.json": b"not json: reading this blob would be counted",
     }
     for key, data in blobs.items():
         container.upload_blob(key, data, blob_type="AppendBlob")
-    window = cap.Window(datetime(2026, 1, 12, 5, tzinfo=UTC), datetime(2026, 1, 12, 6, tzinfo=UTC))
-    stats = cap.ReadStats()
-    records = list(cap.iter_records(uri, window, stats))
-    by_variant: dict[str, int] = {}
-    for r in records:
-        by_variant[r["variant"]] = by_variant.get(r["variant"], 0) + 1
-    assert by_variant == {"stable": 30, "canary": 10}
-    assert stats.layouts == {"azure-diagnostics": 40}
-    assert stats.skipped_lines == 2  # the host's own "Executed" line in each read blob
+    return capture_uri(AZURITE_ACCOUNT, SUBSCRIPTION, RG_NAME, app)
+
+
+@pytest.mark.parametrize(("canary_mean", "expected"), [(28.0, 1), (20.0, 0)])
+def test_drift_check_compares_the_variants_of_the_exported_capture_uri(
+    tmp_path: Any, azure_env: str, canary_mean: float, expected: int
+) -> None:
+    """``drift check --capture <captureUri> --compare-variants`` on Azurite: the real handler's records,
+    production's and the slot's blobs under the one exported prefix, a shifted and an unshifted canary.
+    The no-shift case is one seeded draw (the detector's false-alarm rate is measured in
+    test_drift_detect.py)."""
+    import numpy as np
+
+    from drift.cli import main
+    from tests.test_drift_capture import _rows, handler_records
+
+    rng = np.random.default_rng(11)
+    stable = handler_records(5, 20.0, 0, rows=_rows(rng, 900, 20.0))
+    canary_rows = _rows(rng, 300, 20.0)
+    for row in canary_rows:
+        row["amount"] = round(row["amount"] + canary_mean - 20.0, 2)
+    canary = handler_records(5, canary_mean, 0, rows=canary_rows, variant="canary", version="2.3.0")
+    uri = _upload_site_logs(function_app_name(f"fn{uuid.uuid4().hex[:8]}", "inferops", "dev"), stable, canary)
+    out = tmp_path / "report.json"
+    argv = ["check", "--capture", uri, "--since", "2026-01-12T05:00Z", "--until", "2026-01-12T06:00Z"]
+    code = main([*argv, "--compare-variants", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert code == expected, [f for f in report["features"] if f["drifted"]]
+    assert report["capture"]["variants"] == {"stable": 900, "canary": 300}
+    assert report["capture"]["layouts"] == {"azure-diagnostics": 1200}
+    assert report["capture"]["skipped_lines"] == 2  # the host's "Executed" line in each blob read
+    assert {f["feature"]: f["drifted"] for f in report["features"]}["amount"] is (expected == 1)
