@@ -126,7 +126,9 @@ def test_diagnostic_setting_sends_function_app_logs_of_the_app_to_the_capture_ac
 
 def test_diagnostic_setting_type_and_inputs_exist_in_the_installed_sdk() -> None:
     """azure-native v3 declares DiagnosticSetting in ``monitor`` (``insights`` is an alias of the old
-    type): pulumi-azure-native 3.29.0, pulumi_azure_native/monitor/diagnostic_setting.py."""
+    type): pulumi-azure-native 3.29.0, pulumi_azure_native/monitor/diagnostic_setting.py; the Registry's
+    v3 docs list it as azure-native.monitor (REST API 2021-05-01-preview:
+    www.pulumi.com/registry/packages/azure-native/api-docs/monitor/getdiagnosticsetting)."""
     params = inspect.signature(azure_native.monitor.DiagnosticSettingArgs.__init__).parameters
     assert {"resource_uri", "storage_account_id", "logs", "name"} <= set(params)
     log = inspect.signature(azure_native.monitor.DiagnosticsLogSettingsArgs.__init__).parameters
