@@ -12,7 +12,11 @@ One :class:`AzureInferenceFunction` per function of platform ``azure``. What it 
 * while a canary runs, a ``canary`` deployment slot serving ``model.version`` and a ramp-up rule on
   the production app that reroutes ``canaryPercent`` % of requests to the slot;
 * a monthly Cost Management budget on the resource group, filtered on the ``function-name`` tag,
-  with one notification per alert threshold.
+  with one notification per alert threshold;
+* with ``capture.enabled``: a diagnostic setting (category ``FunctionAppLogs``) on the app and on the
+  canary slot, to a capture storage account of its own with a lifecycle rule (or to the existing
+  account ``capture.destination`` names); the handler logs each capture record through ``logging``,
+  which lands in ``properties.message`` of those log records (see :meth:`_capture`).
 
 Rollback is a config change: ``canaryPercent: 0`` or ``version == stableVersion`` removes the slot and
 the ramp-up rule, and production keeps serving ``stableVersion``.
@@ -29,7 +33,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 from pulumi import ResourceOptions
 
-from components.spec import FunctionSpec, StackSpec, handler_model_uri
+from components.spec import CaptureSpec, FunctionSpec, StackSpec, handler_model_uri
 from components.tags import FUNCTION_KEY, cloud_metadata, scoped_name
 
 TYPE = "inferops:azure:InferenceFunction"
@@ -50,7 +54,7 @@ AUTH_LEVEL_SETTING = "INFEROPS_AUTH_LEVEL"
 HOST_ID_SETTING = "AzureFunctionsWebHost__hostId"
 #: Settings that belong to a slot, not to the code: a swap must not move a model version (or a host
 #: ID) between slots.
-SLOT_STICKY_SETTINGS = ("MODEL_URI", "MODEL_VERSION", "INFEROPS_SLOT", HOST_ID_SETTING)
+SLOT_STICKY_SETTINGS = ("MODEL_URI", "MODEL_VERSION", "INFEROPS_SLOT", "INFEROPS_VARIANT", HOST_ID_SETTING)
 #: Cost Management budgets hold at most five notifications
 #: (learn.microsoft.com/rest/api/consumption/budgets/create-or-update: "Budget can have up to five
 #: notifications"); components/spec.py refuses more thresholds on azure.
@@ -66,6 +70,133 @@ _HOST_ID_MAX = 32
 #: App Service plan names: 1-40 characters; resource groups: 1-90.
 _PLAN_NAME_MAX = 40
 _RG_NAME_MAX = 90
+
+
+# --- data capture (issue 13): diagnostic setting -> storage account --------------------------------
+
+#: The resource log category of the Functions host and worker logs, where the handler's ``logging``
+#: lines land (``properties.message``). Both resource types the component declares have it:
+#: Microsoft.Web/sites and Microsoft.Web/sites/slots (MicrosoftDocs/azure-reference-other,
+#: azure-monitor-ref/supported-logs/Microsoft-Web-sites-slots-logs.md and
+#: includes/microsoft-web-sites-logs-include.md).
+CAPTURE_CATEGORY = "FunctionAppLogs"
+#: Azure Monitor names the container itself, ``insights-logs-{log category name}``, and writes
+#: ``resourceId=<RESOURCE ID>/y=/m=/d=/h=/m=00/PT1H.json`` below it, appending to the hour's blob
+#: (MicrosoftDocs/azure-monitor-docs, articles/azure-monitor/essentials/resource-logs.md,
+#: "Send to Azure Storage").
+CAPTURE_CONTAINER = "insights-logs-functionapplogs"
+#: Name of the diagnostic setting on each site (a resource holds at most five: diagnostic-settings.md).
+CAPTURE_SETTING_NAME = "inferops-capture"
+#: "The name of the Storage Account Management Policy. It should always be 'default'" (pulumi-azure-native
+#: 3.29.0, storage.ManagementPolicyArgs.management_policy_name; Registry docs of
+#: azure-native.storage.ManagementPolicy): one lifecycle policy per account, so the component declares
+#: it only on the capture account it owns, never on the host account or an existing destination.
+CAPTURE_POLICY_NAME = "default"
+CAPTURE_RULE_NAME = "capture-retention"
+#: Azure Monitor appends to ``PT1H.json`` (append blobs); a lifecycle rule for diagnostic logs selects
+#: "Append Blobs" (azure-monitor-docs, essentials/migrate-to-azure-storage-lifecycle-policy.md), and
+#: "Only delete actions are supported for appendBlob" (storage.ManagementPolicyFilterArgs.blob_types).
+CAPTURE_BLOB_TYPES = ("appendBlob", "blockBlob")
+#: A resource group name: ``^[-\w\._\(\)]+[^\.]$``, 1-90 characters (learn.microsoft.com/rest/api/
+#: appservice/web-apps/update-slot, "resourceGroupName ... Regex pattern").
+_RG_NAME_RE = re.compile(r"[-\w._()]{0,89}[-\w_()]")
+#: Storage account names: 3-24 lowercase letters and digits.
+_ACCOUNT_RE = re.compile(r"[a-z0-9]{3,24}")
+
+
+def capture_account_name(name: str, project: str, stack: str) -> str:
+    """The capture account the component declares: 3-24 lowercase alphanumerics, globally unique.
+
+    Not the host account: "Don't use an existing storage account that has other, nonmonitoring data
+    stored in it" (azure-monitor-docs, essentials/diagnostic-settings.md, "Destination limitations"),
+    and an account holds one lifecycle policy, which the capture retention needs for itself.
+    """
+    stem = re.sub(r"[^a-z0-9]", "", name.lower())[:13]
+    return f"{stem}cap{_digest(project, stack, name, 'capture')}"
+
+
+def capture_destination_account(capture: CaptureSpec) -> tuple[str, str] | None:
+    """``(account, resource group)`` of ``capture.destination`` (None: the component declares one).
+
+    A diagnostic setting targets a storage account by its resource id (``storageAccountId``) and names
+    its containers itself, so on Azure a destination is an account and its resource group, in the
+    deploying subscription: ``az://<storage account>/<resource group>``. A container or a prefix could
+    not be honoured.
+    """
+    if capture.destination is None:
+        return None
+    uri = capture.destination
+    account, _, group = uri.removeprefix("az://").partition("/")
+    group = group.rstrip("/")
+    if not uri.startswith("az://") or not _ACCOUNT_RE.fullmatch(account) or not _RG_NAME_RE.fullmatch(group):
+        raise ValueError(
+            f"capture.destination: {uri!r} must be az://<storage account>/<resource group> on Azure "
+            "(a diagnostic setting writes to a storage account, in containers it names itself)"
+        )
+    return account, group
+
+
+def capture_settings(fn: FunctionSpec, slot: str) -> list[tuple[str, str]]:
+    """The handler's capture variables (functions/README.md) for one site.
+
+    The variant is the site's: ``canary`` on the canary slot (a sticky setting, so a swap never moves
+    it), ``stable`` on production, which always serves ``stableVersion``. ``INFEROPS_CAPTURE_URI``
+    stays unset: the worker is frozen or recycled between invocations, so the platform's log pipeline
+    is the capture path.
+    """
+    c = fn.capture
+    return [
+        ("INFEROPS_CAPTURE_ENABLED", "true" if c.enabled else "false"),
+        ("INFEROPS_CAPTURE_SAMPLE_PERCENT", f"{c.sample_percent:g}"),
+        ("INFEROPS_VARIANT", "canary" if slot == CANARY_SLOT else "stable"),
+    ]
+
+
+def capture_prefix(subscription: str, resource_group: str, app_name: str) -> str:
+    """The app's directory in the capture container: its resource id, upper case, as Azure Monitor writes it.
+
+    The canary slot's records are below it (``.../SITES/<APP>/SLOTS/CANARY/y=...``), so one prefix
+    holds both variants; each record carries its ``variant``.
+    """
+    rid = f"/SUBSCRIPTIONS/{subscription}/RESOURCEGROUPS/{resource_group}/PROVIDERS/MICROSOFT.WEB/SITES/{app_name}"
+    return f"resourceId={rid.upper()}"
+
+
+def capture_uri(account: str, subscription: str, resource_group: str, app_name: str) -> str:
+    """``captureUri``: ``az://insights-logs-functionapplogs@<account>.blob.core.windows.net/resourceId=...``.
+
+    The account is in the URI, so a reader needs nothing else to find it: this is adlfs's
+    account-qualified form (``AzureBlobFileSystem._get_kwargs_from_urls`` takes ``account_name`` from
+    ``<container>@<account>.blob.core.windows.net``), which ``drift check --capture`` reads as it is.
+    """
+    return (
+        f"az://{CAPTURE_CONTAINER}@{account}.blob.core.windows.net/"
+        f"{capture_prefix(subscription, resource_group, app_name)}"
+    )
+
+
+def capture_lifecycle(retention_days: int) -> azure_native.storage.ManagementPolicySchemaArgs:
+    """One rule: delete the capture container's blobs ``retention_days`` after their last append."""
+    s = azure_native.storage
+    return s.ManagementPolicySchemaArgs(
+        rules=[
+            s.ManagementPolicyRuleArgs(
+                name=CAPTURE_RULE_NAME,
+                enabled=True,
+                type="Lifecycle",
+                definition=s.ManagementPolicyDefinitionArgs(
+                    filters=s.ManagementPolicyFilterArgs(
+                        blob_types=list(CAPTURE_BLOB_TYPES), prefix_match=[f"{CAPTURE_CONTAINER}/"]
+                    ),
+                    actions=s.ManagementPolicyActionArgs(
+                        base_blob=s.ManagementPolicyBaseBlobArgs(
+                            delete=s.DateAfterModificationArgs(days_after_modification_greater_than=retention_days)
+                        )
+                    ),
+                ),
+            )
+        ]
+    )
 
 
 def _digest(*parts: str, length: int = 8) -> str:
@@ -184,6 +315,11 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 f"inferops:functions[{name}].traffic.canaryPercent: Flex Consumption has no deployment "
                 "slots; run canaries on runtime.azurePlan consumption or set canaryPercent to 0"
             )
+        # A destination a diagnostic setting cannot target fails here too, before any child exists.
+        try:
+            destination = capture_destination_account(fn.capture) if fn.capture.enabled else None
+        except ValueError as exc:
+            raise pulumi.RunError(f"inferops:functions[{fn.name}].{exc}") from None
         stable_uri = handler_model_uri(artifact_uri_for(fn, fn.stable_version))
         candidate_uri = handler_model_uri(artifact_uri_for(fn, fn.model.version))
         project, stack_name = pulumi.get_project(), pulumi.get_stack()
@@ -258,6 +394,7 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 ("INFEROPS_SLOT", slot),
                 (AUTH_LEVEL_SETTING, "anonymous" if fn.endpoint.public else "function"),
             ]
+            pairs += capture_settings(fn, slot)
             return [azure_native.web.NameValuePairArgs(name=k, value=v) for k, v in pairs]
 
         # The ramp-up rule may only route to a slot that can serve: on an app that exists already, the
@@ -404,8 +541,7 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             opts=ResourceOptions.merge(child, ResourceOptions(depends_on=ready or None)),
         )
         storage_access(f"{name}-storage-access", app)
-        if fn.canary_active and not app_exists:
-            canary_slot([app])
+        late = canary_slot([app]) if fn.canary_active and not app_exists else []
         if flex:
             # FTP off on Flex, where siteConfig.ftpsState is rejected: basic publishing credentials
             # for FTP are disallowed instead (learn.microsoft.com/azure/app-service/configure-basic-auth-disable).
@@ -416,6 +552,12 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 allow=False,
                 opts=child,
             )
+
+        slot_site = next((r for r in [*ready, *late] if isinstance(r, azure_native.web.WebAppSlot)), None)
+        #: Where the capture records land (None when capture is disabled): the stack's ``captureUri``.
+        self.capture_uri = self._capture(
+            name, fn, destination, tags, rg, rg_name, app_name, app, slot_site, subscription_id
+        )
 
         recipients = list(dict.fromkeys([*stack.budget_alert_emails, fn.finops.owner]))
         budget = azure_native.consumption.Budget(
@@ -451,7 +593,103 @@ class AzureInferenceFunction(pulumi.ComponentResource):
         self.budget_id = budget.id
         self.canary_percent = pulumi.Output.from_input(routed_percent)
         self.register_outputs(
-            {"endpoint": self.endpoint, "budgetId": self.budget_id, "canaryPercent": self.canary_percent}
+            {
+                "endpoint": self.endpoint,
+                "budgetId": self.budget_id,
+                "canaryPercent": self.canary_percent,
+                "captureUri": self.capture_uri,
+            }
+        )
+
+    def _capture(
+        self,
+        name: str,
+        fn: FunctionSpec,
+        destination: tuple[str, str] | None,
+        tags: dict[str, str],
+        rg: azure_native.resources.ResourceGroup,
+        rg_name: str,
+        app_name: str,
+        app: azure_native.web.WebApp,
+        slot: azure_native.web.WebAppSlot | None,
+        subscription_id: pulumi.Output[str],
+    ) -> pulumi.Output[str] | None:
+        """Diagnostic setting (``FunctionAppLogs``) on each site -> a storage account; the ``captureUri``.
+
+        ``destination`` is ``capture.destination`` as ``(account, resource group)``, None for an account
+        of the component's own.
+
+        Azure Monitor, not the handler, writes the records: the handler logs each one through
+        ``logging`` (functions/capture.py), the host forwards it as a ``FunctionAppLogs`` record, and the
+        diagnostic setting delivers those hourly to ``insights-logs-functionapplogs/`` of the account.
+        """
+        child = ResourceOptions(parent=self)
+        if not fn.capture.enabled:
+            return None
+        project, stack_name = pulumi.get_project(), pulumi.get_stack()
+        if destination is None:
+            account = azure_native.storage.StorageAccount(
+                f"{name}-capture",
+                account_name=capture_account_name(name, project, stack_name),
+                resource_group_name=rg.name,
+                # "The storage account needs to be in the same region as the resource being monitored"
+                # (diagnostic-settings.md, "Destination limitations").
+                location=fn.region,
+                # Not Premium LRS, not a hierarchical namespace: neither is a supported destination
+                # (diagnostic-settings.md; resource-logs-collect-storage.md on Data Lake Storage Gen2).
+                kind="StorageV2",
+                sku=azure_native.storage.SkuArgs(name="Standard_LRS"),
+                is_hns_enabled=False,
+                minimum_tls_version="TLS1_2",
+                enable_https_traffic_only=True,
+                allow_blob_public_access=False,
+                # Readers (drift check) authenticate with Entra ID. Azure Monitor writes through its
+                # own service path, not with an account key the program hands it: no key leaves Azure.
+                allow_shared_key_access=False,
+                default_to_o_auth_authentication=True,
+                tags=tags,
+                opts=child,
+            )
+            azure_native.storage.ManagementPolicy(
+                f"{name}-capture-lifecycle",
+                account_name=account.name,
+                resource_group_name=rg.name,
+                management_policy_name=CAPTURE_POLICY_NAME,
+                policy=capture_lifecycle(fn.capture.retention_days),
+                opts=child,
+            )
+            account_name: pulumi.Input[str] = account.name
+            account_id: pulumi.Input[str] = account.id
+        else:
+            given, group = destination
+            pulumi.log.warn(
+                f"{fn.name}: capture.retentionDays ({fn.capture.retention_days}) is not applied to the existing "
+                f"account {given}: an account has one lifecycle policy ('default'), which its owner manages",
+                resource=self,
+            )
+            account_name = given
+            account_id = pulumi.Output.concat(
+                "/subscriptions/",
+                subscription_id,
+                f"/resourceGroups/{group}/providers/Microsoft.Storage/storageAccounts/{given}",
+            )
+        # Each Azure resource needs its own diagnostic setting (diagnostic-settings.md): the slot is a
+        # resource of its own (Microsoft.Web/sites/slots), so it gets one too, and Pulumi deletes it
+        # before the slot on rollback ("first delete its diagnostic settings").
+        sites: list[tuple[str, azure_native.web.WebApp | azure_native.web.WebAppSlot]] = [(f"{name}-capture-logs", app)]
+        if slot is not None:
+            sites.append((f"{name}-{CANARY_SLOT}-capture-logs", slot))
+        for resource_name, site in sites:
+            azure_native.monitor.DiagnosticSetting(
+                resource_name,
+                name=CAPTURE_SETTING_NAME,
+                resource_uri=site.id,
+                storage_account_id=account_id,
+                logs=[azure_native.monitor.DiagnosticsLogSettingsArgs(category=CAPTURE_CATEGORY, enabled=True)],
+                opts=child,
+            )
+        return pulumi.Output.all(account_name, subscription_id).apply(
+            lambda a: capture_uri(a[0], a[1], rg_name, app_name)
         )
 
 

@@ -34,6 +34,8 @@ SLOT = "azure-native:web:WebAppSlot"
 STICKY = "azure-native:web:WebAppSlotConfigurationNames"
 ROLE = "azure-native:authorization:RoleAssignment"
 BUDGET = "azure-native:consumption:Budget"
+DIAGNOSTICS = "azure-native:monitor:DiagnosticSetting"
+LIFECYCLE = "azure-native:storage:ManagementPolicy"
 
 #: The design contract's keys (plus function-name and stack), written out here so a regression in
 #: tags.py shows.
@@ -63,6 +65,13 @@ def children(run: ProgramRun, name: str = NAME) -> list[RegisteredResource]:
 def one(run: ProgramRun, typ: str, name: str = NAME) -> RegisteredResource:
     found = [r for r in children(run, name) if r.type == typ]
     assert len(found) == 1, f"expected one {typ}, got {[r.name for r in found]}"
+    return found[0]
+
+
+def host_storage(run: ProgramRun, name: str = NAME) -> RegisteredResource:
+    """The host storage account (the capture account is another StorageAccount child)."""
+    found = [r for r in children(run, name) if r.type == STORAGE and r.name == f"{name}-storage"]
+    assert len(found) == 1
     return found[0]
 
 
@@ -117,8 +126,9 @@ class ExistingApp(RecordingMocks):
 
 def test_dev_stack_registers_the_azure_resources(dev_run: ProgramRun) -> None:
     types = sorted(r.type for r in children(dev_run))
-    # No canary in the dev stack (version == stableVersion): no slot, no sticky settings.
-    assert types == sorted([RG, STORAGE, CONTAINER, PLAN, APP, ROLE, BUDGET])
+    # No canary in the dev stack (version == stableVersion): no slot, no sticky settings. Capture is
+    # on by default: a capture account, its lifecycle policy and the app's diagnostic setting.
+    assert types == sorted([RG, STORAGE, CONTAINER, PLAN, APP, ROLE, BUDGET, STORAGE, LIFECYCLE, DIAGNOSTICS])
     comp = component(dev_run)
     assert all(r.parent == comp.urn for r in children(dev_run)), "every child is parented to the component"
     assert all(r.name.startswith(f"{NAME}-") for r in children(dev_run)), "child names derive from the name"
@@ -154,7 +164,7 @@ def test_every_resource_is_in_the_functions_region(dev_run: ProgramRun) -> None:
 
 
 def test_storage_is_private_and_reached_by_identity(dev_run: ProgramRun) -> None:
-    storage = one(dev_run, STORAGE)
+    storage = host_storage(dev_run)
     i = storage.inputs
     assert re.fullmatch(r"[a-z0-9]{3,24}", i["accountName"])
     assert i["minimumTlsVersion"] == "TLS1_2"
@@ -200,7 +210,7 @@ def test_metadata_on_every_taggable_resource(dev_run: ProgramRun, dev_config: di
         # The Consumption plan has no memory setting: the pack reads the declared memory from this tag
         # (policies/inferops_policy/finops.py) and otherwise prices the 1,536 MB maximum.
         assert tags["memory-mb"] == str(fn.runtime.memory_mb) == "512"
-    assert tagged == 4  # resource group, storage account, plan, app
+    assert tagged == 5  # resource group, storage and capture accounts, plan, app
 
 
 def test_memory_tag_follows_the_declared_memory(run_edited: RunEdited) -> None:
@@ -209,8 +219,10 @@ def test_memory_tag_follows_the_declared_memory(run_edited: RunEdited) -> None:
         function_config(config, NAME)["runtime"]["memoryMb"] = 200
 
     run = run_edited(edit)
-    for typ in (RG, STORAGE, PLAN, APP):
-        assert one(run, typ).inputs["tags"]["memory-mb"] == "200"
+    tagged = [r for r in children(run) if r.type in (RG, STORAGE, PLAN, APP)]
+    assert len(tagged) == 5  # the capture account carries the tag too
+    for r in tagged:
+        assert r.inputs["tags"]["memory-mb"] == "200"
 
 
 def test_approval_ref_is_tagged_when_set(run_edited: RunEdited) -> None:
@@ -219,8 +231,10 @@ def test_approval_ref_is_tagged_when_set(run_edited: RunEdited) -> None:
         function_config(config, NAME)["model"]["approvalRef"] = "https://github.com/example/models/pull/7"
 
     run = run_edited(edit)
-    for typ in (RG, STORAGE, PLAN, APP):
-        assert one(run, typ).inputs["tags"]["approval-ref"] == "https://github.com/example/models/pull/7"
+    tagged = [r for r in children(run) if r.type in (RG, STORAGE, PLAN, APP)]
+    assert len(tagged) == 5  # the capture account too
+    for r in tagged:
+        assert r.inputs["tags"]["approval-ref"] == "https://github.com/example/models/pull/7"
 
 
 # --- budget ----------------------------------------------------------------------------------------
@@ -429,7 +443,7 @@ def test_disabled_endpoint_closes_public_network_access(run_edited: RunEdited) -
 
 
 def test_role_assignments_are_narrow(canary_run: ProgramRun) -> None:
-    storage = one(canary_run, STORAGE)
+    storage = host_storage(canary_run)
     roles = [r for r in children(canary_run) if r.type == ROLE]
     assert roles
     for role in roles:
@@ -461,7 +475,7 @@ def test_flex_consumption_plan_and_function_app_config(run_edited: RunEdited) ->
     assert scale["instanceMemoryMB"] == 2048 and scale["maximumInstanceCount"] == 150
     assert scale["alwaysReady"] == [{"name": "http", "instanceCount": 2}]
     storage = config["deployment"]["storage"]
-    account = one(run, STORAGE).inputs["accountName"]
+    account = host_storage(run).inputs["accountName"]
     assert storage["type"] == "blobContainer"
     assert storage["value"] == f"https://{account}.blob.core.windows.net/deployments"
     assert storage["authentication"] == {"type": "SystemAssignedIdentity"}

@@ -338,7 +338,13 @@ def test_two_stacks_share_no_physical_name(dev_config: dict[str, Any]) -> None:
                 out.add(f"{r.type}:{meta['name']}")
         return out
 
-    fixed = {"azure-native:storage:BlobContainer:deployments"}
+    # Names scoped to a parent that is itself stack-scoped: a container in the stack's account, a
+    # diagnostic setting on the stack's site (its name is unique per resource: ARM puts it under the
+    # resource, {resourceUri}/providers/Microsoft.Insights/diagnosticSettings/{name}).
+    fixed = {
+        "azure-native:storage:BlobContainer:deployments",
+        "azure-native:monitor:DiagnosticSetting:inferops-capture",
+    }
     shared = (names(dev) & names(prod)) - fixed
     assert not [
         n for n in shared if not n.startswith(("azure-native:web:WebAppSlot", "azure-native:web:WebAppSlotConf"))
