@@ -3,9 +3,12 @@
 One :class:`AzureInferenceFunction` per function of platform ``azure``. What it declares, and why:
 
 * a resource group of its own, so the Cost Management budget can be scoped to exactly this function;
-* a storage account (TLS 1.2, HTTPS only, no public blobs, no shared keys) that the Functions host
-  reaches through the app's managed identity (``AzureWebJobsStorage__accountName``) and a private
-  ``deployments`` container for the code package: no connection string, no key in app settings;
+* a storage account (TLS 1.2, HTTPS only, no public blobs) that the Functions host reaches through
+  the app's managed identity (``AzureWebJobsStorage__accountName``) and a private ``deployments``
+  container: no connection string, no key in app settings;
+* the code package (``components/package.py``) built from ``functions/`` at every run and uploaded
+  as a blob named by its content hash: Consumption runs from it (``WEBSITE_RUN_FROM_PACKAGE``, read
+  with the managed identity), Flex Consumption deploys it with one deploy;
 * a Linux Consumption (``Y1``) or Flex Consumption (``FC1``) plan;
 * the function app (system-assigned identity, HTTPS only, TLS 1.2, FTP off) with the model in its
   app settings. Production serves ``fn.stable_version``;
@@ -29,6 +32,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 from pulumi import ResourceOptions
 
+from components import package as code_package
 from components.spec import FunctionSpec, StackSpec, handler_model_uri
 from components.tags import FUNCTION_KEY, cloud_metadata, scoped_name
 
@@ -37,6 +41,17 @@ TYPE = "inferops:azure:InferenceFunction"
 CANARY_SLOT = "canary"
 #: Private blob container that holds the function app's code package.
 DEPLOYMENT_CONTAINER = "deployments"
+#: azure-native's ``storage.Blob`` writes with a shared-key credential built from the account's
+#: listKeys (provider source provider/pkg/resources/customresources/custom_storage_azidentity.go:
+#: ``newBlockBlobClient`` -> ``blobClientDependencies`` -> ``newSharedKeyCredential``;
+#: pulumi/pulumi-azure-native#2015 "Cannot create a blob in storage account with SharedAccessKey
+#: disabled" is open), so the account that receives the package must allow shared keys.
+SHARED_KEY_FOR_PACKAGE_UPLOAD = True
+#: ``Microsoft.Web/sites/extensions`` named ``onedeploy``: Flex Consumption's only code deployment
+#: (learn.microsoft.com/azure/azure-functions/functions-infrastructure-as-code, pivot
+#: flex-consumption-plan, "Deployment sources": "You must use one deploy ... If you choose to instead
+#: directly upload your package to the container, the package doesn't get automatically deployed").
+ONEDEPLOY_API_VERSION = "2024-04-01"
 #: HTTP route of the inference handler (``functions/``), under the Functions ``api`` prefix.
 PREDICT_PATH = "/api/predict"
 PYTHON_VERSION = "3.11"
@@ -205,8 +220,11 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             minimum_tls_version="TLS1_2",
             enable_https_traffic_only=True,
             allow_blob_public_access=False,
-            # Every client (Functions host, deployment) authenticates with Entra ID.
-            allow_shared_key_access=False,
+            # The Functions host and the code package's readers authenticate with Entra ID (managed
+            # identity; OAuth is the default for the portal too). Shared keys stay enabled for one
+            # client only: azure-native's storage.Blob uploads the code package with the account key
+            # (see SHARED_KEY_FOR_PACKAGE_UPLOAD).
+            allow_shared_key_access=SHARED_KEY_FOR_PACKAGE_UPLOAD,
             default_to_o_auth_authentication=True,
             tags=tags,
             opts=child,
@@ -220,7 +238,7 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             opts=child,
         )
         blob_endpoint = storage.primary_endpoints.apply(lambda e: e.blob)
-        package_url = pulumi.Output.concat(blob_endpoint, DEPLOYMENT_CONTAINER, f"/{name}.zip")
+        package_blob, package_url = self._code_package(name, flex, storage, rg, container, blob_endpoint, child)
 
         if flex:
             sku = azure_native.web.SkuDescriptionArgs(name="FC1", tier="FlexConsumption")
@@ -381,7 +399,8 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 slot=CANARY_SLOT,
                 site_config=site_config(fn.model.version, candidate_uri, CANARY_SLOT, None),
                 **site_args,
-                opts=ResourceOptions.merge(child, ResourceOptions(depends_on=after or None)),
+                # Its WEBSITE_RUN_FROM_PACKAGE names the package blob, which must exist first.
+                opts=ResourceOptions.merge(child, ResourceOptions(depends_on=[*after, package_blob])),
             )
             access = storage_access(f"{name}-{CANARY_SLOT}-storage-access", slot)
             sticky = azure_native.web.WebAppSlotConfigurationNames(
@@ -401,12 +420,14 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             site_config=site_config(fn.stable_version, stable_uri, "production", ramp_up_rules),
             function_app_config=function_app_config,
             **site_args,
-            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=ready or None)),
+            # The package it runs from (Consumption) or deploys (Flex) is uploaded first.
+            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=[*ready, package_blob])),
         )
-        storage_access(f"{name}-storage-access", app)
+        app_access = storage_access(f"{name}-storage-access", app)
         if fn.canary_active and not app_exists:
             canary_slot([app])
         if flex:
+            self._one_deploy(name, app, rg, package_url, [package_blob, app_access], child)
             # FTP off on Flex, where siteConfig.ftpsState is rejected: basic publishing credentials
             # for FTP are disallowed instead (learn.microsoft.com/azure/app-service/configure-basic-auth-disable).
             azure_native.web.WebAppFtpAllowed(
@@ -452,6 +473,76 @@ class AzureInferenceFunction(pulumi.ComponentResource):
         self.canary_percent = pulumi.Output.from_input(routed_percent)
         self.register_outputs(
             {"endpoint": self.endpoint, "budgetId": self.budget_id, "canaryPercent": self.canary_percent}
+        )
+
+    def _code_package(
+        self,
+        name: str,
+        flex: bool,
+        storage: azure_native.storage.StorageAccount,
+        rg: azure_native.resources.ResourceGroup,
+        container: azure_native.storage.BlobContainer,
+        blob_endpoint: pulumi.Output[str],
+        child: ResourceOptions,
+    ) -> tuple[azure_native.storage.Blob, pulumi.Output[str]]:
+        """The code package built from ``functions/``, uploaded as a blob named by its content hash.
+
+        A code change gives a new blob name, so the app's package URL changes and the app redeploys;
+        reverting the code gives the old name back. Replaced package blobs are kept
+        (``retain_on_delete``): a site still running the previous package (a slot being swapped, an
+        instance that has not restarted yet) can read it, and a rollback finds it in place. The
+        container holds a few kilobytes per code version.
+        """
+        try:
+            built = code_package.build_package(code_package.FUNCTIONS_DIR)
+        except code_package.PackageError as exc:
+            raise pulumi.RunError(f"inferops:functions[{name}]: code package: {exc}") from None
+        path = code_package.write_package(built, code_package.package_cache_dir())
+        blob_name = code_package.package_blob_name(name, built, flex=flex)
+        blob = azure_native.storage.Blob(
+            f"{name}-package",
+            account_name=storage.name,
+            resource_group_name=rg.name,
+            container_name=container.name,
+            blob_name=blob_name,
+            type=azure_native.storage.BlobType.BLOCK,
+            source=pulumi.FileAsset(str(path)),
+            content_type="application/zip",
+            # The service rejects an upload whose bytes do not match (an interrupted or altered file).
+            content_md5=built.md5_base64,
+            metadata={"sha256": built.sha256},
+            opts=ResourceOptions.merge(child, ResourceOptions(retain_on_delete=True)),
+        )
+        self.package_sha256 = built.sha256
+        return blob, pulumi.Output.concat(blob_endpoint, DEPLOYMENT_CONTAINER, "/", blob_name)
+
+    def _one_deploy(
+        self,
+        name: str,
+        app: azure_native.web.WebApp,
+        rg: azure_native.resources.ResourceGroup,
+        package_url: pulumi.Output[str],
+        after: list[pulumi.Resource],
+        child: ResourceOptions,
+    ) -> azure_native.resources.Resource:
+        """Deploy the package to a Flex Consumption app with one deploy (``sites/<app>/extensions/onedeploy``).
+
+        azure-native has no typed resource for it, so the generic ARM resource declares it, as the
+        Bicep example of the Functions docs does (``packageUri``, ``remoteBuild: false``: the package
+        is complete). Its ``packageUri`` changes with the package hash, which re-runs the deployment.
+        """
+        return azure_native.resources.Resource(
+            f"{name}-onedeploy",
+            resource_group_name=rg.name,
+            resource_provider_namespace="Microsoft.Web",
+            parent_resource_path=app.name.apply(lambda n: f"sites/{n}"),
+            resource_type="extensions",
+            # The ARM name; the SDK calls it resource_name_ (resource_name is the Pulumi name).
+            resource_name_="onedeploy",
+            api_version=ONEDEPLOY_API_VERSION,
+            properties={"packageUri": package_url, "remoteBuild": False},
+            # The app's identity must reach the deployment container before the platform pulls.
+            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=after)),
         )
 
 
