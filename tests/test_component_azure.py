@@ -696,3 +696,20 @@ def test_flex_deploys_the_package_with_one_deploy(run_edited: RunEdited) -> None
 
 def test_consumption_declares_no_one_deploy(dev_run: ProgramRun) -> None:
     assert not [r for r in children(dev_run) if r.type == ONEDEPLOY]
+
+
+def test_replaced_package_blobs_are_kept(run_edited: RunEdited, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new package replaces the Blob resource (a new name); the old blob stays in the container
+    (retain_on_delete), so a site or instance still starting from the previous URL finds it."""
+    seen: list[pulumi.ResourceOptions | None] = []
+    real = azure_native.storage.Blob
+
+    class Spy(real):  # type: ignore[misc, valid-type]
+        def __init__(self, resource_name: str, *args: Any, opts: pulumi.ResourceOptions | None = None, **kwargs: Any):
+            seen.append(opts)
+            super().__init__(resource_name, *args, opts=opts, **kwargs)
+
+    monkeypatch.setattr(azure_native.storage, "Blob", Spy)
+    run = run_edited(only_azure)
+    assert len(seen) == 1 and seen[0] is not None and seen[0].retain_on_delete is True
+    assert one(run, BLOB).inputs["blobName"].endswith(".zip")

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from components import package
 from components.tags import function_key
-from inferops.harness import ProgramRun, RegisteredResource
+from inferops.harness import ProgramRun, RegisteredResource, run_program
 from tests.conftest import DEV_STACK
-from tests.history import State, Step, run_history
+from tests.history import State, StatefulMocks, Step, run_history
 
 PROJECT, STACK = "inferops", "dev"
 #: Per platform: (stable version, candidate version, artifact URI with the version as a path segment).
@@ -185,6 +188,23 @@ def check_azure(step: Step) -> None:
         # (learn.microsoft.com/azure/azure-functions/storage-considerations#host-id-considerations).
         hosts.append(settings["AzureFunctionsWebHost__hostId"])
         assert len(hosts[-1]) <= 32
+        # A site runs from a package URL only once the blob is there: Linux Consumption "Only <URL> is
+        # supported" (learn.microsoft.com/azure/azure-functions/run-functions-from-deployment-package);
+        # the URL names a blob this deploy declares, uploaded before the site is updated.
+        url = settings.get("WEBSITE_RUN_FROM_PACKAGE")
+        if url is not None:
+            account = next(
+                a.inputs["accountName"]
+                for a in of(step.run, "azure-native:storage:StorageAccount")
+                if url.startswith(f"https://{a.inputs['accountName']}.")
+            )
+            blobs = {
+                f"https://{account}.blob.core.windows.net/{b.inputs['containerName']}/{b.inputs['blobName']}": b
+                for b in of(step.run, "azure-native:storage:Blob")
+                if b.inputs["accountName"] == account
+            }
+            assert url in blobs, (step.label, url)
+            assert blobs[url].urn in site.dependencies, (step.label, site.name)
     assert len(hosts) == len(set(hosts)), step.label
     for budget in of(step.run, "azure-native:consumption:Budget"):
         # "Budget can have up to five notifications" (learn.microsoft.com/rest/api/consumption/budgets/create-or-update).
@@ -343,3 +363,50 @@ def test_two_stacks_share_no_physical_name(dev_config: dict[str, Any]) -> None:
     assert not [
         n for n in shared if not n.startswith(("azure-native:web:WebAppSlot", "azure-native:web:WebAppSlotConf"))
     ]
+
+
+def test_code_changes_redeploy_and_a_revert_re_points_the_package(
+    dev_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Azure: a handler change gives a new package blob and re-points the app's package URL (with the
+    canary slot on the same package); reverting the code re-points it to the first name."""
+    src = tmp_path / "functions"
+    shutil.copytree(package.FUNCTIONS_DIR, src, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(package, "FUNCTIONS_DIR", src)
+    original = (src / "core.py").read_bytes()
+    stable = _each(_base(dev_config, False), _serve("stable", "stable", 0))
+    stable["inferops:functions"] = [f for f in stable["inferops:functions"] if f["platform"] == "azure"]
+    canary = _each(stable, _serve("candidate", "stable", 10))
+
+    def code(text: bytes) -> Callable[[], None]:
+        return lambda: (src / "core.py").write_bytes(text)
+
+    plan = [
+        ("stable first", code(original), stable),
+        ("code change", code(original + b"\n# a fix\n"), stable),
+        ("canary on the new code", code(original + b"\n# a fix\n"), canary),
+        ("code revert, canary stopped", code(original), stable),
+    ]
+    state = State()
+    urls: dict[str, tuple[str, str | None]] = {}
+    for label, change, config in plan:
+        change()
+        mocks = StatefulMocks(state)
+        run = run_program(DEV_STACK, config=config, stack=STACK, mocks=mocks)
+        step = Step(label, state, run, mocks.state)
+        check_azure(step)
+        (blob,) = of(run, "azure-native:storage:Blob")
+        (app,) = of(run, "azure-native:web:WebApp")
+        slot = of(run, "azure-native:web:WebAppSlot")
+
+        def url(site: RegisteredResource) -> str:
+            return next(
+                p["value"] for p in site.inputs["siteConfig"]["appSettings"] if p["name"] == "WEBSITE_RUN_FROM_PACKAGE"
+            )
+
+        assert url(app).endswith("/deployments/" + blob.inputs["blobName"]), label
+        urls[label] = (url(app), url(slot[0]) if slot else None)
+        state = mocks.state
+    assert urls["code change"][0] != urls["stable first"][0]
+    assert urls["canary on the new code"] == (urls["code change"][0], urls["code change"][0])
+    assert urls["code revert, canary stopped"] == (urls["stable first"][0], None)
