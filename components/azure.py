@@ -52,6 +52,8 @@ SHARED_KEY_FOR_PACKAGE_UPLOAD = True
 #: flex-consumption-plan, "Deployment sources": "You must use one deploy ... If you choose to instead
 #: directly upload your package to the container, the package doesn't get automatically deployed").
 ONEDEPLOY_API_VERSION = "2024-04-01"
+#: The inputs of a package blob that a pinned (frozen) package keeps: which blob, with what bytes.
+_PACKAGE_CONTENT = ("blobName", "source", "contentMd5", "metadata")
 #: HTTP route of the inference handler (``functions/``), under the Functions ``api`` prefix.
 PREDICT_PATH = "/api/predict"
 PYTHON_VERSION = "3.11"
@@ -238,7 +240,7 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             opts=child,
         )
         blob_endpoint = storage.primary_endpoints.apply(lambda e: e.blob)
-        package_blob, package_url = self._code_package(name, flex, storage, rg, container, blob_endpoint, child)
+        packages = self._code_packages(name, fn, flex, storage, rg, container, child)
 
         if flex:
             sku = azure_native.web.SkuDescriptionArgs(name="FC1", tier="FlexConsumption")
@@ -257,6 +259,8 @@ class AzureInferenceFunction(pulumi.ComponentResource):
         )
 
         def app_settings(version: str, uri: str, slot: str) -> list[azure_native.web.NameValuePairArgs]:
+            # Each site runs the package pinned for the model version it serves.
+            package_url = packages[version].url
             pairs: list[tuple[str, pulumi.Input[str]]] = []
             if not flex:
                 # Flex Consumption rejects these two; its runtime is in functionAppConfig.
@@ -400,7 +404,7 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 site_config=site_config(fn.model.version, candidate_uri, CANARY_SLOT, None),
                 **site_args,
                 # Its WEBSITE_RUN_FROM_PACKAGE names the package blob, which must exist first.
-                opts=ResourceOptions.merge(child, ResourceOptions(depends_on=[*after, package_blob])),
+                opts=ResourceOptions.merge(child, ResourceOptions(depends_on=[*after, packages[fn.model.version]])),
             )
             access = storage_access(f"{name}-{CANARY_SLOT}-storage-access", slot)
             sticky = azure_native.web.WebAppSlotConfigurationNames(
@@ -421,13 +425,14 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             function_app_config=function_app_config,
             **site_args,
             # The package it runs from (Consumption) or deploys (Flex) is uploaded first.
-            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=[*ready, package_blob])),
+            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=[*ready, packages[fn.stable_version]])),
         )
         app_access = storage_access(f"{name}-storage-access", app)
         if fn.canary_active and not app_exists:
             canary_slot([app])
         if flex:
-            self._one_deploy(name, app, rg, package_url, [package_blob, app_access], child)
+            stable_package = packages[fn.stable_version]
+            self._one_deploy(name, app, rg, stable_package.url, [stable_package, app_access], child)
             # FTP off on Flex, where siteConfig.ftpsState is rejected: basic publishing credentials
             # for FTP are disallowed instead (learn.microsoft.com/azure/app-service/configure-basic-auth-disable).
             azure_native.web.WebAppFtpAllowed(
@@ -475,46 +480,62 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             {"endpoint": self.endpoint, "budgetId": self.budget_id, "canaryPercent": self.canary_percent}
         )
 
-    def _code_package(
+    def _code_packages(
         self,
         name: str,
+        fn: FunctionSpec,
         flex: bool,
         storage: azure_native.storage.StorageAccount,
         rg: azure_native.resources.ResourceGroup,
         container: azure_native.storage.BlobContainer,
-        blob_endpoint: pulumi.Output[str],
         child: ResourceOptions,
-    ) -> tuple[azure_native.storage.Blob, pulumi.Output[str]]:
-        """The code package built from ``functions/``, uploaded as a blob named by its content hash.
+    ) -> dict[str, azure_native.storage.Blob]:
+        """The code package built from ``functions/``, as one blob per model version in use.
 
-        A code change gives a new blob name, so the app's package URL changes and the app redeploys;
-        reverting the code gives the old name back. Replaced package blobs are kept
-        (``retain_on_delete``): a site still running the previous package (a slot being swapped, an
-        instance that has not restarted yet) can read it, and a rollback finds it in place. The
-        container holds a few kilobytes per code version.
+        The blob is named by the package's content hash, so a code change gives a new name, a new
+        package URL on the sites and a redeploy, and reverting the code gives the old name back.
+        Packages are pinned like AWS's builds: while ``model.version`` differs from
+        ``stableVersion`` (a canary, running or stopped), the stable version's package keeps the blob
+        it already names (``ignore_changes``), so production keeps its code and only the slot runs
+        new code; on creation it takes the current build. Promotion turns the candidate's package into
+        the stable one (same resource), rollback by version unfreezes it and it takes the current
+        build. Replaced blobs are kept (``retain_on_delete``): a site may still name them, and two
+        versions' resources can name the same content. The container holds a few kilobytes per code
+        version.
         """
         try:
             built = code_package.build_package(code_package.FUNCTIONS_DIR)
         except code_package.PackageError as exc:
             raise pulumi.RunError(f"inferops:functions[{name}]: code package: {exc}") from None
         path = code_package.write_package(built, code_package.package_cache_dir())
-        blob_name = code_package.package_blob_name(name, built, flex=flex)
-        blob = azure_native.storage.Blob(
-            f"{name}-package",
-            account_name=storage.name,
-            resource_group_name=rg.name,
-            container_name=container.name,
-            blob_name=blob_name,
-            type=azure_native.storage.BlobType.BLOCK,
-            source=pulumi.FileAsset(str(path)),
-            content_type="application/zip",
-            # The service rejects an upload whose bytes do not match (an interrupted or altered file).
-            content_md5=built.md5_base64,
-            metadata={"sha256": built.sha256},
-            opts=ResourceOptions.merge(child, ResourceOptions(retain_on_delete=True)),
-        )
         self.package_sha256 = built.sha256
-        return blob, pulumi.Output.concat(blob_endpoint, DEPLOYMENT_CONTAINER, "/", blob_name)
+
+        def pinned(version: str, frozen: bool) -> azure_native.storage.Blob:
+            return azure_native.storage.Blob(
+                f"{name}-package-{version}",
+                account_name=storage.name,
+                resource_group_name=rg.name,
+                container_name=container.name,
+                blob_name=code_package.package_blob_name(name, built, flex=flex),
+                type=azure_native.storage.BlobType.BLOCK,
+                source=pulumi.FileAsset(str(path)),
+                content_type="application/zip",
+                # The service rejects an upload whose bytes do not match (an interrupted or altered file).
+                content_md5=built.md5_base64,
+                metadata={"sha256": built.sha256},
+                opts=ResourceOptions.merge(
+                    child,
+                    ResourceOptions(
+                        retain_on_delete=True,
+                        ignore_changes=list(_PACKAGE_CONTENT) if frozen else None,
+                    ),
+                ),
+            )
+
+        packages = {fn.stable_version: pinned(fn.stable_version, frozen=fn.stable_version != fn.model.version)}
+        if fn.canary_active:
+            packages[fn.model.version] = pinned(fn.model.version, frozen=False)
+        return packages
 
     def _one_deploy(
         self,

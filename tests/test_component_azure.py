@@ -600,6 +600,7 @@ def test_code_package_is_a_blob_named_by_its_content_hash(dev_run: ProgramRun) -
     from names that blob, and the app waits for it."""
     built = package.build_package()
     blob = one(dev_run, BLOB)
+    assert blob.name == f"{NAME}-package-1.4.0", "the package pinned for the version production serves"
     i = blob.inputs
     assert i["containerName"] == "deployments" == one(dev_run, CONTAINER).inputs["containerName"]
     assert i["accountName"] == one(dev_run, STORAGE).inputs["accountName"]
@@ -652,17 +653,18 @@ def test_missing_handler_file_fails_the_run_in_one_line(
     assert f"inferops:functions[{NAME}]: code package: {src / 'host.json'}: cannot read" in str(err.value)
 
 
-def test_canary_slot_runs_the_same_package_as_production(canary_run: ProgramRun) -> None:
-    """The canary compares model versions on one code package: the slot's package URL is production's,
-    and the slot waits for the blob too."""
-    blob = one(canary_run, BLOB)
+def test_canary_sites_each_run_the_package_pinned_for_their_version(canary_run: ProgramRun) -> None:
+    """Like AWS's pinned builds: one package blob per model version in use; production names the
+    stable version's, the slot the candidate's, and each site waits for its own."""
+    blobs = {b.name: b for b in children(canary_run) if b.type == BLOB}
+    assert set(blobs) == {f"{NAME}-package-1.4.0", f"{NAME}-package-1.5.0"}
+    stable, candidate = blobs[f"{NAME}-package-1.4.0"], blobs[f"{NAME}-package-1.5.0"]
     slot, app = one(canary_run, SLOT), one(canary_run, APP)
-    assert (
-        settings(slot)["WEBSITE_RUN_FROM_PACKAGE"]
-        == settings(app)["WEBSITE_RUN_FROM_PACKAGE"]
-        == blob_url(canary_run, blob)
-    )
-    assert blob.urn in slot.dependencies
+    assert settings(app)["WEBSITE_RUN_FROM_PACKAGE"] == blob_url(canary_run, stable)
+    assert settings(slot)["WEBSITE_RUN_FROM_PACKAGE"] == blob_url(canary_run, candidate)
+    assert stable.urn in app.dependencies and candidate.urn in slot.dependencies
+    # Same sources in one run: the same content, so the same blob name.
+    assert stable.inputs["blobName"] == candidate.inputs["blobName"]
 
 
 def test_flex_deploys_the_package_with_one_deploy(run_edited: RunEdited) -> None:
@@ -698,18 +700,35 @@ def test_consumption_declares_no_one_deploy(dev_run: ProgramRun) -> None:
     assert not [r for r in children(dev_run) if r.type == ONEDEPLOY]
 
 
-def test_replaced_package_blobs_are_kept(run_edited: RunEdited, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A new package replaces the Blob resource (a new name); the old blob stays in the container
-    (retain_on_delete), so a site or instance still starting from the previous URL finds it."""
-    seen: list[pulumi.ResourceOptions | None] = []
+def test_package_blobs_are_kept_and_the_stable_one_is_frozen_during_a_canary(
+    run_edited: RunEdited, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every package blob is kept when replaced (retain_on_delete): a site may still name it. While
+    model.version differs from stableVersion the stable version's package ignores changes of its
+    name and content, so production keeps the code it runs; the candidate's takes the current build."""
+    seen: dict[str, pulumi.ResourceOptions | None] = {}
     real = azure_native.storage.Blob
 
     class Spy(real):  # type: ignore[misc, valid-type]
         def __init__(self, resource_name: str, *args: Any, opts: pulumi.ResourceOptions | None = None, **kwargs: Any):
-            seen.append(opts)
+            seen[resource_name] = opts
             super().__init__(resource_name, *args, opts=opts, **kwargs)
 
     monkeypatch.setattr(azure_native.storage, "Blob", Spy)
-    run = run_edited(only_azure)
-    assert len(seen) == 1 and seen[0] is not None and seen[0].retain_on_delete is True
-    assert one(run, BLOB).inputs["blobName"].endswith(".zip")
+    run_edited(only_azure)
+    ((name, opts),) = seen.items()
+    assert name == f"{NAME}-package-1.4.0" and opts is not None
+    assert opts.retain_on_delete is True and not opts.ignore_changes
+    seen.clear()
+    run_edited(start_canary(10))
+    stable, candidate = seen[f"{NAME}-package-1.4.0"], seen[f"{NAME}-package-1.5.0"]
+    assert stable is not None and candidate is not None
+    assert stable.retain_on_delete is True and candidate.retain_on_delete is True
+    assert set(stable.ignore_changes or []) == {"blobName", "source", "contentMd5", "metadata"}
+    assert not candidate.ignore_changes
+    seen.clear()
+    stopped = start_canary(0)
+    run_edited(stopped)
+    # A stopped canary (version != stableVersion, 0 %): no slot, no candidate package, production pinned.
+    ((name, opts),) = seen.items()
+    assert name == f"{NAME}-package-1.4.0" and opts is not None and opts.ignore_changes
