@@ -508,7 +508,6 @@ class AzureInferenceFunction(pulumi.ComponentResource):
         except code_package.PackageError as exc:
             raise pulumi.RunError(f"inferops:functions[{name}]: code package: {exc}") from None
         path = code_package.write_package(built, code_package.package_cache_dir())
-        self.package_sha256 = built.sha256
 
         def pinned(version: str, frozen: bool) -> azure_native.storage.Blob:
             return azure_native.storage.Blob(

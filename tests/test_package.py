@@ -204,3 +204,19 @@ def test_storage_token_comes_from_the_app_service_identity_endpoint(identity_end
     assert header == "secret-header"
     assert path.startswith("/msi/token?")
     assert "resource=https%3A%2F%2Fstorage.azure.com%2F" in path and "api-version=2019-08-01" in path
+
+
+def test_an_identity_answer_without_a_token_is_an_error(
+    identity_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_IdentityEndpoint, "do_GET", _answer_without_token)
+    with pytest.raises(ValueError, match="without an access_token"):
+        core._storage_token()
+
+
+def _answer_without_token(self: _IdentityEndpoint) -> None:
+    body = b'{"error": "no identity"}'
+    self.send_response(200)
+    self.send_header("Content-Length", str(len(body)))
+    self.end_headers()
+    self.wfile.write(body)
