@@ -21,7 +21,7 @@ the handler uses the standard library only: ``azure.functions`` comes with the P
 managed-identity token for a private model blob comes from the App Service identity endpoint
 (``functions/core.py``), and ``az://`` model URIs reach the handler as https URLs
 (``components.spec.handler_model_uri``). A handler change that imports a third-party module on the
-Azure path breaks :func:`tests.test_package` (the handler is imported from the zip alone).
+Azure path fails tests/test_package.py, which runs the handler from the zip alone.
 """
 
 from __future__ import annotations
