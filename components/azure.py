@@ -3,9 +3,12 @@
 One :class:`AzureInferenceFunction` per function of platform ``azure``. What it declares, and why:
 
 * a resource group of its own, so the Cost Management budget can be scoped to exactly this function;
-* a storage account (TLS 1.2, HTTPS only, no public blobs, no shared keys) that the Functions host
-  reaches through the app's managed identity (``AzureWebJobsStorage__accountName``) and a private
-  ``deployments`` container for the code package: no connection string, no key in app settings;
+* a storage account (TLS 1.2, HTTPS only, no public blobs) that the Functions host reaches through
+  the app's managed identity (``AzureWebJobsStorage__accountName``) and a private ``deployments``
+  container: no connection string, no key in app settings;
+* the code package (``components/package.py``) built from ``functions/`` at every run and uploaded
+  as a blob named by its content hash: Consumption runs from it (``WEBSITE_RUN_FROM_PACKAGE``, read
+  with the managed identity), Flex Consumption deploys it with one deploy;
 * a Linux Consumption (``Y1``) or Flex Consumption (``FC1``) plan;
 * the function app (system-assigned identity, HTTPS only, TLS 1.2, FTP off) with the model in its
   app settings. Production serves ``fn.stable_version``;
@@ -33,6 +36,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 from pulumi import ResourceOptions
 
+from components import package as code_package
 from components.spec import CaptureSpec, FunctionSpec, StackSpec, handler_model_uri
 from components.tags import FUNCTION_KEY, cloud_metadata, scoped_name
 
@@ -41,6 +45,19 @@ TYPE = "inferops:azure:InferenceFunction"
 CANARY_SLOT = "canary"
 #: Private blob container that holds the function app's code package.
 DEPLOYMENT_CONTAINER = "deployments"
+#: azure-native's ``storage.Blob`` writes with a shared-key credential built from the account's
+#: listKeys (provider source provider/pkg/resources/customresources/custom_storage_azidentity.go:
+#: ``newBlockBlobClient`` -> ``blobClientDependencies`` -> ``newSharedKeyCredential``;
+#: pulumi/pulumi-azure-native#2015 "Cannot create a blob in storage account with SharedAccessKey
+#: disabled" is open), so the account that receives the package must allow shared keys.
+SHARED_KEY_FOR_PACKAGE_UPLOAD = True
+#: ``Microsoft.Web/sites/extensions`` named ``onedeploy``: Flex Consumption's only code deployment
+#: (learn.microsoft.com/azure/azure-functions/functions-infrastructure-as-code, pivot
+#: flex-consumption-plan, "Deployment sources": "You must use one deploy ... If you choose to instead
+#: directly upload your package to the container, the package doesn't get automatically deployed").
+ONEDEPLOY_API_VERSION = "2024-04-01"
+#: The inputs of a package blob that a pinned (frozen) package keeps: which blob, with what bytes.
+_PACKAGE_CONTENT = ("blobName", "source", "contentMd5", "metadata")
 #: HTTP route of the inference handler (``functions/``), under the Functions ``api`` prefix.
 PREDICT_PATH = "/api/predict"
 PYTHON_VERSION = "3.11"
@@ -341,8 +358,11 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             minimum_tls_version="TLS1_2",
             enable_https_traffic_only=True,
             allow_blob_public_access=False,
-            # Every client (Functions host, deployment) authenticates with Entra ID.
-            allow_shared_key_access=False,
+            # The Functions host and the code package's readers authenticate with Entra ID (managed
+            # identity; OAuth is the default for the portal too). Shared keys stay enabled for one
+            # client only: azure-native's storage.Blob uploads the code package with the account key
+            # (see SHARED_KEY_FOR_PACKAGE_UPLOAD).
+            allow_shared_key_access=SHARED_KEY_FOR_PACKAGE_UPLOAD,
             default_to_o_auth_authentication=True,
             tags=tags,
             opts=child,
@@ -356,7 +376,7 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             opts=child,
         )
         blob_endpoint = storage.primary_endpoints.apply(lambda e: e.blob)
-        package_url = pulumi.Output.concat(blob_endpoint, DEPLOYMENT_CONTAINER, f"/{name}.zip")
+        packages = self._code_packages(name, fn, flex, storage, rg, container, child)
 
         if flex:
             sku = azure_native.web.SkuDescriptionArgs(name="FC1", tier="FlexConsumption")
@@ -375,6 +395,8 @@ class AzureInferenceFunction(pulumi.ComponentResource):
         )
 
         def app_settings(version: str, uri: str, slot: str) -> list[azure_native.web.NameValuePairArgs]:
+            # Each site runs the package pinned for the model version it serves.
+            package_url = packages[version].url
             pairs: list[tuple[str, pulumi.Input[str]]] = []
             if not flex:
                 # Flex Consumption rejects these two; its runtime is in functionAppConfig.
@@ -518,7 +540,8 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 slot=CANARY_SLOT,
                 site_config=site_config(fn.model.version, candidate_uri, CANARY_SLOT, None),
                 **site_args,
-                opts=ResourceOptions.merge(child, ResourceOptions(depends_on=after or None)),
+                # Its WEBSITE_RUN_FROM_PACKAGE names the package blob, which must exist first.
+                opts=ResourceOptions.merge(child, ResourceOptions(depends_on=[*after, packages[fn.model.version]])),
             )
             access = storage_access(f"{name}-{CANARY_SLOT}-storage-access", slot)
             sticky = azure_native.web.WebAppSlotConfigurationNames(
@@ -538,11 +561,14 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             site_config=site_config(fn.stable_version, stable_uri, "production", ramp_up_rules),
             function_app_config=function_app_config,
             **site_args,
-            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=ready or None)),
+            # The package it runs from (Consumption) or deploys (Flex) is uploaded first.
+            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=[*ready, packages[fn.stable_version]])),
         )
-        storage_access(f"{name}-storage-access", app)
+        app_access = storage_access(f"{name}-storage-access", app)
         late = canary_slot([app]) if fn.canary_active and not app_exists else []
         if flex:
+            stable_package = packages[fn.stable_version]
+            self._one_deploy(name, app, rg, stable_package.url, [stable_package, app_access], child)
             # FTP off on Flex, where siteConfig.ftpsState is rejected: basic publishing credentials
             # for FTP are disallowed instead (learn.microsoft.com/azure/app-service/configure-basic-auth-disable).
             azure_native.web.WebAppFtpAllowed(
@@ -690,6 +716,91 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             )
         return pulumi.Output.all(account_name, subscription_id).apply(
             lambda a: capture_uri(a[0], a[1], rg_name, app_name)
+        )
+
+    def _code_packages(
+        self,
+        name: str,
+        fn: FunctionSpec,
+        flex: bool,
+        storage: azure_native.storage.StorageAccount,
+        rg: azure_native.resources.ResourceGroup,
+        container: azure_native.storage.BlobContainer,
+        child: ResourceOptions,
+    ) -> dict[str, azure_native.storage.Blob]:
+        """The code package built from ``functions/``, as one blob per model version in use.
+
+        The blob is named by the package's content hash, so a code change gives a new name, a new
+        package URL on the sites and a redeploy, and reverting the code gives the old name back.
+        Packages are pinned like AWS's builds: while ``model.version`` differs from
+        ``stableVersion`` (a canary, running or stopped), the stable version's package keeps the blob
+        it already names (``ignore_changes``), so production keeps its code and only the slot runs
+        new code; on creation it takes the current build. Promotion turns the candidate's package into
+        the stable one (same resource), rollback by version unfreezes it and it takes the current
+        build. Replaced blobs are kept (``retain_on_delete``): a site may still name them, and two
+        versions' resources can name the same content. The container holds a few kilobytes per code
+        version.
+        """
+        try:
+            built = code_package.build_package(code_package.FUNCTIONS_DIR)
+        except code_package.PackageError as exc:
+            raise pulumi.RunError(f"inferops:functions[{name}]: code package: {exc}") from None
+        path = code_package.write_package(built, code_package.package_cache_dir())
+
+        def pinned(version: str, frozen: bool) -> azure_native.storage.Blob:
+            return azure_native.storage.Blob(
+                f"{name}-package-{version}",
+                account_name=storage.name,
+                resource_group_name=rg.name,
+                container_name=container.name,
+                blob_name=code_package.package_blob_name(name, built, flex=flex),
+                type=azure_native.storage.BlobType.BLOCK,
+                source=pulumi.FileAsset(str(path)),
+                content_type="application/zip",
+                # The service rejects an upload whose bytes do not match (an interrupted or altered file).
+                content_md5=built.md5_base64,
+                metadata={"sha256": built.sha256},
+                opts=ResourceOptions.merge(
+                    child,
+                    ResourceOptions(
+                        retain_on_delete=True,
+                        ignore_changes=list(_PACKAGE_CONTENT) if frozen else None,
+                    ),
+                ),
+            )
+
+        packages = {fn.stable_version: pinned(fn.stable_version, frozen=fn.stable_version != fn.model.version)}
+        if fn.canary_active:
+            packages[fn.model.version] = pinned(fn.model.version, frozen=False)
+        return packages
+
+    def _one_deploy(
+        self,
+        name: str,
+        app: azure_native.web.WebApp,
+        rg: azure_native.resources.ResourceGroup,
+        package_url: pulumi.Output[str],
+        after: list[pulumi.Resource],
+        child: ResourceOptions,
+    ) -> azure_native.resources.Resource:
+        """Deploy the package to a Flex Consumption app with one deploy (``sites/<app>/extensions/onedeploy``).
+
+        azure-native has no typed resource for it, so the generic ARM resource declares it, as the
+        Bicep example of the Functions docs does (``packageUri``, ``remoteBuild: false``: the package
+        is complete). Its ``packageUri`` changes with the package hash, which re-runs the deployment.
+        """
+        return azure_native.resources.Resource(
+            f"{name}-onedeploy",
+            resource_group_name=rg.name,
+            resource_provider_namespace="Microsoft.Web",
+            parent_resource_path=app.name.apply(lambda n: f"sites/{n}"),
+            resource_type="extensions",
+            # The ARM name; the SDK calls it resource_name_ (resource_name is the Pulumi name).
+            resource_name_="onedeploy",
+            api_version=ONEDEPLOY_API_VERSION,
+            properties={"packageUri": package_url, "remoteBuild": False},
+            # The app's identity must reach the deployment container before the platform pulls.
+            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=after)),
         )
 
 

@@ -274,13 +274,34 @@ def _read_http(uri: str, parsed: urllib.parse.ParseResult) -> bytes:
     host = parsed.hostname or ""
     if host.endswith(".blob.core.windows.net") and "sig=" not in parsed.query:
         # A private Azure blob without a SAS: authenticate with the function's managed identity.
-        from azure.identity import DefaultAzureCredential
-
-        token = DefaultAzureCredential().get_token("https://storage.azure.com/.default").token
-        headers.update({"Authorization": f"Bearer {token}", "x-ms-version": "2023-11-03"})
+        headers.update({"Authorization": f"Bearer {_storage_token()}", "x-ms-version": "2023-11-03"})
     req = urllib.request.Request(uri, headers=headers)
     with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S) as resp:
         return bytes(resp.read(MAX_MODEL_BYTES + 1))
+
+
+def _storage_token() -> str:
+    """An Entra ID token for Azure Storage from the platform's managed identity.
+
+    On Azure Functions the App Service identity endpoint answers a plain GET with the
+    ``X-IDENTITY-HEADER`` secret (learn.microsoft.com/azure/app-service/overview-managed-identity,
+    "REST endpoint reference": ``IDENTITY_ENDPOINT``, ``IDENTITY_HEADER``, ``resource``,
+    ``api-version=2019-08-01``, ``access_token`` in the JSON answer), so the Azure code package needs
+    no third-party library for it (components/package.py). Elsewhere (a Kubernetes pod with workload
+    identity) azure-identity's default chain is used.
+    """
+    endpoint, secret = os.environ.get("IDENTITY_ENDPOINT"), os.environ.get("IDENTITY_HEADER")
+    if endpoint and secret:
+        query = urllib.parse.urlencode({"resource": "https://storage.azure.com/", "api-version": "2019-08-01"})
+        req = urllib.request.Request(f"{endpoint}?{query}", headers={"X-IDENTITY-HEADER": secret})
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S) as resp:
+            token = json.loads(resp.read(65536)).get("access_token")
+        if not isinstance(token, str) or not token:
+            raise ValueError("the managed identity endpoint answered without an access_token")
+        return token
+    from azure.identity import DefaultAzureCredential
+
+    return str(DefaultAzureCredential().get_token("https://storage.azure.com/.default").token)
 
 
 def load_model(uri: str) -> LinearModel:

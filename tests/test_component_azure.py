@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import inspect
 import re
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pulumi
 import pulumi_azure_native as azure_native
 import pytest
 
+from components import package
 from components.azure import (
     STORAGE_BLOB_DATA_OWNER,
     artifact_uri_for,
@@ -28,6 +34,8 @@ COMPONENT = "inferops:azure:InferenceFunction"
 RG = "azure-native:resources:ResourceGroup"
 STORAGE = "azure-native:storage:StorageAccount"
 CONTAINER = "azure-native:storage:BlobContainer"
+BLOB = "azure-native:storage:Blob"
+ONEDEPLOY = "azure-native:resources:Resource"
 PLAN = "azure-native:web:AppServicePlan"
 APP = "azure-native:web:WebApp"
 SLOT = "azure-native:web:WebAppSlot"
@@ -128,7 +136,7 @@ def test_dev_stack_registers_the_azure_resources(dev_run: ProgramRun) -> None:
     types = sorted(r.type for r in children(dev_run))
     # No canary in the dev stack (version == stableVersion): no slot, no sticky settings. Capture is
     # on by default: a capture account, its lifecycle policy and the app's diagnostic setting.
-    assert types == sorted([RG, STORAGE, CONTAINER, PLAN, APP, ROLE, BUDGET, STORAGE, LIFECYCLE, DIAGNOSTICS])
+    assert types == sorted([RG, STORAGE, CONTAINER, BLOB, PLAN, APP, ROLE, BUDGET, STORAGE, LIFECYCLE, DIAGNOSTICS])
     comp = component(dev_run)
     assert all(r.parent == comp.urn for r in children(dev_run)), "every child is parented to the component"
     assert all(r.name.startswith(f"{NAME}-") for r in children(dev_run)), "child names derive from the name"
@@ -170,7 +178,12 @@ def test_storage_is_private_and_reached_by_identity(dev_run: ProgramRun) -> None
     assert i["minimumTlsVersion"] == "TLS1_2"
     assert i["enableHttpsTrafficOnly"] is True
     assert i["allowBlobPublicAccess"] is False
-    assert i["allowSharedKeyAccess"] is False
+    # Shared keys stay on for azure-native's Blob upload only, which signs with the account key
+    # (provider source custom_storage_azidentity.go: newBlockBlobClient -> newSharedKeyCredential;
+    # pulumi/pulumi-azure-native#2015 open). Every other client uses Entra ID: OAuth by default, no key
+    # in any app setting (below).
+    assert i["allowSharedKeyAccess"] is True
+    assert i["defaultToOAuthAuthentication"] is True
     container = one(dev_run, CONTAINER)
     assert container.inputs["publicAccess"] == "None"
     assert container.inputs["accountName"] == i["accountName"]
@@ -599,3 +612,151 @@ def test_az_model_uri_works_in_the_deployed_handler(run_edited: RunEdited, monke
     assert resp.status_code == 200, resp.get_body()
     assert json.loads(resp.get_body())["model_version"] == "1.4.0"
     assert seen == [(app_settings["MODEL_URI"], "Bearer mi-token")]
+
+
+# --- code package ----------------------------------------------------------------------------------
+
+
+def blob_url(run: ProgramRun, blob: RegisteredResource) -> str:
+    return (
+        f"https://{host_storage(run).inputs['accountName']}.blob.core.windows.net/deployments/{blob.inputs['blobName']}"
+    )
+
+
+def test_code_package_is_a_blob_named_by_its_content_hash(dev_run: ProgramRun) -> None:
+    """The program builds the package and uploads it as a blob it declares; the URL Consumption runs
+    from names that blob, and the app waits for it."""
+    built = package.build_package()
+    blob = one(dev_run, BLOB)
+    assert blob.name == f"{NAME}-package-1.4.0", "the package pinned for the version production serves"
+    i = blob.inputs
+    assert i["containerName"] == "deployments" == one(dev_run, CONTAINER).inputs["containerName"]
+    assert i["accountName"] == host_storage(dev_run).inputs["accountName"]
+    assert i["blobName"] == f"{NAME}-{built.sha256[:12]}.zip"
+    # azure-native storage.Blob (pulumi.com/registry/packages/azure-native/api-docs/storage/blob):
+    # `type` Block or Append, `source` an asset (not for Append), `contentMd5` the base64 MD5 of the
+    # contents, which the service checks the upload against.
+    assert i["type"] == "Block"
+    assert i["contentType"] == "application/zip"
+    assert i["contentMd5"] == base64.b64encode(hashlib.md5(built.data).digest()).decode()
+    source = i["source"]
+    assert isinstance(source, pulumi.FileAsset)
+    assert Path(str(source.path)).read_bytes() == built.data, "the asset is the package built from functions/"
+    assert i["metadata"] == {"sha256": built.sha256}
+    app = one(dev_run, APP)
+    s = settings(app)
+    assert s["WEBSITE_RUN_FROM_PACKAGE"] == blob_url(dev_run, blob)
+    # Consumption reads the URL with the app's identity (run-functions-from-deployment-package: "use a
+    # managed identity to enable the Functions runtime to access the package").
+    assert s["WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID"] == "SystemAssigned"
+    assert blob.urn in app.dependencies
+
+
+def test_package_blob_name_follows_the_sources(
+    run_edited: RunEdited, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A byte changed in the handler gives a new blob name and URL; untouched sources keep them."""
+    src = tmp_path / "functions"
+    shutil.copytree(package.FUNCTIONS_DIR, src)
+    monkeypatch.setattr(package, "FUNCTIONS_DIR", src)
+    first = run_edited(only_azure)
+    again = run_edited(only_azure)
+    assert one(first, BLOB).inputs["blobName"] == one(again, BLOB).inputs["blobName"]
+    (src / "core.py").write_bytes((src / "core.py").read_bytes() + b"\n# changed\n")
+    changed = run_edited(only_azure)
+    old, new = one(first, BLOB).inputs["blobName"], one(changed, BLOB).inputs["blobName"]
+    assert old != new and re.fullmatch(rf"{NAME}-[0-9a-f]{{12}}\.zip", new)
+    assert settings(one(changed, APP))["WEBSITE_RUN_FROM_PACKAGE"].endswith(f"/deployments/{new}")
+
+
+def test_missing_handler_file_fails_the_run_in_one_line(
+    run_edited: RunEdited, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "functions"
+    shutil.copytree(package.FUNCTIONS_DIR, src)
+    (src / "host.json").unlink()
+    monkeypatch.setattr(package, "FUNCTIONS_DIR", src)
+    with pytest.raises(ProgramError) as err:
+        run_edited(only_azure)
+    assert f"inferops:functions[{NAME}]: code package: {src / 'host.json'}: cannot read" in str(err.value)
+
+
+def test_canary_sites_each_run_the_package_pinned_for_their_version(canary_run: ProgramRun) -> None:
+    """Like AWS's pinned builds: one package blob per model version in use; production names the
+    stable version's, the slot the candidate's, and each site waits for its own."""
+    blobs = {b.name: b for b in children(canary_run) if b.type == BLOB}
+    assert set(blobs) == {f"{NAME}-package-1.4.0", f"{NAME}-package-1.5.0"}
+    stable, candidate = blobs[f"{NAME}-package-1.4.0"], blobs[f"{NAME}-package-1.5.0"]
+    slot, app = one(canary_run, SLOT), one(canary_run, APP)
+    assert settings(app)["WEBSITE_RUN_FROM_PACKAGE"] == blob_url(canary_run, stable)
+    assert settings(slot)["WEBSITE_RUN_FROM_PACKAGE"] == blob_url(canary_run, candidate)
+    assert stable.urn in app.dependencies and candidate.urn in slot.dependencies
+    # Same sources in one run: the same content, so the same blob name.
+    assert stable.inputs["blobName"] == candidate.inputs["blobName"]
+
+
+def test_flex_deploys_the_package_with_one_deploy(run_edited: RunEdited) -> None:
+    """Flex Consumption: "You must use one deploy to publish your code package to the deployment
+    container ... If you choose to instead directly upload your package to the container, the package
+    doesn't get automatically deployed", and the package file "must be released-package.zip"
+    (learn.microsoft.com/azure/azure-functions/functions-infrastructure-as-code, pivot
+    flex-consumption-plan, "Deployment sources" / "Deployment package")."""
+    run = run_edited(flex)
+    built = package.build_package()
+    blob = one(run, BLOB)
+    assert blob.inputs["blobName"] == f"{NAME}-{built.sha256[:12]}/released-package.zip"
+    deploy = one(run, ONEDEPLOY)
+    i = deploy.inputs
+    assert (i["resourceProviderNamespace"], i["resourceType"], i["resourceName"]) == (
+        "Microsoft.Web",
+        "extensions",
+        "onedeploy",
+    )
+    app = one(run, APP)
+    assert i["parentResourcePath"] == f"sites/{app.inputs['name']}"
+    assert i["resourceGroupName"] == one(run, RG).inputs["resourceGroupName"]
+    assert i["properties"] == {"packageUri": blob_url(run, blob), "remoteBuild": False}
+    # The package is pulled after the app exists and its identity holds the storage role.
+    access = [r for r in children(run) if r.type == ROLE and r.name == f"{NAME}-storage-access"]
+    assert {app.urn, blob.urn, access[0].urn} <= set(deploy.dependencies)
+    # The deployment container the platform deploys into is the one the blob is in.
+    container = app.inputs["functionAppConfig"]["deployment"]["storage"]["value"]
+    assert blob_url(run, blob).startswith(container + "/")
+
+
+def test_consumption_declares_no_one_deploy(dev_run: ProgramRun) -> None:
+    assert not [r for r in children(dev_run) if r.type == ONEDEPLOY]
+
+
+def test_package_blobs_are_kept_and_the_stable_one_is_frozen_during_a_canary(
+    run_edited: RunEdited, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every package blob is kept when replaced (retain_on_delete): a site may still name it. While
+    model.version differs from stableVersion the stable version's package ignores changes of its
+    name and content, so production keeps the code it runs; the candidate's takes the current build."""
+    seen: dict[str, pulumi.ResourceOptions | None] = {}
+    real = azure_native.storage.Blob
+
+    class Spy(real):  # type: ignore[misc, valid-type]
+        def __init__(self, resource_name: str, *args: Any, opts: pulumi.ResourceOptions | None = None, **kwargs: Any):
+            seen[resource_name] = opts
+            super().__init__(resource_name, *args, opts=opts, **kwargs)
+
+    monkeypatch.setattr(azure_native.storage, "Blob", Spy)
+    run_edited(only_azure)
+    ((name, opts),) = seen.items()
+    assert name == f"{NAME}-package-1.4.0" and opts is not None
+    assert opts.retain_on_delete is True and not opts.ignore_changes
+    seen.clear()
+    run_edited(start_canary(10))
+    stable, candidate = seen[f"{NAME}-package-1.4.0"], seen[f"{NAME}-package-1.5.0"]
+    assert stable is not None and candidate is not None
+    assert stable.retain_on_delete is True and candidate.retain_on_delete is True
+    assert set(stable.ignore_changes or []) == {"blobName", "source", "contentMd5", "metadata"}
+    assert not candidate.ignore_changes
+    seen.clear()
+    stopped = start_canary(0)
+    run_edited(stopped)
+    # A stopped canary (version != stableVersion, 0 %): no slot, no candidate package, production pinned.
+    ((name, opts),) = seen.items()
+    assert name == f"{NAME}-package-1.4.0" and opts is not None and opts.ignore_changes

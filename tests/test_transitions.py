@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from components import package
 from components.tags import function_key
-from inferops.harness import ProgramRun, RegisteredResource
+from inferops.harness import ProgramRun, RegisteredResource, run_program
 from tests.conftest import DEV_STACK
-from tests.history import State, Step, run_history
+from tests.history import State, StatefulMocks, Step, run_history
 
 PROJECT, STACK = "inferops", "dev"
 #: Per platform: (stable version, candidate version, artifact URI with the version as a path segment).
@@ -185,6 +188,25 @@ def check_azure(step: Step) -> None:
         # (learn.microsoft.com/azure/azure-functions/storage-considerations#host-id-considerations).
         hosts.append(settings["AzureFunctionsWebHost__hostId"])
         assert len(hosts[-1]) <= 32
+        # A site runs from a package URL only once the blob is there: Linux Consumption "Only <URL> is
+        # supported" (learn.microsoft.com/azure/azure-functions/run-functions-from-deployment-package);
+        # the URL names a blob this deploy declares, uploaded before the site is updated.
+        url = settings.get("WEBSITE_RUN_FROM_PACKAGE")
+        if url is not None:
+            account = next(
+                a.inputs["accountName"]
+                for a in of(step.run, "azure-native:storage:StorageAccount")
+                if url.startswith(f"https://{a.inputs['accountName']}.")
+            )
+            # Two versions' packages may name the same blob (same code): one of them is the site's.
+            named = [
+                b.urn
+                for b in of(step.run, "azure-native:storage:Blob")
+                if b.inputs["accountName"] == account
+                and url == f"https://{account}.blob.core.windows.net/{b.inputs['containerName']}/{b.inputs['blobName']}"
+            ]
+            assert named, (step.label, url)
+            assert set(named) & set(site.dependencies), (step.label, site.name)
     assert len(hosts) == len(set(hosts)), step.label
     for budget in of(step.run, "azure-native:consumption:Budget"):
         # "Budget can have up to five notifications" (learn.microsoft.com/rest/api/consumption/budgets/create-or-update).
@@ -349,3 +371,68 @@ def test_two_stacks_share_no_physical_name(dev_config: dict[str, Any]) -> None:
     assert not [
         n for n in shared if not n.startswith(("azure-native:web:WebAppSlot", "azure-native:web:WebAppSlotConf"))
     ]
+
+
+def test_code_changes_redeploy_and_canaries_pin_production_code(
+    dev_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Azure: a handler change gives a new package blob and re-points the package URL; during a
+    canary production keeps the package it runs and only the slot takes new code (AWS's pinned
+    builds); promotion moves production to the candidate's package; a code revert re-points to the
+    first name."""
+    src = tmp_path / "functions"
+    shutil.copytree(package.FUNCTIONS_DIR, src, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(package, "FUNCTIONS_DIR", src)
+    code_a = (src / "core.py").read_bytes()
+    code_b, code_c = code_a + b"\n# fix b\n", code_a + b"\n# fix c\n"
+    base = _base(dev_config, False)
+    base["inferops:functions"] = [f for f in base["inferops:functions"] if f["platform"] == "azure"]
+    stable = _each(base, _serve("stable", "stable", 0))
+    canary = _each(base, _serve("candidate", "stable", 10))
+    stopped = _each(base, _serve("candidate", "stable", 0))
+    promoted = _each(base, _serve("candidate", "candidate", 0))
+    plan = [
+        ("stable first", code_a, stable),
+        ("code change", code_b, stable),
+        ("canary", code_b, canary),
+        ("code change during the canary", code_c, canary),
+        ("stop canary", code_c, stopped),
+        ("canary again", code_c, canary),
+        ("promotion", code_c, promoted),
+        ("code revert", code_a, promoted),
+    ]
+
+    def url(site: RegisteredResource) -> str:
+        return next(
+            p["value"] for p in site.inputs["siteConfig"]["appSettings"] if p["name"] == "WEBSITE_RUN_FROM_PACKAGE"
+        )
+
+    state = State()
+    seen: dict[str, tuple[str, str | None]] = {}
+    for label, code, config in plan:
+        (src / "core.py").write_bytes(code)
+        mocks = StatefulMocks(state)
+        run = run_program(DEV_STACK, config=config, stack=STACK, mocks=mocks)
+        check_azure(Step(label, state, run, mocks.state))
+        (app,) = of(run, "azure-native:web:WebApp")
+        slots = of(run, "azure-native:web:WebAppSlot")
+        seen[label] = (url(app), url(slots[0]) if slots else None)
+        state = mocks.state
+
+    def name_of(code: bytes) -> str:
+        (src / "core.py").write_bytes(code)
+        return "/deployments/" + package.package_blob_name("churn-predictor", package.build_package(src), flex=False)
+
+    a, b, c = name_of(code_a), name_of(code_b), name_of(code_c)
+    expected = {
+        "stable first": (a, None),
+        "code change": (b, None),
+        "canary": (b, b),
+        "code change during the canary": (b, c),
+        "stop canary": (b, None),
+        "canary again": (b, c),
+        "promotion": (c, None),
+        "code revert": (a, None),
+    }
+    got = {label: (app.split(".net", 1)[1], slot and slot.split(".net", 1)[1]) for label, (app, slot) in seen.items()}
+    assert got == expected

@@ -16,6 +16,7 @@ _NAME_INPUT = {
     "BlobContainer": "containerName",
     "Budget": "budgetName",
     "RoleAssignment": "roleAssignmentName",
+    "Blob": "blobName",
 }
 
 
@@ -39,6 +40,9 @@ def computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         out["defaultHostName"] = f"{phys}-{inputs.get('slot', name)}.azurewebsites.net"
     if kind in ("WebApp", "WebAppSlot"):
         out["identity"] = {**(inputs.get("identity") or {}), "principalId": short(name) + "-principal"}
+    if kind == "Blob":
+        # The provider's url: https://<account>.blob.core.windows.net/<container>/<blob>.
+        out["url"] = f"https://{inputs.get('accountName')}.blob.core.windows.net/{inputs.get('containerName')}/{phys}"
     if kind == "StorageAccount":
         out["primaryEndpoints"] = {"blob": f"https://{phys}.blob.core.windows.net/"}
     return out
