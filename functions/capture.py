@@ -14,7 +14,7 @@ record goes depends on the platform, and is configured by the environment the co
   volume path, in the layout documented at :func:`object_path`.
 * otherwise one JSON line per record on stdout (AWS Lambda, Cloud Run: the platform's log pipeline
   ships it: a subscription filter to Firehose, a Cloud Logging sink), or on Azure Functions (detected
-  by ``FUNCTIONS_WORKER_RUNTIME``) through :mod:`logging`, which the Python worker forwards to the host
+  by ``FUNCTIONS_WORKER_RUNTIME`` or ``WEBSITE_SITE_NAME``) through :mod:`logging`, which the Python worker forwards to the host
   as ``FunctionAppLogs`` records that a diagnostic setting archives.
 
 Sampling is decided per request from a hash of its request id, so a retried request (same id) gets the
@@ -205,7 +205,10 @@ class Capture:
             writer = BatchWriter.for_uri(config.uri, config)
             writer.start()
             return cls(config, writer=writer)
-        if env.get("FUNCTIONS_WORKER_RUNTIME"):
+        # Flex Consumption rejects FUNCTIONS_WORKER_RUNTIME as an app setting, so it may be absent there;
+        # App Service sets the read-only WEBSITE_SITE_NAME on every site, Flex included
+        # (learn.microsoft.com/azure/app-service/reference-app-settings, "App environment").
+        if env.get("FUNCTIONS_WORKER_RUNTIME") or env.get("WEBSITE_SITE_NAME"):
             return cls(config, sink=_logging_line)
         return cls(config)
 

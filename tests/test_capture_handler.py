@@ -39,6 +39,7 @@ def model_env(monkeypatch: pytest.MonkeyPatch) -> Any:
     for key in (capture.ENV_URI, capture.ENV_VARIANT, capture.ENV_SAMPLE_PERCENT, capture.ENV_ENABLED):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.delenv("FUNCTIONS_WORKER_RUNTIME", raising=False)
+    monkeypatch.delenv("WEBSITE_SITE_NAME", raising=False)
     core.clear_cache()
     yield
     core.clear_cache()
@@ -179,6 +180,21 @@ def test_azure_functions_records_go_through_logging(
         assert core.handle(json.dumps(ROW), request_id="az-1")[0] == 200
     (message,) = [r.getMessage() for r in caplog.records if r.name == "inferops.capture"]
     assert json.loads(message)["request_id"] == "az-1"
+    assert capsys.readouterr().out == ""
+
+
+def test_flex_consumption_records_go_through_logging_without_the_worker_setting(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Flex rejects FUNCTIONS_WORKER_RUNTIME as an app setting (tests/test_component_azure.py), so the
+    # handler also knows App Service by WEBSITE_SITE_NAME, which the platform sets on every site
+    # (learn.microsoft.com/azure/app-service/reference-app-settings, "App environment").
+    monkeypatch.delenv("FUNCTIONS_WORKER_RUNTIME", raising=False)
+    monkeypatch.setenv("WEBSITE_SITE_NAME", "inferops-dev-churn-predictor")
+    with caplog.at_level(logging.INFO, logger="inferops.capture"):
+        assert core.handle(json.dumps(ROW), request_id="flex-1")[0] == 200
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "inferops.capture"]
+    assert json.loads(message)["request_id"] == "flex-1"
     assert capsys.readouterr().out == ""
 
 
