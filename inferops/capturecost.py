@@ -10,7 +10,7 @@ Each platform's path is the one the components build (issue 13):
   partitioning by model version: GB processed, S3 objects delivered, JQ hours), S3 Standard storage
   over ``retentionDays`` and the stream's PUTs. CloudWatch Logs batches several events into one
   Firehose record; one record per event is assumed, an upper bound of the 5 KB rounding.
-* ``azure``: the decided diagnostic setting (``docs/components-azure.md``; not declared on main yet):
+* ``azure``: the diagnostic setting the component declares (``docs/components-azure.md``):
   ``FunctionAppLogs`` exported to a storage account (platform-log export per GB), Hot blob storage and
   the append writes to the hour's ``PT1H.json``.
 * ``gcp``: Cloud Logging stores the stdout entries in the ``_Default`` bucket (ingestion per GiB; the
@@ -360,7 +360,7 @@ def estimate_capture(
         path = "cloudwatch-logs -> firehose -> s3"
         lines, warnings = _aws(fn, table, records, size)
     elif fn.platform == "azure":
-        path = "diagnostic setting -> blob (not declared yet)"
+        path = "diagnostic setting -> blob"
         lines, warnings = _azure(fn, table, records, text)
     elif fn.platform == "gcp":
         path = "cloud logging -> sink -> gcs"

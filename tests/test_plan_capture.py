@@ -224,7 +224,7 @@ def test_azure_prices_the_decided_diagnostic_setting(table: dict[str, Any]) -> N
     envelope = capturecost.azure_envelope_bytes(text)
     assert envelope > size + 400  # the FunctionAppLogs record around properties.message
     est = capturecost.estimate_capture(fn, table)
-    assert "not declared yet" in est.path
+    assert est.path == "diagnostic setting -> blob"
     got = lines(est)
     # platform-log export $0.05/GB (verify-marked in prices.json), hot LRS $0.018/GB-month
     assert got["platform log export (FunctionAppLogs)"] == pytest.approx(1_000_000 * envelope / GB * 0.05)
