@@ -480,10 +480,11 @@ class GcpInferenceFunction(pulumi.ComponentResource):
         # The credentials of `pulumi up` itself (a CI runner's workload identity or key): a short-lived
         # access token of the provider's identity, so the runner needs no docker login or gcloud helper.
         token = gcp.organizations.get_client_config_output().access_token
+        tag = function_key(project, stack_name, fn.name)
         self.image = build_image(
             f"{name}-image",
             repository,
-            function_key(project, stack_name, fn.name),
+            tag,
             login=RegistryLogin(address=registry_host(fn.region), username=ACCESS_TOKEN_USER, password=token),
             parent=self,
             depends_on=[self.image_repository],
@@ -501,7 +502,7 @@ class GcpInferenceFunction(pulumi.ComponentResource):
             member=self.account.member,
             opts=child,
         )
-        return digest_ref(repository, self.image)
+        return digest_ref(repository, tag, self.image)
 
     def _capture(
         self,

@@ -25,7 +25,9 @@ Provider behaviour this relies on (pulumi/pulumi-docker-build ``provider/interna
 update rebuilds when the context hash changes (``hashBuildContext`` over the context minus its
 ``.dockerignore`` exclusions, and the Dockerfile), ``digest`` is the pushed manifest's digest, and
 ``Diff`` ignores changes of a registry's ``password`` (only address and username count), so a
-short-lived access token passed as the password does not rebuild the image on every run.
+short-lived access token passed as the password does not rebuild the image on every run. Without
+``registries`` the provider uses the Docker credentials of the machine (``provider/internal/host.go``:
+``newHost`` loads ``GetAllCredentials()`` of the Docker config into memory), i.e. its ``docker login``.
 """
 
 from __future__ import annotations
@@ -113,6 +115,24 @@ def build_image(
     )
 
 
-def digest_ref(repository: pulumi.Input[str], image: docker_build.Image) -> pulumi.Output[str]:
-    """``<repository>@<digest>``: the pushed image by digest, what the services deploy."""
-    return pulumi.Output.concat(repository, "@", image.digest)
+class ImageBuildError(RuntimeError):
+    """The build finished without a pushed digest: nothing deployable to point a revision at."""
+
+
+def digest_ref(repository: pulumi.Input[str], tag: str, image: docker_build.Image) -> pulumi.Output[str]:
+    """``<repository>@<digest>``: the pushed image by digest, what the services deploy.
+
+    A preview builds without pushing (the provider's ``buildOnPreview``), so a build that is about to
+    change may report no digest yet: the preview then shows the tag, a provisional value that the
+    update replaces. An update without a digest is an error, never an image reference ending in ``@``.
+    """
+
+    def ref(args: list[str]) -> str:
+        repo, digest = args
+        if digest:
+            return f"{repo}@{digest}"
+        if pulumi.runtime.is_dry_run():
+            return f"{repo}:{tag}"
+        raise ImageBuildError(f"{repo}:{tag}: the image build pushed no digest; check the builder and registry")
+
+    return pulumi.Output.all(pulumi.Output.from_input(repository), image.digest).apply(ref)

@@ -313,16 +313,12 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
             if not stack.container_registry:  # parse_stack_config already refuses this
                 raise ValueError(f"inferops:containerRegistry: required by kubernetes function {fn.name}")
             repository = image_repository(stack.container_registry)
-            # Pushed with the runner's own registry login (no credentials in stack config); the
-            # cluster pulls with its node or pull-secret identity (docs/components-kubernetes.md).
-            self.image = build_image(
-                f"{name}-image",
-                repository,
-                function_key(project, stack_name, fn.name),
-                login=None,
-                parent=self,
-            )
-            image = digest_ref(repository, self.image)
+            # Pushed with the runner's own registry login (no credentials in stack config: the
+            # provider loads the Docker config's credentials, pulumi-docker-build
+            # provider/internal/host.go); the cluster pulls with its node or pull-secret identity.
+            tag = function_key(project, stack_name, fn.name)
+            self.image = build_image(f"{name}-image", repository, tag, login=None, parent=self)
+            image = digest_ref(repository, tag, self.image)
 
         svc_name = service_name(fn.name)
         service_labels = dict(labels)

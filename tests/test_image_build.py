@@ -29,7 +29,7 @@ from components.gcp import artifact_repository_id
 from components.image import BUILD_CONTEXT, DOCKERFILE
 from components.kubernetes import CONTAINER_PORT
 from components.spec import SpecError, parse_stack_config
-from inferops.harness import MOCK_ACCESS_TOKEN, ProgramRun, RegisteredResource, run_program
+from inferops.harness import MOCK_ACCESS_TOKEN, ProgramRun, RecordingMocks, RegisteredResource, run_program
 from tests.conftest import DEV_STACK, ROOT, function_config
 from tests.history import State, StatefulMocks, Step
 from tests.test_transitions import LIMIT_NAMES, check_gcp, check_kubernetes, history
@@ -525,3 +525,23 @@ def test_the_images_command_starts_from_the_copied_files_alone(tmp_path: Path) -
         watchdog.cancel()
         proc.kill()
         proc.communicate(timeout=10)
+
+
+class NoDigest(RecordingMocks):
+    """A build that exported nothing (the provider reports an empty digest)."""
+
+    def outputs_for(self, args: Any) -> tuple[str, dict[str, Any]]:
+        rid, outputs = super().outputs_for(args)
+        if args.typ == IMAGE:
+            outputs = {**outputs, "digest": ""}
+        return rid, outputs
+
+
+def test_a_preview_before_the_push_shows_the_tag_and_an_update_without_digest_fails() -> None:
+    preview = run_program(DEV_STACK, stack="dev", preview=True, mocks=NoDigest())
+    assert cloud_run_image(preview).endswith("/inferops-http-handler:inferops-dev-doc-classifier")
+    assert knative_template(preview)["spec"]["containers"][0]["image"] == (
+        "ghcr.io/example/inferops-http-handler:inferops-dev-sentiment"
+    )
+    with pytest.raises(Exception, match="the image build pushed no digest"):
+        run_program(DEV_STACK, stack="dev", preview=False, mocks=NoDigest())
