@@ -29,7 +29,14 @@ from components.gcp import artifact_repository_id
 from components.image import BUILD_CONTEXT, DOCKERFILE
 from components.kubernetes import CONTAINER_PORT
 from components.spec import SpecError, parse_stack_config
-from inferops.harness import MOCK_ACCESS_TOKEN, ProgramRun, RecordingMocks, RegisteredResource, run_program
+from inferops.harness import (
+    MOCK_ACCESS_TOKEN,
+    ProgramError,
+    ProgramRun,
+    RecordingMocks,
+    RegisteredResource,
+    run_program,
+)
 from tests.conftest import DEV_STACK, ROOT, function_config
 from tests.history import State, StatefulMocks, Step
 from tests.test_transitions import LIMIT_NAMES, check_gcp, check_kubernetes, history
@@ -545,3 +552,25 @@ def test_a_preview_before_the_push_shows_the_tag_and_an_update_without_digest_fa
     )
     with pytest.raises(Exception, match="the image build pushed no digest"):
         run_program(DEV_STACK, stack="dev", preview=False, mocks=NoDigest())
+
+
+def test_the_pack_reads_an_image_builds_tags_as_image_references_not_a_tag_map(dev_run: ProgramRun) -> None:
+    """``tags`` of a docker-build Image is a list of image references: no cost-allocation tag map,
+    so the FinOps tag rule does not ask it for cost-center; a hand-written resource with a tag map
+    still must carry the keys (the same rule, one mutation)."""
+    from tests.test_policy_support import finops, run_resource
+
+    image = one(dev_run, K8S_FN, IMAGE)
+    assert run_resource(finops.tags_validator, IMAGE, image.inputs, name=image.name) == []
+    tagged = {**image.inputs, "tags": {"team": "ml"}}
+    messages = run_resource(finops.tags_validator, IMAGE, tagged, name=image.name)
+    assert len(messages) == 4 and all("cost-allocation key" in m for m in messages)
+
+
+def test_the_program_stops_with_one_line_naming_the_registry_key(dev_config: dict[str, Any]) -> None:
+    config = copy.deepcopy(dev_config)
+    del config["inferops:containerRegistry"]
+    with pytest.raises(ProgramError) as err:
+        run_program(DEV_STACK, config=config, stack="dev")
+    assert str(err.value).startswith("inferops:containerRegistry: required when a kubernetes function")
+    assert "\n" not in str(err.value)
