@@ -21,6 +21,12 @@ The service deploys the image **by digest** (``<repository>@sha256:...``, :func:
 revision keeps exactly the image it was created with when the tag moves, and a digest change is a
 template change, so the components name a new revision for it.
 
+The arguments are the provider's (Registry docs, www.pulumi.com/registry/packages/docker-build/: the
+push-to-a-registry example with ``context.location``, ``tags``, ``cacheFrom``/``cacheTo`` registry
+refs, ``push`` and ``registries`` from a registry's auth token; the 0.0.22 schema, also in the
+pulumi_docker_build SDK pinned here: ``digest`` is "Empty if the image was not exported", ``ref`` is
+one tag plus the digest, ``platforms`` an enum such as ``linux/amd64``).
+
 Provider behaviour this relies on (pulumi/pulumi-docker-build ``provider/internal/image.go``): an
 update rebuilds when the context hash changes (``hashBuildContext`` over the context minus its
 ``.dockerignore`` exclusions, and the Dockerfile), ``digest`` is the pushed manifest's digest, and
