@@ -9,6 +9,9 @@ One :class:`GcpInferenceFunction` per function declares:
   between two named revisions, labels plus annotations, request-based billing and no public invoker
   unless ``endpoint.public`` is set;
 * an ``roles/run.invoker`` grant to ``allUsers`` only for public endpoints;
+* without ``runtime.image``: an Artifact Registry Docker repository (in the function's region), the
+  build and push of ``functions/Dockerfile`` to it (:mod:`components.image`), read access to that
+  repository for the revision's identity, and the service deploying the image by digest;
 * with ``capture.enabled``: a Cloud Logging sink of the capture records to a private GCS bucket
   with a lifecycle rule (or to ``capture.destination``), its writer identity may only create objects;
 * a billing budget on ``inferops:gcpBillingAccount`` filtered by the stack-scoped ``function-name``
@@ -36,15 +39,19 @@ import json
 import re
 
 import pulumi
+import pulumi_docker_build as docker_build
 import pulumi_gcp as gcp
 from pulumi import ResourceOptions
 
+from components.image import IMAGE_NAME, RegistryLogin, build_image, digest_ref
 from components.spec import CaptureSpec, FunctionSpec, StackSpec, default_cpu
 from components.tags import (
     FUNCTION_KEY,
     MANAGED_BY,
     STACK_KEY,
+    CloudMetadata,
     cloud_metadata,
+    function_key,
     gcp_labels_only,
     scoped_name,
     truncate_with_hash,
@@ -73,6 +80,24 @@ _BUCKET_MAX = 63
 #: Cloud Run sends a container's stdout to this log; a single-line JSON object becomes the entry's
 #: ``jsonPayload`` (cloud.google.com/run/docs/logging#container-logs, structured logging).
 STDOUT_LOG = "run.googleapis.com%2Fstdout"
+#: Artifact Registry repository ids: lowercase letters, digits and hyphens, starting with a letter and
+#: ending with a letter or digit, at most 63 characters (the repository id rule of
+#: cloud.google.com/artifact-registry/docs/repositories/create-repos; scoped names also fit it).
+_REPOSITORY_MAX = 63
+#: Artifact Registry's Docker login for an OAuth 2.0 access token: user ``oauth2accesstoken``, the
+#: token as password (cloud.google.com/artifact-registry/docs/docker/authentication#token).
+ACCESS_TOKEN_USER = "oauth2accesstoken"
+
+
+def artifact_repository_id(project: str, stack: str, name: str) -> str:
+    """The Artifact Registry repository the component declares: ``<project>-<stack>-<name>``, at most 63."""
+    return scoped_name(project, stack, name, max_len=_REPOSITORY_MAX)
+
+
+def registry_host(region: str) -> str:
+    """The Docker host of a regional Artifact Registry repository: ``<region>-docker.pkg.dev``
+    (cloud.google.com/artifact-registry/docs/docker/names)."""
+    return f"{region}-docker.pkg.dev"
 
 
 def capture_bucket_name(project: str, stack: str, name: str) -> str:
@@ -258,27 +283,36 @@ class GcpInferenceFunction(pulumi.ComponentResource):
             opts=child,
         )
 
+        self.image_repository: gcp.artifactregistry.Repository | None = None
+        self.image_reader: gcp.artifactregistry.RepositoryIamMember | None = None
+        self.image: docker_build.Image | None = None
+        image: pulumi.Input[str]
+        if fn.runtime.image is not None:
+            image = fn.runtime.image  # deployed as given
+        else:
+            image = self._build_image(name, fn, meta, project, stack_name)
+
         limits = {"cpu": _cpu_quantity(cpu), "memory": f"{fn.runtime.memory_mb}Mi"}
         timeout = f"{fn.runtime.timeout_seconds}s"
         # Everything in the template but the version-specific parts: the stable revision shares it.
-        shape = _hash(
-            json.dumps(
-                {
-                    "image": fn.runtime.image,
-                    "limits": limits,
-                    "timeout": timeout,
-                    "concurrency": concurrency,
-                    "account": account_id,
-                    "labels": template_labels,
-                    # The capture variables are in the template: a sampling edit or a promotion
-                    # (variant canary -> stable) is a new revision, never a reused name (HTTP 409).
-                    "capture": capture_env(fn),
-                },
-                sort_keys=True,
-            )
+        # A built image enters as its digest reference, so a new digest names a new revision.
+        shape_of = {
+            "limits": limits,
+            "timeout": timeout,
+            "concurrency": concurrency,
+            "account": account_id,
+            "labels": template_labels,
+            # The capture variables are in the template: a sampling edit or a promotion
+            # (variant canary -> stable) is a new revision, never a reused name (HTTP 409).
+            "capture": capture_env(fn),
+        }
+        shape = pulumi.Output.from_input(image).apply(
+            lambda img: _hash(json.dumps({**shape_of, "image": img}, sort_keys=True))
         )
-        self.revision = revision_name(svc_name, fn.model.version, shape)
-        self.stable_revision: str | None = revision_name(svc_name, fn.stable_version, shape)
+        self.revision: pulumi.Output[str] = shape.apply(lambda h: revision_name(svc_name, fn.model.version, h))
+        self.stable_revision: pulumi.Input[str] | None = shape.apply(
+            lambda h: revision_name(svc_name, fn.stable_version, h)
+        )
         self.routed_percent = fn.canary_percent
         if fn.stable_version != fn.model.version:
             existing = _existing_stable_revision(svc_name, fn.region, svc_name + "-" + _slug(fn.stable_version) + "-")
@@ -324,7 +358,7 @@ class GcpInferenceFunction(pulumi.ComponentResource):
                 labels=template_labels,
                 containers=[
                     gcp.cloudrunv2.ServiceTemplateContainerArgs(
-                        image=fn.runtime.image or "",
+                        image=image,
                         envs=[gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v) for k, v in env],
                         resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
                             limits=limits,
@@ -334,7 +368,11 @@ class GcpInferenceFunction(pulumi.ComponentResource):
                 ],
             ),
             traffics=self._traffic(fn),
-            opts=ResourceOptions(parent=self, depends_on=[self.artifact_reader]),
+            opts=ResourceOptions(
+                parent=self,
+                # The revision's identity may read the model and the image before the revision starts.
+                depends_on=[self.artifact_reader, *([self.image_reader] if self.image_reader else [])],
+            ),
         )
 
         if fn.endpoint.public:
@@ -417,6 +455,54 @@ class GcpInferenceFunction(pulumi.ComponentResource):
                 "captureUri": self.capture_uri,
             }
         )
+
+    def _build_image(
+        self,
+        name: str,
+        fn: FunctionSpec,
+        meta: CloudMetadata,
+        project: str,
+        stack_name: str,
+    ) -> pulumi.Output[str]:
+        """Artifact Registry repository + build and push of functions/Dockerfile; the digest reference."""
+        child = ResourceOptions(parent=self)
+        self.image_repository = gcp.artifactregistry.Repository(
+            f"{name}-images",
+            repository_id=artifact_repository_id(project, stack_name, fn.name),
+            location=fn.region,  # the service's region: pulls stay in-region
+            format="DOCKER",
+            description=_describe(f"Handler images of the {MANAGED_BY} function {fn.name}.", {}),
+            labels=gcp_labels_only(meta),
+            opts=child,
+        )
+        # registryUri is <region>-docker.pkg.dev/<project>/<repository id>.
+        repository = pulumi.Output.concat(self.image_repository.registry_uri, "/", IMAGE_NAME)
+        # The credentials of `pulumi up` itself (a CI runner's workload identity or key): a short-lived
+        # access token of the provider's identity, so the runner needs no docker login or gcloud helper.
+        token = gcp.organizations.get_client_config_output().access_token
+        tag = function_key(project, stack_name, fn.name)
+        self.image = build_image(
+            f"{name}-image",
+            repository,
+            tag,
+            login=RegistryLogin(address=registry_host(fn.region), username=ACCESS_TOKEN_USER, password=token),
+            parent=self,
+            depends_on=[self.image_repository],
+        )
+        # Runtimes are preconfigured to pull from the same project's repositories, but not every
+        # custom service account is (cloud.google.com/artifact-registry/docs/deploy: "You must
+        # configure or modify permissions yourself if ... You are using a custom service account"):
+        # the revision's own identity gets read on this one repository.
+        self.image_reader = gcp.artifactregistry.RepositoryIamMember(
+            f"{name}-image-read",
+            project=self.image_repository.project,
+            location=self.image_repository.location,
+            repository=self.image_repository.repository_id,
+            role="roles/artifactregistry.reader",
+            member=self.account.member,
+            opts=child,
+        )
+        return digest_ref(repository, tag, self.image)
 
     def _capture(
         self,

@@ -15,6 +15,9 @@ One function becomes:
   canary the traffic block splits requests between that recorded stable revision and the candidate,
   tagged ``canary``. A stack that never served the stable version (no recorded revision) sends every
   request to the candidate with a warning, and the export says 0 %;
+* without ``runtime.image``: the build and push of ``functions/Dockerfile`` to
+  ``<inferops:containerRegistry>/inferops-http-handler`` (:mod:`components.image`), deployed by
+  digest, so a new build is a new template and so a new revision name;
 * a ``ResourceQuota`` sized from the per-pod requests/limits times the maximum scale of every revision
   that may run at once.
 
@@ -32,14 +35,24 @@ import re
 from typing import Any
 
 import pulumi
+import pulumi_docker_build as docker_build
 from pulumi import ResourceOptions
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apiextensions.CustomResource import CustomResourceArgs
 from pulumi_kubernetes.core.v1 import ConfigMap, Namespace, ResourceQuota, ResourceQuotaSpecArgs
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
+from components.image import IMAGE_NAME, build_image, digest_ref
 from components.spec import FunctionSpec, StackSpec, default_cpu, handler_model_uri
-from components.tags import FUNCTION_KEY, K8S_PREFIX, STACK_KEY, cloud_metadata, scoped_name, truncate_with_hash
+from components.tags import (
+    FUNCTION_KEY,
+    K8S_PREFIX,
+    STACK_KEY,
+    cloud_metadata,
+    function_key,
+    scoped_name,
+    truncate_with_hash,
+)
 
 KNATIVE_API_VERSION = "serving.knative.dev/v1"
 #: Knative's label that keeps a Service off the cluster's external ingress.
@@ -137,6 +150,11 @@ def capture_env(fn: FunctionSpec) -> list[dict[str, str]]:
             uri = f"az://{rest}"
         env.append({"name": "INFEROPS_CAPTURE_URI", "value": uri})
     return env
+
+
+def image_repository(registry: str) -> str:
+    """Where a built image goes: ``<inferops:containerRegistry>/inferops-http-handler``."""
+    return f"{registry.rstrip('/')}/{IMAGE_NAME}"
 
 
 def template_hash(template: dict[str, Any]) -> str:
@@ -287,6 +305,21 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
             opts=child,
         )
 
+        self.image: docker_build.Image | None = None
+        image: pulumi.Input[str]
+        if fn.runtime.image is not None:
+            image = fn.runtime.image  # deployed as given
+        else:
+            if not stack.container_registry:  # parse_stack_config already refuses this
+                raise ValueError(f"inferops:containerRegistry: required by kubernetes function {fn.name}")
+            repository = image_repository(stack.container_registry)
+            # Pushed with the runner's own registry login (no credentials in stack config: the
+            # provider loads the Docker config's credentials, pulumi-docker-build
+            # provider/internal/host.go); the cluster pulls with its node or pull-secret identity.
+            tag = function_key(project, stack_name, fn.name)
+            self.image = build_image(f"{name}-image", repository, tag, login=None, parent=self)
+            image = digest_ref(repository, tag, self.image)
+
         svc_name = service_name(fn.name)
         service_labels = dict(labels)
         if not (fn.endpoint.enabled and fn.endpoint.public):
@@ -304,13 +337,13 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
                 "queue.sidecar.serving.knative.dev/memory-resource-limit": f"{QUEUE_PROXY_MEMORY_LIMIT_MI}Mi",
             },
         }
-        template_spec = {
+        template_spec: dict[str, Any] = {
             "containerConcurrency": container_concurrency(fn),
             "timeoutSeconds": fn.runtime.timeout_seconds,
             "containers": [
                 {
                     "name": "inference",
-                    "image": fn.runtime.image,
+                    "image": image,
                     "ports": [{"name": "http1", "containerPort": CONTAINER_PORT}],
                     "env": [
                         {"name": "MODEL_URI", "value": handler_model_uri(fn.model.artifact_for(fn.model.version))},
@@ -330,10 +363,17 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
                 }
             ],
         }
-        candidate = revision_name(svc_name, fn.model.version, template_hash({**template_meta, "spec": template_spec}))
+
+        def name_for(img: str) -> str:
+            # The hash covers the template with the image as deployed (a digest reference when built).
+            container = {**template_spec["containers"][0], "image": img}
+            spec = {**template_spec, "containers": [container]}
+            return revision_name(svc_name, fn.model.version, template_hash({**template_meta, "spec": spec}))
+
+        candidate: pulumi.Output[str] = pulumi.Output.from_input(image).apply(name_for)
         self.revision = candidate
 
-        def marker(version: str, revision: str, frozen: bool, after: list[pulumi.Resource]) -> ConfigMap:
+        def marker(version: str, revision: pulumi.Input[str], frozen: bool, after: list[pulumi.Resource]) -> ConfigMap:
             # A frozen marker keeps what it recorded when created (the revision an earlier deploy made
             # for this version, or "" when none did); an unfrozen one records this deploy's revision
             # once the Service (and so the revision) has been applied.
@@ -353,7 +393,8 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
         if fn.stable_version != fn.model.version:
             stable_marker = marker(fn.stable_version, "", True, [])
 
-        def route(data: Any) -> tuple[list[dict[str, Any]], int]:
+        def route(args: list[Any]) -> tuple[list[dict[str, Any]], int]:
+            data, candidate = args
             stable = str((data or {}).get(MARKER_REVISION) or "") if stable_marker is not None else ""
             if stable_marker is not None and not stable:
                 pulumi.log.warn(
@@ -365,7 +406,8 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
             targets = traffic_targets(fn, candidate, stable or None)
             return targets, (fn.canary_percent if stable else 0)
 
-        routing = (stable_marker.data if stable_marker is not None else pulumi.Output.from_input({})).apply(route)
+        stable_data = stable_marker.data if stable_marker is not None else pulumi.Output.from_input({})
+        routing = pulumi.Output.all(stable_data, candidate).apply(route)
         service = _KnativeService(
             f"{name}-service",
             api_version=KNATIVE_API_VERSION,

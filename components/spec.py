@@ -50,6 +50,7 @@ CONFIG_KEYS = (
     "gcpBillingAccount",
     "kubernetesNodePrice",
     "awsActivateCostAllocationTags",
+    "containerRegistry",
 )
 
 # A DNS label (RFC 1123, at most 63 characters) starting with a letter. Physical names are derived
@@ -63,6 +64,14 @@ _MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/=+@-]{0,127}$")
 _PLAIN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9 _.:/=+@-]{0,61}[A-Za-z0-9])?$")
 # registry host[:port]/path[:tag|@digest]; a tag or digest is required so deploys are reproducible.
 _IMAGE_RE = r"^[a-z0-9][a-z0-9.-]*(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w.-]{1,128}|@sha256:[0-9a-f]{64})$"
+#: Where built images are pushed (``inferops:containerRegistry``): a registry host (a dot or a port, or
+#: ``localhost``, so it is never read as a Docker Hub namespace) and an optional path, no tag or digest.
+#: Path components follow the distribution reference grammar (github.com/distribution/reference,
+#: ``path-component``: ``[a-z0-9]+`` joined by ``.``, ``_``, ``__`` or dashes).
+_REGISTRY_RE = (
+    r"^(([a-z0-9-]+(\.[a-z0-9-]+)+|localhost)(:[0-9]{1,5})?|[a-z0-9-]+:[0-9]{1,5})"
+    r"(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$"
+)
 _DATA_URI_RE = r"^(s3|gs|az|abfs|https)://[^\s/]+/\S+$"  # an object (or prefix) the drift job reads
 _EMAIL_RE = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
 _REGION_RE: dict[str, re.Pattern[str]] = {
@@ -194,8 +203,12 @@ class ModelSpec(_Model):
 
 
 class RuntimeSpec(_Model):
-    """Compute shape. ``cpu`` and ``image`` (the HTTP handler's container image, built from
-    ``functions/Dockerfile``) apply to Cloud Run and Kubernetes; ``azurePlan`` to Azure."""
+    """Compute shape. ``cpu`` and ``image`` apply to Cloud Run and Kubernetes; ``azurePlan`` to Azure.
+
+    ``image`` is optional: unset, the component builds ``functions/Dockerfile`` and pushes it (to an
+    Artifact Registry repository it declares on GCP, to ``inferops:containerRegistry`` on
+    Kubernetes) and deploys it by digest; set, that image is deployed as given.
+    """
 
     memory_mb: Annotated[int, Field(gt=0, le=1_048_576)]
     timeout_seconds: Annotated[int, Field(gt=0, le=86_400)]
@@ -366,6 +379,9 @@ class StackSpec(_Model):
     #: Declare the activation of the ``function-name`` and ``stack`` cost-allocation tags (AWS Budgets
     #: filter on user tags only once they are active). Off by default: see docs/components-aws.md.
     aws_activate_cost_allocation_tags: bool = False
+    #: Where the Kubernetes components push the image they build (``ghcr.io/example``): needed by a
+    #: kubernetes function without ``runtime.image``. Credentials: the runner's own ``docker login``.
+    container_registry: str | None = None
 
     @field_validator("budget_alert_emails")
     @classmethod
@@ -373,6 +389,16 @@ class StackSpec(_Model):
         for e in v:
             if len(e) > 254 or not _EMAIL_RE.fullmatch(e):
                 raise ValueError(f"{e!r} is not an e-mail address")
+        return v
+
+    @field_validator("container_registry")
+    @classmethod
+    def _registry(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) > 255 or not re.fullmatch(_REGISTRY_RE, v)):
+            raise ValueError(
+                "must be a registry host[:port] with an optional path and no tag or digest (ghcr.io/example, "
+                "registry.example.com:5000/ml)"
+            )
         return v
 
     @field_validator("gcp_billing_account")
@@ -448,8 +474,6 @@ def _platform_errors(fn: FunctionSpec) -> list[str]:
         errs.append("runtime.azurePlan: only applies to platform azure")
     if rt.cpu is not None and p not in ("gcp", "kubernetes"):
         errs.append("runtime.cpu: only applies to platforms gcp and kubernetes")
-    if p in ("gcp", "kubernetes") and rt.image is None:
-        errs.append(f"runtime.image: required on {p} (the container image built from functions/Dockerfile)")
     if rt.image is not None and p not in ("gcp", "kubernetes"):
         errs.append("runtime.image: only applies to platforms gcp and kubernetes")
     if p == "aws":
@@ -636,6 +660,7 @@ def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
                         "gcpBillingAccount",
                         "kubernetesNodePrice",
                         "awsActivateCostAllocationTags",
+                        "containerRegistry",
                     )
                     if k in raw
                 },
@@ -649,6 +674,13 @@ def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
             raise SpecError("inferops:gcpBillingAccount: required when a function runs on gcp (its budget needs it)")
         if len(stack.budget_alert_emails) > 5:
             raise SpecError("inferops:budgetAlertEmails: a GCP budget notifies at most 5 channels; list at most 5")
+    unbuilt = [f.name for f in stack.functions if f.platform == "kubernetes" and f.runtime.image is None]
+    if unbuilt and not stack.container_registry:
+        raise SpecError(
+            f"inferops:containerRegistry: required when a kubernetes function has no runtime.image "
+            f"(functions[{unbuilt[0]}]): the registry the image built from functions/Dockerfile is pushed "
+            "to; or set that function's runtime.image"
+        )
     if any(f.platform == "aws" for f in stack.functions) and len(stack.budget_alert_emails) > 10:
         raise SpecError(
             "inferops:budgetAlertEmails: AWS Budgets notifies at most 10 e-mail subscribers; list at most 10"
@@ -688,6 +720,7 @@ def stack_config_json_schema() -> dict[str, Any]:
             f"{NAMESPACE}:gcpBillingAccount": {"type": "string", "pattern": "^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$"},
             f"{NAMESPACE}:kubernetesNodePrice": models["nodePrice"],
             f"{NAMESPACE}:awsActivateCostAllocationTags": {"type": "boolean"},
+            f"{NAMESPACE}:containerRegistry": {"type": "string", "pattern": _REGISTRY_RE, "maxLength": 255},
         },
         "$defs": defs,
     }

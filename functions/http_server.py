@@ -323,10 +323,16 @@ def make_server(host: str = "0.0.0.0", port: int = 8080, **options: Any) -> Boun
 
 
 def main() -> None:
-    """Serve on ``$PORT`` (default 8080) until interrupted."""
+    """Serve on ``$PORT`` (default 8080; 0: any free port) until interrupted.
+
+    ``INFEROPS_HTTP_HOST`` (default ``0.0.0.0``, what a container needs) narrows the bind address, for
+    local runs on loopback. Once listening, one JSON line on stderr says where (``"listening"``).
+    """
     port = int(os.environ.get("PORT", "8080"))
+    host = os.environ.get("INFEROPS_HTTP_HOST") or "0.0.0.0"
     core.health()  # load the model now; errors are logged and /healthz answers 503
-    server = make_server(port=port)
+    server = make_server(host, port)
+    _log("info", "listening", host=host, port=server.server_address[1])
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -92,6 +92,8 @@ class ProgramRun:
 
 #: The GCP project number the mocks report (``gcp.organizations.getProject``).
 GCP_PROJECT_NUMBER = "123456789012"
+#: The access token the mocks report for ``gcp.organizations.getClientConfig`` (never a real one).
+MOCK_ACCESS_TOKEN = "mock-access-token"
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -134,6 +136,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             if found is None:
                 return {}, [("name", f"{args.args.get('name')}: resource not found (HTTP 404)")]
             return found, []
+        if args.token == "gcp:organizations/getClientConfig:getClientConfig":
+            # The provider's own access token (the registry password of the image push).
+            return {"accessToken": MOCK_ACCESS_TOKEN, "project": "example-project", "id": "mock"}, []
         if args.token == "gcp:organizations/getProject:getProject":
             return {"number": GCP_PROJECT_NUMBER, "projectId": "example-project"}, []
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":

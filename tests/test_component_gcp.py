@@ -32,6 +32,9 @@ CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
 BUDGET = "gcp:billing/budget:Budget"
 BUCKET = "gcp:storage/bucket:Bucket"
 SINK = "gcp:logging/projectSink:ProjectSink"
+REPOSITORY = "gcp:artifactregistry/repository:Repository"
+REPOSITORY_MEMBER = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
+IMAGE = "docker-build:index:Image"
 REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
 
 #: The design contract's keys (design.md + metadata contract), written out independently of tags.py.
@@ -42,7 +45,7 @@ LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 ANNOTATION_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 RESERVED_NS = ("run.googleapis.com", "cloud.googleapis.com", "serving.knative.dev", "autoscaling.knative.dev")
 #: Every resource type the component may create; taggable ones are checked for metadata.
-GCP_TYPES = {SERVICE, ACCOUNT, BUCKET_MEMBER, INVOKER, CHANNEL, BUDGET, BUCKET, SINK}
+GCP_TYPES = {SERVICE, ACCOUNT, BUCKET_MEMBER, INVOKER, CHANNEL, BUDGET, BUCKET, SINK, REPOSITORY, REPOSITORY_MEMBER}
 
 Edit = Callable[[dict[str, Any]], None]
 RunEdited = Callable[[Edit], ProgramRun]
@@ -175,7 +178,8 @@ def test_component_registers_the_expected_resources(dev_run: ProgramRun, dev_con
     types = sorted(r.type for r in dev_run.children_of(component(dev_run).urn))
     emails = dev_config["inferops:budgetAlertEmails"]
     capture = [BUCKET, SINK, BUCKET_MEMBER]  # capture is on by default
-    assert types == sorted([ACCOUNT, BUCKET_MEMBER, SERVICE, BUDGET, *capture] + [CHANNEL] * len(emails))
+    build = [REPOSITORY, IMAGE, REPOSITORY_MEMBER]  # the dev stack sets no runtime.image
+    assert types == sorted([ACCOUNT, BUCKET_MEMBER, SERVICE, BUDGET, *capture, *build] + [CHANNEL] * len(emails))
     assert not [r for r in dev_run.resources if r.type.startswith("gcp:") and r.type not in GCP_TYPES]
     assert all(r.parent == component(dev_run).urn for r in dev_run.children_of(component(dev_run).urn))
 
@@ -195,7 +199,9 @@ def test_service_inputs_follow_the_spec(dev_run: ProgramRun, dev_config: dict[st
     )
     assert tpl["maxInstanceRequestConcurrency"] == 80
     (container,) = tpl["containers"]
-    assert container["image"] == fn["runtime"]["image"]
+    # No runtime.image: the image built into the component's repository, by digest.
+    repo = one(dev_run, REPOSITORY).outputs["registryUri"]
+    assert container["image"] == f"{repo}/inferops-http-handler@{one(dev_run, IMAGE).outputs['digest']}"
     assert container["resources"] == {"cpuIdle": True, "limits": {"cpu": "1", "memory": "1024Mi"}}
     env = {e["name"]: e["value"] for e in container["envs"]}
     assert env == {
@@ -420,6 +426,7 @@ def test_no_wildcard_or_broad_iam(dev_run: ProgramRun, dev_config: dict[str, Any
             "roles/storage.objectViewer",
             "roles/storage.objectCreator",
             "roles/run.invoker",
+            "roles/artifactregistry.reader",
         }
     (read,) = [m for m in children(dev_run, BUCKET_MEMBER) if m.name == f"{FN}-model-read"]
     assert read.inputs["bucket"] == "example-models"

@@ -21,6 +21,7 @@ NAMESPACE = "kubernetes:core/v1:Namespace"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
 KSVC = "kubernetes:serving.knative.dev/v1:Service"
 MARKER = "kubernetes:core/v1:ConfigMap"
+IMAGE = "docker-build:index:Image"
 FN = "sentiment"
 NS = "inferops-dev-sentiment"
 #: The revision an earlier deploy created for 0.9.0 (recorded by its marker ConfigMap).
@@ -61,8 +62,8 @@ def _children(run: ProgramRun, name: str = FN) -> dict[str, RegisteredResource]:
     kids = run.children_of(_component(run, name).urn)
     by_type: dict[str, RegisteredResource] = {}
     for r in kids:
-        if r.type == MARKER:
-            continue  # one per model version in use
+        if r.type == MARKER or not r.type.startswith("kubernetes:"):
+            continue  # one marker per model version in use; the image build is no cluster object
         assert r.type not in by_type, f"two {r.type} in one function"
         by_type[r.type] = r
     return by_type
@@ -139,6 +140,9 @@ def test_component_registers_namespace_quota_and_knative_service(dev_run: Progra
     assert kids[KSVC].inputs["kind"] == "Service"
     # Child names derive from the component name.
     assert {r.name for r in kids.values()} == {"sentiment-ns", "sentiment-quota", "sentiment-service"}
+    # Without runtime.image the only other child is the build of functions/Dockerfile.
+    others = [r for r in dev_run.children_of(_component(dev_run).urn) if not r.type.startswith("kubernetes:")]
+    assert [(r.type, r.name) for r in others] == [(IMAGE, "sentiment-image")]
 
 
 def test_knative_template_matches_spec(dev_run: ProgramRun) -> None:
@@ -153,7 +157,9 @@ def test_knative_template_matches_spec(dev_run: ProgramRun) -> None:
     assert pod["timeoutSeconds"] == 30
     assert pod["containerConcurrency"] == 5  # 10 per vCPU x 0.5 vCPU
     (container,) = pod["containers"]
-    assert container["image"] == "ghcr.io/example/inferops-http-handler:0.1.0"
+    # Built (no runtime.image in the dev stack): the pushed image by digest, never by tag.
+    (image,) = [r for r in dev_run.children_of(_component(dev_run).urn) if r.type == IMAGE]
+    assert container["image"] == f"ghcr.io/example/inferops-http-handler@{image.outputs['digest']}"
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env == {
         "MODEL_URI": "https://models.example.com/sentiment/0.9.0/model.json",

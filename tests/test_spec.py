@@ -33,6 +33,12 @@ def _set(getter: Callable[[dict[str, Any]], dict[str, Any]], path: str, value: A
     return edit
 
 
+REGISTRY_MESSAGE = (
+    "must be a registry host[:port] with an optional path and no tag or digest (ghcr.io/example, "
+    "registry.example.com:5000/ml)"
+)
+
+
 def _delete(getter: Callable[[dict[str, Any]], dict[str, Any]], path: str) -> Edit:
     def edit(c: dict[str, Any]) -> None:
         node = getter(c)
@@ -102,10 +108,22 @@ INVALID: list[tuple[str, Edit, str]] = [
         "inferops:functions[doc-classifier].runtime.timeoutSeconds: must be at most 3600 on Cloud Run (got 3601)",
     ),
     (
-        "cloud run image",
-        _delete(gcp, "runtime.image"),
-        "inferops:functions[doc-classifier].runtime.image: required on gcp (the container image built from"
-        " functions/Dockerfile)",
+        # runtime.image is optional on kubernetes only where the image has somewhere to go.
+        "kubernetes build without a registry",
+        lambda c: c.pop("inferops:containerRegistry"),
+        "inferops:containerRegistry: required when a kubernetes function has no runtime.image"
+        " (functions[sentiment]): the registry the image built from functions/Dockerfile is pushed to;"
+        " or set that function's runtime.image",
+    ),
+    (
+        "registry with a tag",
+        lambda c: c.update({"inferops:containerRegistry": "ghcr.io/example:latest"}),
+        f"inferops:containerRegistry: {REGISTRY_MESSAGE} (got 'ghcr.io/example:latest')",
+    ),
+    (
+        "registry that is a Docker Hub namespace",
+        lambda c: c.update({"inferops:containerRegistry": "example"}),
+        f"inferops:containerRegistry: {REGISTRY_MESSAGE} (got 'example')",
     ),
     (
         "knative timeout",
@@ -196,7 +214,7 @@ INVALID: list[tuple[str, Edit, str]] = [
         "unknown project key",
         lambda c: c.update({"inferops:function": []}),
         "inferops:function: unknown inferops config key (known: defaults, functions, budgetAlertEmails,"
-        " gcpBillingAccount, kubernetesNodePrice, awsActivateCostAllocationTags)",
+        " gcpBillingAccount, kubernetesNodePrice, awsActivateCostAllocationTags, containerRegistry)",
     ),
     (
         "gcp without billing account",

@@ -7,7 +7,13 @@ import importlib
 from typing import Any
 
 ACCOUNT = "123456789012"
-_MODULES = {"aws": "aws", "azure-native": "azure", "gcp": "gcp", "kubernetes": "kubernetes"}
+_MODULES = {
+    "aws": "aws",
+    "azure-native": "azure",
+    "gcp": "gcp",
+    "kubernetes": "kubernetes",
+    "docker-build": "docker_build",
+}
 
 
 def short(name: str) -> str:

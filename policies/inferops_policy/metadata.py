@@ -194,7 +194,8 @@ def is_taggable(resource_type: str, props: dict[str, Any]) -> bool:
         return get(props, "metadata") is not MISSING
     if resource_type in _GCP_LABEL_FIELDS:
         return any(get(props, f) is not MISSING for f in _GCP_LABEL_FIELDS[resource_type])
-    return get(props, "tags") is not MISSING or get(props, "labels") is not MISSING
+    # A list under ``tags`` is no tag map: it is the image references of a ``docker-build:index:Image``.
+    return any(v is not MISSING and not isinstance(v, list) for v in (get(props, "tags"), get(props, "labels")))
 
 
 TAGGABLE_TYPES = frozenset(
