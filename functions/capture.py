@@ -14,8 +14,8 @@ record goes depends on the platform, and is configured by the environment the co
   volume path, in the layout documented at :func:`object_path`.
 * otherwise one JSON line per record on stdout (AWS Lambda, Cloud Run: the platform's log pipeline
   ships it: a subscription filter to Firehose, a Cloud Logging sink), or on Azure Functions (detected
-  by ``FUNCTIONS_WORKER_RUNTIME`` or ``WEBSITE_SITE_NAME``) through :mod:`logging`, which the Python worker forwards to the host
-  as ``FunctionAppLogs`` records that a diagnostic setting archives.
+  by ``FUNCTIONS_WORKER_RUNTIME`` or ``WEBSITE_SITE_NAME``) through :mod:`logging`, which the Python
+  worker forwards to the host as ``FunctionAppLogs`` records that a diagnostic setting archives.
 
 Sampling is decided per request from a hash of its request id, so a retried request (same id) gets the
 same decision and a sampled request keeps all its rows (labels join on every one of them).
