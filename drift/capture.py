@@ -186,6 +186,7 @@ class Listing:
 
     files: list[str]
     pruned: int = 0  # directories (partitions) skipped without listing them
+    bytes: int = 0  # stored size of the files, from the listing (no object is read)
 
 
 def _filesystem(uri: str) -> tuple[Any, str]:
@@ -209,7 +210,7 @@ def list_window(uri: str, window: Window | None) -> tuple[Any, Listing]:
         if not fs.exists(root):
             raise DataError(uri, "no such capture location")
         if fs.isfile(root):
-            return fs, Listing([root])
+            return fs, Listing([root], bytes=int(fs.size(root) or 0))
     except DataError:
         raise
     except (OSError, ValueError) as exc:
@@ -241,6 +242,7 @@ def list_window(uri: str, window: Window | None) -> tuple[Any, Listing]:
                 stack.append(name)
             elif int(entry.get("size") or 0) > 0:
                 listing.files.append(name)
+                listing.bytes += int(entry["size"])
     listing.files.sort()
     return fs, listing
 

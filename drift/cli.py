@@ -159,6 +159,9 @@ def build_parser(with_remediate: bool = True) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     add_check_parser(subparsers)
+    from drift.window_size import add_window_parsers
+
+    add_window_parsers(subparsers)  # window-size, stage-window (the workflow's engine choice)
     if not with_remediate:
         return parser
     try:
