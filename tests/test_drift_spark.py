@@ -483,3 +483,46 @@ def test_performance_per_time_chunk_same_as_local(spark: Any, tmp_path: Path, fl
         assert "performance" in spark_r["drift_kinds"]
     else:
         assert flagged == [] and not sp["drifted"]
+
+
+def test_captured_window_with_labels_is_chunked_in_record_time(spark: Any, tmp_path: Path) -> None:
+    # capture objects hold records in arrival order, not time order: the chunks follow the records' time
+    from tests.drift_streams import sea, timestamps
+
+    rng = np.random.default_rng(0)
+    ref, cur = sea(6_000, rng), sea(6_000, rng, flip_at=3_000)
+    stamps = [f"{s}Z" for s in np.datetime_as_string(timestamps(6_000, "2026-01-12T05:00:00"))]
+    features = ("x0", "x1", "x2", "label", "prediction")
+    reference = pa.table({"timestamp": stamps, **{k: ref[k] for k in features}})
+    pq.write_table(reference, tmp_path / "ref.parquet")
+    root = tmp_path / "capture"
+    for hour in (5, 6):
+        rows = [i for i in np.random.default_rng(hour).permutation(6_000) if stamps[i][11:13] == f"{hour:02d}"]
+        lines = [
+            json.dumps(
+                {
+                    "request_id": f"r{i}",
+                    "timestamp": stamps[i],
+                    "model_version": "1",
+                    "variant": "stable",
+                    **{k: cur[k][i].item() for k in features},
+                }
+            )
+            for i in rows
+        ]
+        part = root / "date=2026-01-12" / f"hour={hour:02d}"
+        part.mkdir(parents=True)
+        (part / "a.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    window = ["--capture", str(root), "--since", "2026-01-12T05:00:00Z", "--until", "2026-01-12T07:00:00Z"]
+    reports = {}
+    for engine in ("local", "spark"):
+        out = tmp_path / f"{engine}.json"
+        args = ["check", "--engine", engine, *window, "--reference", str(tmp_path / "ref.parquet"), "--out", str(out)]
+        assert drift.cli.main(args) == 1
+        reports[engine] = json.loads(out.read_text())
+    lp, sp = reports["local"]["performance"], reports["spark"]["performance"]
+    assert [c["drifted"] for c in sp["chunks"]] == [c["drifted"] for c in lp["chunks"]] == [False] * 5 + [True] * 5
+    assert [(c["start"], c["end"], c["value"]) for c in sp["chunks"]] == [
+        (c["start"], c["end"], c["value"]) for c in lp["chunks"]
+    ]
+    assert reports["spark"]["change_points"] == reports["local"]["change_points"] != []
