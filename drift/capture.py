@@ -216,6 +216,7 @@ class Listing:
     #: Objects of the window under Firehose's error prefixes: records it could not process (with
     #: dynamic partitioning, also those whose partition key it could not extract). Not read, counted.
     error_files: list[str] = field(default_factory=list)
+    bytes: int = 0  # stored size of the files (not the error objects), from the listing (no object is read)
 
 
 def _filesystem(uri: str) -> tuple[Any, str]:
@@ -241,7 +242,7 @@ def list_window(uri: str, window: Window | None, *, versions: Collection[str] | 
         if not fs.exists(root):
             raise DataError(uri, "no such capture location")
         if fs.isfile(root):
-            return fs, Listing([root])
+            return fs, Listing([root], bytes=int(fs.size(root) or 0))
     except DataError:
         raise
     except (OSError, ValueError) as exc:
@@ -273,7 +274,11 @@ def list_window(uri: str, window: Window | None, *, versions: Collection[str] | 
             if entry.get("type") == "directory":
                 stack.append((name, error))
             elif int(entry.get("size") or 0) > 0:
-                (listing.error_files if error else listing.files).append(name)
+                if error:
+                    listing.error_files.append(name)
+                else:
+                    listing.files.append(name)
+                    listing.bytes += int(entry["size"])
     listing.files.sort()
     listing.error_files.sort()
     return fs, listing

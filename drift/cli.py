@@ -159,6 +159,9 @@ def build_parser(with_remediate: bool = True) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     add_check_parser(subparsers)
+    from drift.window_size import add_window_parsers
+
+    add_window_parsers(subparsers)  # window-size, stage-window (the workflow's engine choice)
     if not with_remediate:
         return parser
     try:
@@ -205,12 +208,27 @@ def _detect_in_memory(
         # thread pool, so decoding overlaps with sorting and memory holds a few columns, not the files.
         ref_cols = readers.ParquetColumns(ref_src, plan)
         cur_cols = readers.ParquetColumns(cur_src, plan)
-        report = detect(ref_cols, cur_cols, kinds=plan.kinds, config=config, timestamps=cur_cols.timestamps())
+        # The reference's chunks (performance thresholds) are cut in its time order too, as on Spark.
+        report = detect(
+            ref_cols,
+            cur_cols,
+            kinds=plan.kinds,
+            config=config,
+            timestamps=cur_cols.timestamps(),
+            reference_timestamps=ref_cols.timestamps(),
+        )
         report.n_reference, report.n_current = ref_cols.n_rows, cur_cols.n_rows
         return report, {"reference": ref_cols, "current": cur_cols}  # plots read their columns again
     ref = _read(ref_src, plan, args, progress)
     cur = _read(cur_src, plan, args, progress)
-    report = detect(ref.features, cur.features, kinds=plan.kinds, config=config, timestamps=cur.timestamps)
+    report = detect(
+        ref.features,
+        cur.features,
+        kinds=plan.kinds,
+        config=config,
+        timestamps=cur.timestamps,
+        reference_timestamps=ref.timestamps,
+    )
     # detect() counts rows from the arrays it saw; the files' row counts include rows whose values were
     # null in some column, which is what a reader of the report expects.
     report.n_reference, report.n_current = ref.n_rows, cur.n_rows

@@ -347,27 +347,57 @@ def chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
     return list(pairwise(edges))
 
 
+def chunk_layout(n: int, settings: Settings) -> tuple[int, int]:
+    """``(chunks, rows per chunk)`` of a current window with ``n`` labelled rows (fewer than 2: no chunks)."""
+    n_chunks = min(settings.chunks, n // settings.min_chunk_rows)
+    return n_chunks, (n // n_chunks if n_chunks >= 2 else n)
+
+
+def reference_chunk_size(n_ref: int, chunk_rows: int) -> int | None:
+    """Rows per reference chunk: ``chunk_rows``, smaller when that gives under 6 chunks; None below 30 rows."""
+    size = chunk_rows
+    if n_ref // size < MIN_REFERENCE_CHUNKS:
+        size = n_ref // MIN_REFERENCE_CHUNKS
+    return None if size < MIN_SEGMENT_ROWS else size
+
+
+def chunk_spread(values: Sequence[float], size: int, chunk_rows: int, task: Task, whole: float | None) -> float | None:
+    """The reference chunks' spread from their metric ``values`` (on chunks of ``size`` rows), or None.
+
+    MAE chunks are taken relative to the whole reference's MAE ``whole``, like the MAE degradation.
+    """
+    if len(values) < MIN_REFERENCE_CHUNKS:
+        return None
+    arr = np.asarray(values, dtype=np.float64)
+    if task.metric == "mae":
+        arr = arr / max(whole if whole is not None else 1.0, 1e-12)
+    # ddof=1 (NannyML uses the population std): with ten chunks the sample std is the less optimistic.
+    # A metric's noise scales as 1/sqrt(rows), so a spread measured on larger chunks is scaled down.
+    return float(arr.std(ddof=1)) * math.sqrt(size / chunk_rows)
+
+
+def threshold_of(settings: Settings, sigma: float | None, metric: str) -> tuple[float, str]:
+    """The degradation threshold and where it came from (config, reference_chunks, fallback)."""
+    floor = settings.min_degradation if settings.min_degradation is not None else MIN_DEGRADATION[metric]
+    if settings.threshold is not None:
+        return settings.threshold, "config"
+    if sigma is not None:
+        return max(settings.std_multiplier * sigma, floor), "reference_chunks"
+    return FALLBACK_THRESHOLDS[metric], "fallback"
+
+
 def _reference_spread(ref: Pairs, task: Task, chunk_rows: int) -> tuple[float | None, int]:
     """Standard deviation of the metric over reference chunks, scaled to ``chunk_rows`` rows."""
-    size = chunk_rows
-    if ref.n // size < MIN_REFERENCE_CHUNKS:
-        size = ref.n // MIN_REFERENCE_CHUNKS
-    if size < MIN_SEGMENT_ROWS:
+    size = reference_chunk_size(ref.n, chunk_rows)
+    if size is None:
         return None, 0
     values = []
     for a, b in chunk_bounds(ref.n, size):
         s = _measure(ref.take(slice(a, b)), task)
         if s is not None:
             values.append(s.value)
-    if len(values) < MIN_REFERENCE_CHUNKS:
-        return None, len(values)
-    arr = np.asarray(values, dtype=np.float64)
-    if task.metric == "mae":
-        whole = _measure(ref, task)
-        arr = arr / max(whole.value if whole else 1.0, 1e-12)  # relative, like the MAE degradation
-    # ddof=1 (NannyML uses the population std): with ten chunks the sample std is the less optimistic.
-    # A metric's noise scales as 1/sqrt(rows), so a spread measured on larger chunks is scaled down.
-    return float(arr.std(ddof=1)) * math.sqrt(size / chunk_rows), len(values)
+    whole = _measure(ref, task) if task.metric == "mae" else None
+    return chunk_spread(values, size, chunk_rows, task, whole.value if whole else None), len(values)
 
 
 def evaluate(
@@ -381,16 +411,9 @@ def evaluate(
     r_all, c_all = _measure(ref, task), _measure(cur, task)
     if r_all is None or c_all is None:
         return None
-    n_chunks = min(settings.chunks, cur.n // settings.min_chunk_rows)
-    chunk_rows = cur.n // n_chunks if n_chunks >= 2 else cur.n
+    n_chunks, chunk_rows = chunk_layout(cur.n, settings)
     sigma, ref_chunks = _reference_spread(ref, task, chunk_rows)
-    floor = settings.min_degradation if settings.min_degradation is not None else MIN_DEGRADATION[task.metric]
-    if settings.threshold is not None:
-        thr, source = settings.threshold, "config"
-    elif sigma is not None:
-        thr, source = max(settings.std_multiplier * sigma, floor), "reference_chunks"
-    else:
-        thr, source = FALLBACK_THRESHOLDS[task.metric], "fallback"
+    thr, source = threshold_of(settings, sigma, task.metric)
 
     bounds = chunk_bounds(cur.n, chunk_rows) if n_chunks >= 2 else []
     starts = sorted({int(s) for s in change_starts if 0 < s <= cur.n - MIN_SEGMENT_ROWS})

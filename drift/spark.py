@@ -390,7 +390,34 @@ def check_frames(
     ref.check(reference_name, plan.kinds)
     cur = summarize_frame(current, spec, current_name)
     cur.check(current_name, plan.kinds)
-    return detect_from_summaries(ref, cur, cfg), {"reference": ref, "current": cur}
+    report = _per_chunk(
+        detect_from_summaries(ref, cur, cfg), reference, current, spec, cfg, reference_name, current_name
+    )
+    return report, {"reference": ref, "current": cur}
+
+
+def _per_chunk(report: Any, reference: DataFrame, current: DataFrame, spec: SummarySpec, cfg: Any, *names: str) -> Any:
+    """The report with performance judged per time chunk (:mod:`drift.spark_chunks`), as the local engine does."""
+    whole = report.performance
+    if whole is None or whole.metric not in ("accuracy", "auc", "mae"):
+        return report
+    from drift.detect import assemble_report
+    from drift.spark_chunks import chunked_performance
+
+    perf, changes = chunked_performance(reference, current, spec, whole, cfg, (names[0], names[1]))
+    out = assemble_report(
+        report.features,
+        report.prediction,
+        perf,
+        changes,
+        cfg,
+        report.n_reference,
+        report.n_current,
+        binned=True,
+        data_quality=report.data_quality,
+        notes=report.notes,
+    )
+    return out
 
 
 def check(

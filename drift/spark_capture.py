@@ -171,6 +171,18 @@ def _timestamp(text: Any) -> Any:
     return F.when(text.rlike(r"^\s*[0-9]+(\.[0-9]+)?\s*$"), epoch).otherwise(F.to_timestamp(text))
 
 
+def _with_time(records: DataFrame, columns: list[str]) -> DataFrame:
+    """The planned columns plus the record's time, which orders the performance chunks (drift.spark_chunks)."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    from drift import spark as drift_spark
+
+    cols = [drift_spark._col(c) for c in columns]
+    if "timestamp" not in columns:
+        cols.append(_timestamp(F.col("timestamp")).alias("timestamp"))
+    return records.select(cols)
+
+
 def check(spark: SparkSession, args: argparse.Namespace, config: Any) -> tuple[Any, dict[str, Any]]:
     """The report and the windows' summaries of ``args.capture``'s window against ``args.reference``.
 
@@ -241,7 +253,7 @@ def check(spark: SparkSession, args: argparse.Namespace, config: Any) -> tuple[A
         columns = [c for c in ref_df.columns if c not in readers.NON_FEATURE_COLUMNS]
         if "label" in columns and labelled == 0:
             columns.remove("label")  # labels arrive later: compare features and predictions (as capture_cli)
-    current = deduped.select([drift_spark._col(c) for c in columns])
+    current = _with_time(deduped, columns)
     report, windows = drift_spark.check_frames(
         ref_df,
         current,

@@ -232,28 +232,50 @@ def test_config_and_column_options_are_honoured(spark: Any, data: dict[str, str]
 def test_driver_collects_summaries_bounded_by_columns_and_bins(
     spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    collected: list[int] = []
-    real = drift_spark._to_arrow
+    from drift import chunk_summaries as cs
+    from drift import spark_chunks
+
+    collected: dict[str, list[int]] = {"windows": [], "chunks": []}
+    phase = ["windows"]
+    real, real_chunked = drift_spark._to_arrow, spark_chunks.chunked_performance
 
     def counting(df: Any) -> Any:
         table = real(df)
-        collected.append(table.num_rows)
+        collected[phase[0]].append(table.num_rows)
         return table
 
+    def chunked(*args: Any, **kwargs: Any) -> Any:
+        phase[0] = "chunks"
+        try:
+            return real_chunked(*args, **kwargs)
+        finally:
+            phase[0] = "windows"
+
     monkeypatch.setattr(drift_spark, "_to_arrow", counting)
+    monkeypatch.setattr(spark_chunks, "chunked_performance", chunked)
+    monkeypatch.setattr(cs, "MAX_BLOCKS", 256)  # the error stream's blocks stop at 256 whatever the rows
     sizes = {}
     for n in (2_000, 40_000):
         ref = _write(_window(1, n, False), tmp_path / f"ref{n}.parquet")
         cur = _write(_window(2, n, False), tmp_path / f"cur{n}.parquet")
-        collected.clear()
+        for rows in collected.values():
+            rows.clear()
         report, windows = drift_spark.check(spark, ref, cur)
         assert not report.drifted
-        sizes[n] = sum(collected)
+        sizes[n] = sum(collected["windows"])
         edges = {name: len(s.edges) for name, s in windows["reference"].sketches.items() if hasattr(s, "edges")}
         # per numeric column: its bins and edges, moments, range; categories; per column nulls; the
         # score cells of both classes; a few fixed rows; both windows
         bound = 2 * (sum(2 * e + 1 + 4 for e in edges.values()) + 8 + 9 + 2 * 2 * (2 * edges["prediction"] + 1) + 20)
         assert sizes[n] <= bound
+        # per time chunk (both windows): per segment its counts, first and last row per partition, the
+        # score cells of both classes; the error blocks; one count row per partition (at most 8 here)
+        perf = report.performance
+        assert perf is not None and perf.metric == "auc" and len(perf.chunks) >= 4
+        segments = 2 + len(perf.chunks) + perf.reference_chunks + 3 * len(report.change_points)
+        parts = 8
+        chunk_bound = segments * (2 + 2 * parts + 2 * (2 * edges["prediction"] + 1)) + 256 + parts + 4 * parts
+        assert len(collected["chunks"]) >= 4 and sum(collected["chunks"]) <= chunk_bound
     assert sizes[40_000] <= max(sizes[2_000] * 3, 1)  # grows with distinct bins filled, not with rows
 
 
@@ -417,3 +439,90 @@ def test_bad_captured_windows_exit_2_with_one_line(
     assert lines[0].startswith("drift: error: ")
     assert message is None or message in lines[0], lines
     assert not (tmp_path / "r.json").exists()
+
+
+# ---- performance per time chunk (drift.spark_chunks) ------------------------------------------------------
+
+
+def _sea_file(path: Path, n: int, seed: int, flip_at: int | None) -> str:
+    """A SEA stream (tests/drift_streams.py) written in shuffled row order with ISO timestamps."""
+    from tests.drift_streams import sea
+
+    data = sea(n, np.random.default_rng(seed), flip_at=flip_at)
+    stamps = [f"{s}Z" for s in np.datetime_as_string(data.pop("timestamp"))]
+    table = pa.table({"timestamp": pa.array(stamps), **{k: pa.array(v) for k, v in data.items()}})
+    order = np.random.default_rng(seed + 1).permutation(n)  # the engines must put the rows in time order
+    pq.write_table(table.take(order), path, row_group_size=n // 3)
+    return str(path)
+
+
+@pytest.mark.parametrize("flip_at", [5_000, None])
+def test_performance_per_time_chunk_same_as_local(spark: Any, tmp_path: Path, flip_at: int | None) -> None:
+    ref = _sea_file(tmp_path / "ref.parquet", 10_000, 0, None)
+    cur = _sea_file(tmp_path / "cur.parquet", 10_000, 7, flip_at)
+    code_l, local, err_l = _run("local", ref, cur, tmp_path)
+    code_s, spark_r, err_s = _run("spark", ref, cur, tmp_path)
+    assert code_s == code_l == (1 if flip_at else 0), (err_l, err_s)
+    lp, sp = local["performance"], spark_r["performance"]
+    for key in ("reference", "current", "p_value", "threshold", "reference_chunk_std"):
+        assert sp[key] == pytest.approx(lp[key], rel=1e-9, abs=1e-300), key
+    same = ("metric", "test", "drifted", "threshold_source", "reference_chunks", "chunk_rows", "segment_alpha",
+            "n_reference", "n_current", "rows_current", "labelled_current", "degradation")  # fmt: skip
+    assert {k: sp[k] for k in same} == {k: lp[k] for k in same}
+    for part in ("chunks", "after_change"):
+        assert len(sp[part]) == len(lp[part])
+        for s_seg, l_seg in zip(sp[part], lp[part], strict=True):
+            assert {k: v for k, v in s_seg.items() if k != "p_value"} == {
+                k: v for k, v in l_seg.items() if k != "p_value"
+            }
+            assert s_seg["p_value"] == pytest.approx(l_seg["p_value"], rel=1e-9, abs=1e-300)
+    assert spark_r["change_points"] == local["change_points"]
+    flagged = [i for i, c in enumerate(sp["chunks"]) if c["drifted"]]
+    if flip_at:
+        assert flagged == [5, 6, 7, 8, 9] and spark_r["change_points"] and sp["after_change"][0]["drifted"]
+        assert "performance" in spark_r["drift_kinds"]
+    else:
+        assert flagged == [] and not sp["drifted"]
+
+
+def test_captured_window_with_labels_is_chunked_in_record_time(spark: Any, tmp_path: Path) -> None:
+    # capture objects hold records in arrival order, not time order: the chunks follow the records' time
+    from tests.drift_streams import sea, timestamps
+
+    rng = np.random.default_rng(0)
+    ref, cur = sea(6_000, rng), sea(6_000, rng, flip_at=3_000)
+    stamps = [f"{s}Z" for s in np.datetime_as_string(timestamps(6_000, "2026-01-12T05:00:00"))]
+    features = ("x0", "x1", "x2", "label", "prediction")
+    reference = pa.table({"timestamp": stamps, **{k: ref[k] for k in features}})
+    pq.write_table(reference, tmp_path / "ref.parquet")
+    root = tmp_path / "capture"
+    for hour in (5, 6):
+        rows = [i for i in np.random.default_rng(hour).permutation(6_000) if stamps[i][11:13] == f"{hour:02d}"]
+        lines = [
+            json.dumps(
+                {
+                    "request_id": f"r{i}",
+                    "timestamp": stamps[i],
+                    "model_version": "1",
+                    "variant": "stable",
+                    **{k: cur[k][i].item() for k in features},
+                }
+            )
+            for i in rows
+        ]
+        part = root / "date=2026-01-12" / f"hour={hour:02d}"
+        part.mkdir(parents=True)
+        (part / "a.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    window = ["--capture", str(root), "--since", "2026-01-12T05:00:00Z", "--until", "2026-01-12T07:00:00Z"]
+    reports = {}
+    for engine in ("local", "spark"):
+        out = tmp_path / f"{engine}.json"
+        args = ["check", "--engine", engine, *window, "--reference", str(tmp_path / "ref.parquet"), "--out", str(out)]
+        assert drift.cli.main(args) == 1
+        reports[engine] = json.loads(out.read_text())
+    lp, sp = reports["local"]["performance"], reports["spark"]["performance"]
+    assert [c["drifted"] for c in sp["chunks"]] == [c["drifted"] for c in lp["chunks"]] == [False] * 5 + [True] * 5
+    assert [(c["start"], c["end"], c["value"]) for c in sp["chunks"]] == [
+        (c["start"], c["end"], c["value"]) for c in lp["chunks"]
+    ]
+    assert reports["spark"]["change_points"] == reports["local"]["change_points"] != []

@@ -211,7 +211,9 @@ def test_drift_iterates_the_stacks_functions_from_the_stack_file_and_outputs() -
     assert job["strategy"]["matrix"] == "${{ fromJSON(needs.targets.outputs.matrix) }}"
     assert 1 < job["strategy"]["max-parallel"] <= 8  # bounded concurrency, one job (and PR) per function
     check = next(s for s in job["steps"] if s.get("id") == "check")["run"]
-    assert '--capture "$CAPTURE" --window "$WINDOW" --stack "$STACK" --function "$FUNCTION"' in check
+    # the window's bounds come from the size step, so both steps read the same hours
+    assert '--since "$SINCE" --until "$UNTIL" --stack "$STACK" --function "$FUNCTION"' in check
+    assert '--engine "$ENGINE"' in check
     assert "--compare-variants" in check
     # act on exit 1 only: 0 is quiet, anything else fails the job (run for real below)
     assert check.count('exit "$rc" ;;') == 2 and check.count("1) report=") == 2
@@ -274,13 +276,16 @@ def _run_step(
     return proc.returncode, proc.stdout, output.read_text()
 
 
+_LOCAL = {"ENGINE": "local", "SINCE": "2026-11-30T12:00:00Z", "UNTIL": "2026-12-01T12:00:00Z"}
+
+
 @pytest.mark.parametrize("canary", ["false", "true"])
 @pytest.mark.parametrize(("rc", "job_rc", "drifted"), [(0, 0, "false"), (1, 0, "true"), (2, 2, None), (3, 3, None)])
 def test_drift_workflow_remediates_on_exit_1_only(
     tmp_path: Path, rc: int, job_rc: int, drifted: str | None, canary: str
 ) -> None:
     check = _step("drift.yml", "drift", "python -m drift check")
-    code, stdout, output = _run_step(check["run"], tmp_path, "bin/python", rc, {"CANARY": canary})
+    code, stdout, output = _run_step(check["run"], tmp_path, "bin/python", rc, {"CANARY": canary, **_LOCAL})
     assert code == job_rc
     outputs = dict(line.split("=", 1) for line in output.splitlines())
     assert outputs.get("drifted") == drifted  # no output: the remediate step is skipped
@@ -303,3 +308,219 @@ def test_preview_fails_a_finding_and_an_error_differently(tmp_path: Path, rc: in
         assert f"::error title=inferops plan::{message}" in stdout
     if rc >= 2:
         assert "not a policy verdict" in stdout
+
+
+# --- issue 15: windows above max_local_bytes are checked with --engine spark --------------------------
+
+
+def _drift_steps() -> list[dict[str, Any]]:
+    return load("drift.yml")["jobs"]["drift"]["steps"]
+
+
+def _real_python(tmp_path: Path) -> Path:
+    """``bin/python`` running this checkout's ``python -m drift`` (the step's real command)."""
+    import sys
+
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir(parents=True, exist_ok=True)
+    fake.write_text(f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" "$@"\n')
+    fake.chmod(0o755)
+    return fake
+
+
+def _run_script(script: str, tmp_path: Path, env: dict[str, str]) -> tuple[int, str, dict[str, str]]:
+    """A step's script under bash -e with ``bin/`` first on PATH; its exit code, stdout and outputs."""
+    output = tmp_path / "output"
+    output.write_text("")
+    (tmp_path / "runner").mkdir(exist_ok=True)
+    full = {
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_OUTPUT": str(output),
+        "RUNNER_TEMP": str(tmp_path / "runner"),
+        "STACK": "dev",
+        "FUNCTION": "fraud-scorer",
+        **env,
+    }
+    bash = shutil.which("bash") or "/bin/bash"
+    proc = subprocess.run(
+        [bash, "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", script],
+        cwd=tmp_path, env=full, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+    return proc.returncode, proc.stdout + proc.stderr, outputs
+
+
+def _capture(tmp_path: Path) -> Path:
+    """A capture prefix with 3 objects: 2 in the last day's partitions (1,000 bytes), 1 a month older."""
+    from datetime import UTC, datetime, timedelta
+
+    root = tmp_path / "capture"
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    for hours_ago, size in ((2, 600), (5, 400), (24 * 40, 5_000)):
+        t = now - timedelta(hours=hours_ago)
+        part = root / f"dt={t:%Y-%m-%d}" / f"hour={t:%H}"
+        part.mkdir(parents=True, exist_ok=True)
+        (part / "part-0.jsonl").write_bytes(b"x" * size)
+    return root
+
+
+@pytest.mark.parametrize(("limit", "engine"), [("999", "spark"), ("1000", "local"), ("268435456", "local")])
+def test_drift_size_step_measures_the_window_and_picks_the_engine(tmp_path: Path, limit: str, engine: str) -> None:
+    (size,) = [s for s in _drift_steps() if s.get("id") == "size"]
+    assert size["env"]["MAX_LOCAL_BYTES"] == "${{ matrix.max_local_bytes }}"  # the targets job's choice
+    _real_python(tmp_path)
+    env = {"CAPTURE": str(_capture(tmp_path)), "WINDOW": "24h", "MAX_LOCAL_BYTES": limit}
+    code, out, outputs = _run_script(size["run"], tmp_path, env)
+    assert code == 0, out
+    # the two objects of the last 24 hours, from the listing; the month-old partition is pruned
+    assert (outputs["engine"], outputs["bytes"], outputs["files"]) == (engine, "1000", "2")
+    assert outputs["since"].endswith(":00:00Z") and outputs["until"] > outputs["since"]
+    assert f"--engine {engine}" in out
+
+
+@pytest.mark.parametrize(
+    ("env", "code", "message"),
+    [
+        ({"MAX_LOCAL_BYTES": "1GiB"}, 2, "must be a whole number of bytes"),
+        ({"MAX_LOCAL_BYTES": ""}, 2, "must be a whole number of bytes"),
+        ({"CAPTURE": "/no/such/prefix"}, 2, "bad input for fraud-scorer on dev (exit 2)"),
+        ({"WINDOW": "yesterday"}, 2, "bad input"),
+    ],
+)
+def test_drift_size_step_fails_bad_input_with_exit_2_not_a_verdict(
+    tmp_path: Path, env: dict[str, str], code: int, message: str
+) -> None:
+    (size,) = [s for s in _drift_steps() if s.get("id") == "size"]
+    _real_python(tmp_path)
+    base = {"CAPTURE": str(_capture(tmp_path)), "WINDOW": "24h", "MAX_LOCAL_BYTES": "1000"}
+    got, out, outputs = _run_script(size["run"], tmp_path, {**base, **env})
+    assert got == code and message in out and "::error" in out
+    assert "engine" not in outputs  # the check step cannot run on a guess
+
+
+def test_drift_spark_is_installed_only_for_windows_above_the_limit() -> None:
+    names = [s.get("id") or s.get("name") for s in _drift_steps()]
+    java = next(s for s in _drift_steps() if "setup-java" in s.get("uses", ""))
+    pip = next(s for s in _drift_steps() if "requirements-spark.txt" in s.get("run", ""))
+    assert java["if"] == pip["if"] == "steps.size.outputs.engine == 'spark'"
+    assert java["with"]["java-version"] == "17"  # Spark 4 needs Java 17+
+    assert names.index("size") < names.index(java["name"]) < names.index(pip["name"]) < names.index("check")
+    (check,) = [s for s in _drift_steps() if s.get("id") == "check"]
+    assert check["env"]["ENGINE"] == "${{ steps.size.outputs.engine }}"
+    assert check["env"]["SINCE"] == "${{ steps.size.outputs.since }}"
+
+
+_RECORDING_PYTHON = """#!/bin/sh
+echo "$*" >> "$CALLS"
+case "$*" in
+  *stage-window*) exit "$STAGE_RC" ;;
+  *) exit "$CHECK_RC" ;;
+esac
+"""
+
+
+@pytest.mark.parametrize(
+    ("engine", "stage_rc", "check_rc", "job_rc", "drifted"),
+    [
+        ("spark", 0, 1, 0, "true"),
+        ("spark", 0, 0, 0, "false"),
+        ("spark", 2, 1, 2, None),  # a copy that failed is not a verdict, and the check never runs
+        ("spark", 3, 0, 3, None),
+        ("spark", 0, 3, 3, None),
+        ("local", 0, 1, 0, "true"),
+        ("", 0, 1, 3, None),
+        ("pandas", 0, 1, 3, None),
+    ],
+)
+def test_drift_check_step_runs_the_engine_the_size_step_chose(
+    tmp_path: Path, engine: str, stage_rc: int, check_rc: int, job_rc: int, drifted: str | None
+) -> None:
+    (check,) = [s for s in _drift_steps() if s.get("id") == "check"]
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(_RECORDING_PYTHON)
+    fake.chmod(0o755)
+    calls = tmp_path / "calls"
+    env = {
+        **_LOCAL, "ENGINE": engine, "CAPTURE": "s3://logs/fraud-scorer", "CANARY": "false",
+        "CALLS": str(calls), "STAGE_RC": str(stage_rc), "CHECK_RC": str(check_rc),
+    }  # fmt: skip
+    code, out, outputs = _run_script(check["run"], tmp_path, env)
+    assert code == job_rc, out
+    assert outputs.get("drifted") == drifted
+    lines = calls.read_text().splitlines() if calls.exists() else []
+    staged = str(tmp_path / "runner" / "capture")
+    window = f"--since {_LOCAL['SINCE']} --until {_LOCAL['UNTIL']}"
+    if engine == "spark":
+        assert lines[0] == f"-m drift stage-window --capture s3://logs/fraud-scorer {window} --to {staged}"
+        if stage_rc == 0:
+            assert lines[1].startswith(
+                f"-m drift check --capture {staged} {window} --stack dev --function fraud-scorer"
+            )
+            assert "--engine spark" in lines[1]
+        else:
+            assert len(lines) == 1 and "cannot copy the window" in out
+    elif engine == "local":
+        assert lines == [
+            f"-m drift check --capture s3://logs/fraud-scorer {window} --stack dev --function fraud-scorer "
+            f"--engine local --format json --out {tmp_path / 'runner' / 'drift' / 'report.json'}"
+        ]
+    else:
+        assert lines == [] and "unknown engine" in out and "not drift" in out
+
+
+def _targets(tmp_path: Path, stack_yaml: str, max_input: str = "") -> tuple[int, str, dict[str, Any]]:
+    """The targets step (shell: python) on a stack file and stack outputs; its matrix."""
+    import json
+    import sys
+
+    (step,) = [s for s in load("drift.yml")["jobs"]["targets"]["steps"] if s.get("id") == "targets"]
+    (tmp_path / "Pulumi.dev.yaml").write_text(stack_yaml)
+    (tmp_path / "runner").mkdir(exist_ok=True)
+    (tmp_path / "runner" / "outputs.json").write_text(json.dumps({"fraud-scorer": {"captureUri": "s3://logs/f"}}))
+    script = tmp_path / "targets.py"
+    script.write_text(step["run"])
+    output = tmp_path / "output"
+    output.write_text("")
+    env = {**os.environ, "STACK": "dev", "IN_WINDOW": "24h", "IN_FUNCTION": "", "IN_MAX_LOCAL_BYTES": max_input,
+           "RUNNER_TEMP": str(tmp_path / "runner"), "GITHUB_OUTPUT": str(output)}  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    matrix = json.loads(outputs["matrix"]) if "matrix" in outputs else {}
+    return proc.returncode, proc.stdout + proc.stderr, matrix
+
+
+_STACK = "config:\n  inferops:functions:\n    - name: fraud-scorer\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "max_input", "expected"),
+    [("", "", "268435456"), ("  drift:maxLocalBytes: 1073741824\n", "", "1073741824"),
+     ("  drift:maxLocalBytes: 1073741824\n", "5000", "5000")],
+)  # fmt: skip
+def test_drift_targets_carry_the_stacks_max_local_bytes(
+    tmp_path: Path, extra: str, max_input: str, expected: str
+) -> None:
+    code, out, matrix = _targets(tmp_path, _STACK + extra, max_input)
+    assert code == 0, out
+    (target,) = matrix["include"]
+    assert target["max_local_bytes"] == expected and target["function"] == "fraud-scorer"
+
+
+@pytest.mark.parametrize("value", ["1GiB", "-5", "true", "1.5"])
+def test_drift_targets_refuse_a_max_local_bytes_that_is_not_bytes(tmp_path: Path, value: str) -> None:
+    code, out, matrix = _targets(tmp_path, _STACK + f"  drift:maxLocalBytes: {value}\n")
+    assert code != 0 and "drift:maxLocalBytes" in out and "whole number of bytes" in out and not matrix
+
+
+def test_drift_stack_key_is_outside_the_namespace_the_program_validates() -> None:
+    # components/spec.py parse_stack_config: "keys of other namespaces are ignored" (while an unknown
+    # inferops: key is an error), so drift:maxLocalBytes in Pulumi.<stack>.yaml never breaks `pulumi up`.
+    from components.spec import SpecError, parse_stack_config
+
+    raw = YAML(typ="safe", pure=True).load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    parse_stack_config({**raw, "drift:maxLocalBytes": 1073741824})
+    with pytest.raises(SpecError, match="unknown inferops config key"):
+        parse_stack_config({**raw, "inferops:maxLocalBytes": 1073741824})
