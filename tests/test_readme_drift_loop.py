@@ -132,8 +132,13 @@ def test_the_jq_path_names_the_exported_capture_uri(dev_run: ProgramRun) -> None
 def test_the_workflow_runs_the_same_commands() -> None:
     workflow = WORKFLOW.read_text(encoding="utf-8")
     assert "pulumi stack output --json" in workflow
+    # The README's `--window 24h` is what the workflow sizes; the check then reads exactly the window the
+    # size step fixed (--since/--until), from the capture or its staged copy for Spark.
+    assert re.search(r'python -m drift window-size --capture "\$CAPTURE" --window "\$WINDOW"', workflow)
     assert re.search(
-        r'python -m drift check --capture "\$CAPTURE" --window "\$WINDOW" --stack "\$STACK" --function', workflow
+        r'python -m drift check --capture "\$window_uri" --since "\$SINCE" --until "\$UNTIL" --stack "\$STACK" '
+        r'--function',
+        workflow,
     )
     assert "--compare-variants" in workflow
     assert re.search(r"python -m drift remediate --stack \"\$STACK\" --function \"\$FUNCTION\"", workflow)
