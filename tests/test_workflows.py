@@ -480,7 +480,9 @@ GCP_GIVEN = "us-docker.pkg.dev/example-inferops-dev/inferops/http-handler:0.1.0"
 def test_needs_of_the_dev_stack_a_build_and_a_login_to_the_registry_host(
     tmp_path: Path, dev_config: dict[str, Any]
 ) -> None:
-    code, stderr, outputs = _needs(tmp_path, copy.deepcopy(dev_config))
+    config = copy.deepcopy(dev_config)
+    config["kubernetes:token"] = {"secure": "v1:b64ciphertext"}  # another namespace's secret: not read
+    code, stderr, outputs = _needs(tmp_path, config)
     assert code == 0, stderr
     # inferops:containerRegistry is ghcr.io/example: Docker keys credentials by host
     assert outputs == {"build": "true", "login": "true", "registry": "ghcr.io", "functions": "doc-classifier,sentiment"}
