@@ -412,6 +412,21 @@ def test_the_component_builds_on_preview_pushes_on_update_and_tolerates_a_failed
     assert by_runner_login == ["sentiment"]  # the kubernetes function of the dev stack
 
 
+@pytest.mark.parametrize("name", ["up.yml", "preview.yml"])
+def test_gcp_pushes_need_no_runner_login_only_the_providers_credentials(name: str, dev_run: ProgramRun) -> None:
+    """The GCP build logs in with the GCP provider's access token (components/gcp.py: user
+    ``oauth2accesstoken``, cloud.google.com/artifact-registry/docs/docker/authentication#token), and
+    that provider gets its identity from ``GOOGLE_CREDENTIALS`` (a service account key; Registry docs,
+    pulumi.com/registry/packages/gcp/service-account). So the workflows hand the Pulumi step that
+    secret and need no gcloud credential helper or docker login for Artifact Registry."""
+    env = _pulumi_step(name)["env"]
+    assert env["GOOGLE_CREDENTIALS"] == "${{ secrets.GOOGLE_CREDENTIALS }}"
+    text = (WORKFLOWS / name).read_text()
+    assert "gcloud" not in text and "configure-docker" not in text and "docker.pkg.dev" not in text
+    (gcp_image,) = [r for r in dev_run.resources if r.type == "docker-build:index:Image" and "registries" in r.inputs]
+    assert gcp_image.name == "doc-classifier-image"
+
+
 # --- the helper, as the workflows run it ---------------------------------------------------------
 
 _YAML = YAML(typ="safe", pure=True)
