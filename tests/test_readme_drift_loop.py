@@ -137,7 +137,7 @@ def test_the_workflow_runs_the_same_commands() -> None:
     assert re.search(r'python -m drift window-size --capture "\$CAPTURE" --window "\$WINDOW"', workflow)
     assert re.search(
         r'python -m drift check --capture "\$window_uri" --since "\$SINCE" --until "\$UNTIL" --stack "\$STACK" '
-        r'--function',
+        r"--function",
         workflow,
     )
     assert "--compare-variants" in workflow

