@@ -774,7 +774,9 @@ LONG = "fraud-scorer-realtime-transactions-euw1-primary"  # its app name is 52 c
 class AzureSlotHostNames(ExistingApp):
     """Azure's slot host names: "the site name is truncated at 40 characters, the slot name is truncated
     at 19 characters, and 4 extra random characters are appended" (learn.microsoft.com/azure/app-service/
-    deploy-staging-slots, "Add a slot"; MicrosoftDocs/azure-docs articles/app-service/deploy-staging-slots.md)."""
+    deploy-staging-slots, "Add a slot"; MicrosoftDocs/azure-docs articles/app-service/deploy-staging-slots.md).
+    Seen in the field: the 49-character app ``our-123-dev-sevener-applic-application-service-as`` got the slot
+    host ``our-123-dev-sevener-applic-application-s-staging.azurewebsites.net`` (Azure/webapps-deploy#423)."""
 
     def outputs_for(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         rid, outputs = super().outputs_for(args)
