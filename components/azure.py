@@ -76,9 +76,11 @@ SLOT_STICKY_SETTINGS = ("MODEL_URI", "MODEL_VERSION", "INFEROPS_SLOT", "INFEROPS
 #: (learn.microsoft.com/rest/api/consumption/budgets/create-or-update: "Budget can have up to five
 #: notifications"); components/spec.py refuses more thresholds on azure.
 MAX_BUDGET_NOTIFICATIONS = 5
-#: App names are at most 60 characters (learn.microsoft.com/azure/azure-resource-manager/management/
-#: resource-name-rules#microsoftweb); a slot's default host name is ``<app>-<slot>``, one DNS label
-#: (at most 63, RFC 1035), so the app name leaves room for ``-canary`` with margin.
+#: App names are 2-60 characters (learn.microsoft.com/azure/azure-resource-manager/management/
+#: resource-name-rules#microsoftweb). The slot's host name does not constrain it: Azure forms it from
+#: the site name cut at 40 characters (deploy-staging-slots, "Add a slot"), and the ramp-up rule routes
+#: to the slot's reported defaultHostName. 52, not 60, because a new cap would rename, and so replace,
+#: every deployed app whose name it cuts.
 _APP_NAME_MAX = 52
 _APP_STEM_MAX = _APP_NAME_MAX - 9
 #: The host ID is at most 32 characters of lowercase letters, digits and dashes
@@ -255,11 +257,6 @@ def host_id(name: str, project: str, stack: str, slot: str) -> str:
     return f"{stem[:room].rstrip('-')}-{digest}"
 
 
-def slot_host_name(app_name: str, slot: str = CANARY_SLOT) -> str:
-    """Default host name of a deployment slot, the target of the production app's ramp-up rule."""
-    return f"{app_name}-{slot}.azurewebsites.net"
-
-
 def artifact_uri_for(fn: FunctionSpec, version: str) -> str:
     """The model artifact of ``version``.
 
@@ -431,15 +428,6 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 f"deploy and no request is routed to it; the next deploy starts the {fn.canary_percent}% canary",
                 resource=self,
             )
-        ramp_up_rules = []
-        if routed_percent:
-            ramp_up_rules.append(
-                azure_native.web.RampUpRuleArgs(
-                    name=CANARY_SLOT,
-                    action_host_name=slot_host_name(app_name),
-                    reroute_percentage=float(routed_percent),
-                )
-            )
 
         def site_config(version: str, uri: str, slot: str, rules: list[azure_native.web.RampUpRuleArgs] | None) -> Any:
             if flex:
@@ -555,6 +543,20 @@ class AzureInferenceFunction(pulumi.ComponentResource):
 
         # The slot (and what it needs to serve) before the app whose rule routes to it.
         ready: list[pulumi.Resource] = canary_slot([]) if app_exists else []
+        ramp_up_rules = []
+        if routed_percent:
+            # The host name Azure gave the slot, not ``<app>-canary``: App Service cuts the site name
+            # at 40 and the slot name at 19 characters and may append 4 random characters
+            # (learn.microsoft.com/azure/app-service/deploy-staging-slots, "Add a slot"), so only the
+            # slot's own defaultHostName is sure to route (Azure/azure-cli#30743 fixed the same bug).
+            slot_resource = next(r for r in ready if isinstance(r, azure_native.web.WebAppSlot))
+            ramp_up_rules.append(
+                azure_native.web.RampUpRuleArgs(
+                    name=CANARY_SLOT,
+                    action_host_name=slot_resource.default_host_name,
+                    reroute_percentage=float(routed_percent),
+                )
+            )
         app = azure_native.web.WebApp(
             f"{name}-app",
             name=app_name,
@@ -757,7 +759,11 @@ class AzureInferenceFunction(pulumi.ComponentResource):
                 type=azure_native.storage.BlobType.BLOCK,
                 source=pulumi.FileAsset(str(path)),
                 content_type="application/zip",
-                # The service rejects an upload whose bytes do not match (an interrupted or altered file).
+                # Stored as the blob's Content-MD5 (the provider sends it as x-ms-blob-content-md5:
+                # custom_storage_azidentity.go ``create``, ``HTTPHeaders.BlobContentMD5``), which readers
+                # can check the bytes against; the service does not validate that header on upload
+                # ("this hash is not validated", Azure/azure-rest-api-specs, Microsoft.BlobStorage
+                # blob.json, BlobContentMD5). Like source and blobName it forces a replacement.
                 content_md5=built.md5_base64,
                 metadata={"sha256": built.sha256},
                 opts=ResourceOptions.merge(
@@ -800,17 +806,28 @@ class AzureInferenceFunction(pulumi.ComponentResource):
             api_version=ONEDEPLOY_API_VERSION,
             properties={"packageUri": package_url, "remoteBuild": False},
             # The app's identity must reach the deployment container before the platform pulls.
-            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=after)),
+            # Kept on delete: the API has GET (WebApps_GetOneDeployStatus) and PUT
+            # (WebApps_CreateOneDeployOperation) on this path and no DELETE, and the deployed code goes
+            # with the app; a DELETE the provider sent would fail a destroy or a switch to Consumption.
+            opts=ResourceOptions.merge(child, ResourceOptions(depends_on=after, retain_on_delete=True)),
         )
+
+
+#: How azure-native reports an HTTP 404 of an invoke: ``request failed <resource id>: Status=404
+#: Code="ResourceNotFound" Message="..."`` (provider/pkg/provider/provider.go ``Invoke`` wraps the error
+#: of provider/pkg/azure/client_azcore.go, ``PulumiAzcoreResponseError.Error``: ``Status=%d Code="%s"
+#: Message="%s"``); a missing resource group is a 404 too (``ResourceGroupNotFound``). Only the status
+#: field counts: the resource id and the message name the subscription, group and app, and a "404" or
+#: "notfound" in those must not turn a 403 or a 500 into "absent".
+_NOT_FOUND_RE = re.compile(r"\bStatus=404\b")
 
 
 def _site_exists(app_name: str, resource_group: str) -> bool:
     """Whether the function app exists in Azure (a read; only asked while a canary is configured)."""
     try:
         azure_native.web.get_web_app(name=app_name, resource_group_name=resource_group)
-    except Exception as exc:  # the provider's invoke error: only "not found" means "does not exist"
-        text = str(exc).lower()
-        if "notfound" in text.replace(" ", "") or "404" in text or "could not be found" in text:
+    except Exception as exc:  # the provider's invoke error: only HTTP 404 means "does not exist"
+        if _NOT_FOUND_RE.search(str(exc)):
             return False
         raise
     return True

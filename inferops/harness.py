@@ -34,11 +34,31 @@ from pulumi.runtime.mocks import MockMonitor
 from inferops import safeload
 from inferops.computed import ACCOUNT as _ACCOUNT
 from inferops.computed import computed as computed_outputs
+from inferops.computed.azure import SUBSCRIPTION as _SUBSCRIPTION
 
 PROJECT = "inferops"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 #: What a ``secure:`` value becomes: the program sees a (secret) string, never the ciphertext.
 SECRET_PLACEHOLDER = "[secret]"
+
+
+def _not_found(token: str, args: dict[str, Any]) -> str:
+    """The provider's error text for a read of a missing object, so the program's check meets the real one.
+
+    azure-native: ``request failed <resource id>: Status=404 Code="ResourceNotFound" Message="..."``
+    (provider/pkg/provider/provider.go ``Invoke``, provider/pkg/azure/client_azcore.go
+    ``PulumiAzcoreResponseError``).
+    """
+    name = args.get("name")
+    if token == "azure-native:web:getWebApp":
+        group = args.get("resourceGroupName")
+        rid = f"/subscriptions/{_SUBSCRIPTION}/resourceGroups/{group}/providers/Microsoft.Web/sites/{name}"
+        return (
+            f'request failed {rid}: Status=404 Code="ResourceNotFound" Message="The Resource '
+            f"'Microsoft.Web/sites/{name}' under resource group '{group}' was not found. For more details "
+            'please go to https://aka.ms/ARMResourceNotFoundFix"'
+        )
+    return f"{name}: resource not found (HTTP 404)"
 
 
 class StackFileError(ValueError):
@@ -134,7 +154,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.token in ("azure-native:web:getWebApp", "gcp:cloudrunv2/getService:getService"):
             found = self.read_cloud(args.token, dict(args.args))
             if found is None:
-                return {}, [("name", f"{args.args.get('name')}: resource not found (HTTP 404)")]
+                return {}, [("name", _not_found(args.token, dict(args.args)))]
             return found, []
         if args.token == "gcp:organizations/getClientConfig:getClientConfig":
             # The provider's own access token (the registry password of the image push).

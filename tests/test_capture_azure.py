@@ -174,6 +174,28 @@ def test_lifecycle_rule_deletes_the_capture_append_blobs_after_retention_days(
     assert days == spec_of(dev_config).capture.retention_days == 30
 
 
+def test_lifecycle_filter_uses_values_the_storage_api_accepts(dev_run: ProgramRun) -> None:
+    """The policy is a typed mapping the provider sends as it is, so its values are checked here against
+    the API: ``blobTypes`` is "either blockBlob or appendBlob" and "Only the Delete action is supported
+    for appendBlob blob type"; a prefix "must start with a container name" and a rule has at most 10
+    (MicrosoftDocs/azure-docs, articles/storage/blobs/lifecycle-management-overview.md, "Rule filters";
+    the Bicep/ARM reference of Microsoft.Storage/storageAccounts/managementPolicies lists
+    ``actions.baseBlob.delete.daysAfterModificationGreaterThan``)."""
+    (policy,) = diagnostics_owner_policies(dev_run)
+    (rule,) = policy.inputs["policy"]["rules"]
+    filters, actions = rule["definition"]["filters"], rule["definition"]["actions"]
+    assert filters["blobTypes"] and set(filters["blobTypes"]) <= {"blockBlob", "appendBlob"}
+    if "appendBlob" in filters["blobTypes"]:
+        assert set(actions) == {"baseBlob"} and set(actions["baseBlob"]) == {"delete"}
+    assert 1 <= len(filters["prefixMatch"]) <= 10
+    for prefix in filters["prefixMatch"]:
+        container = prefix.split("/", 1)[0]
+        # The container Azure Monitor writes to: insights-logs-{category}, lower case.
+        assert container == CAPTURE_CONTAINER == f"insights-logs-{CAPTURE_CATEGORY.lower()}"
+    assert set(actions["baseBlob"]["delete"]) == {"daysAfterModificationGreaterThan"}
+    assert actions["baseBlob"]["delete"]["daysAfterModificationGreaterThan"] >= 0
+
+
 def test_retention_days_edit_changes_the_rule_only(run_edited: RunEdited, dev_run: ProgramRun) -> None:
     run = run_edited(capture(retentionDays=7))
     (policy,) = diagnostics_owner_policies(run)
@@ -259,6 +281,11 @@ def test_capture_disabled_declares_nothing_and_tells_the_handler(run_edited: Run
 
 
 def test_flex_consumption_is_captured_with_the_same_settings(run_edited: RunEdited) -> None:
+    """Flex Consumption apps send resource logs through diagnostic settings too: the host adds its Azure
+    Monitor logger there and lets every message through, ignoring the log-level filters
+    (Azure/azure-functions-host#11434, "Diagnostic Settings in Flex consumption ignores all the log
+    filters": ``IsConsumptionOnLegion`` -> ``AzureMonitorDiagnosticLoggerProvider``). So FunctionAppLogs
+    carries the capture records on Flex, with all other log lines beside them."""
     run = run_edited(flex)
     s = settings(one(run, APP))
     # Flex rejects FUNCTIONS_WORKER_RUNTIME and friends as app settings, not settings of the app's own.

@@ -557,8 +557,12 @@ def test_physical_names_fit_azure_limits(name: str) -> None:
     assert re.fullmatch(r"[a-z0-9]{3,24}", account)
     assert storage_account_name(name, "inferops", "prod") != account, "stacks must not collide"
     app = function_app_name(name, "inferops", "dev")
+    # Microsoft.Web/sites: 2-60 characters, alphanumerics and hyphens, not starting or ending with a
+    # hyphen (learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftweb).
+    # Nothing more: the slot's host name cuts the site name at 40 characters itself (deploy-staging-slots,
+    # "Add a slot"), and the ramp-up rule routes to the host name Azure reports for the slot (below).
     assert re.fullmatch(r"[a-z0-9][a-z0-9-]{0,58}[a-z0-9]", app)
-    assert len(f"{app}-canary") <= 59
+    assert len(app) <= 52, "a cap that cuts shorter would rename (replace) deployed apps"
 
 
 # --- az:// model URIs reach the deployed handler ---------------------------------------------------
@@ -760,3 +764,186 @@ def test_package_blobs_are_kept_and_the_stable_one_is_frozen_during_a_canary(
     # A stopped canary (version != stableVersion, 0 %): no slot, no candidate package, production pinned.
     ((name, opts),) = seen.items()
     assert name == f"{NAME}-package-1.4.0" and opts is not None and opts.ignore_changes
+
+
+# --- the ramp-up rule's target and the app read ----------------------------------------------------
+
+LONG = "fraud-scorer-realtime-transactions-euw1-primary"  # its app name is 52 characters
+
+
+class AzureSlotHostNames(ExistingApp):
+    """Azure's slot host names: "the site name is truncated at 40 characters, the slot name is truncated
+    at 19 characters, and 4 extra random characters are appended" (learn.microsoft.com/azure/app-service/
+    deploy-staging-slots, "Add a slot"; MicrosoftDocs/azure-docs articles/app-service/deploy-staging-slots.md).
+    Seen in the field: the 49-character app ``our-123-dev-sevener-applic-application-service-as`` got the slot
+    host ``our-123-dev-sevener-applic-application-s-staging.azurewebsites.net`` (Azure/webapps-deploy#423)."""
+
+    def outputs_for(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        rid, outputs = super().outputs_for(args)
+        if args.typ == SLOT:
+            site, slot = args.inputs["name"], args.inputs["slot"]
+            outputs["defaultHostName"] = f"{site[:40]}-{slot[:19]}x7k2.azurewebsites.net"
+        return rid, outputs
+
+
+def test_ramp_up_rule_routes_to_the_host_name_azure_gave_the_slot(dev_config: dict[str, Any]) -> None:
+    """``actionHostName`` must be the slot's real host name, or the rerouted share of requests goes to a
+    host that does not exist; ``<app>-canary`` is not it once the site name is cut (Azure/azure-cli#30743
+    fixed ``az webapp traffic-routing set`` for this)."""
+    import copy
+
+    from inferops.harness import run_program
+    from tests.conftest import DEV_STACK
+
+    config = copy.deepcopy(dev_config)
+    start_canary(30)(config)
+    function_config(config, NAME)["name"] = LONG
+    run = run_program(DEV_STACK, config=config, stack="dev", mocks=AzureSlotHostNames())
+    app, slot = one(run, APP, LONG), one(run, SLOT, LONG)
+    assert len(app.inputs["name"]) == 52
+    (rule,) = app.inputs["siteConfig"]["experiments"]["rampUpRules"]
+    assert rule["actionHostName"] == slot.outputs["defaultHostName"]
+    assert rule["actionHostName"] != f"{app.inputs['name']}-canary.azurewebsites.net"
+    assert rule["reroutePercentage"] == 30
+    # The rule is set only after the slot Azure named exists (its host name is the slot's output).
+    assert slot.urn in app.dependencies
+
+
+NOT_FOUND_APP = (
+    "invoke of azure-native:web:getWebApp failed: request failed /subscriptions/{sub}/resourceGroups/rg/"
+    'providers/Microsoft.Web/sites/app: Status=404 Code="ResourceNotFound" Message="The Resource '
+    "'Microsoft.Web/sites/app' under resource group 'rg' was not found.\""
+)
+#: A subscription id that contains "404", as about one in seventy do.
+SUB_404 = "1c404e2a-0000-4000-8000-000000000000"
+
+
+@pytest.mark.parametrize(
+    ("error", "exists"),
+    [
+        (NOT_FOUND_APP.format(sub=SUB_404), False),
+        # A missing resource group (the stack's first deploy) is a 404 too.
+        (
+            f"request failed /subscriptions/{SUB_404}/resourceGroups/rg/providers/Microsoft.Web/sites/app: "
+            'Status=404 Code="ResourceGroupNotFound" Message="Resource group \'rg\' could not be found."',
+            False,
+        ),
+        # The autorest backend's text has the same status field.
+        ('autorest/azure: Service returned an error. Status=404 Code="ResourceNotFound" Message="..."', False),
+        # Not "absent": a 403 whose resource id holds "404", a 500 about an app named *notfound*.
+        (
+            f"request failed /subscriptions/{SUB_404}/resourceGroups/rg/providers/Microsoft.Web/sites/app: "
+            'Status=403 Code="AuthorizationFailed" Message="The client does not have authorization to perform '
+            f"action 'Microsoft.Web/sites/read' over scope '/subscriptions/{SUB_404}/resourceGroups/rg'\"",
+            None,
+        ),
+        (
+            "request failed /subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/notfound-detector-1a2b: "
+            'Status=500 Code="InternalServerError" Message="Could not be found in cache, retry"',
+            None,
+        ),
+    ],
+)
+def test_only_the_providers_404_means_the_app_does_not_exist(
+    error: str, exists: bool | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """azure-native reports a failed invoke as ``request failed <id>: Status=<code> Code=... Message=...``
+    (pulumi/pulumi-azure-native provider/pkg/provider/provider.go ``Invoke``; provider/pkg/azure/
+    client_azcore.go ``PulumiAzcoreResponseError.Error``). Any other failure is raised, not read as a fresh
+    stack: that would silently start a canary without routing to it."""
+    from components import azure as component
+
+    def get_web_app(**_: Any) -> None:
+        raise Exception(error)
+
+    monkeypatch.setattr(component.azure_native.web, "get_web_app", get_web_app)
+    if exists is None:
+        with pytest.raises(Exception, match=r"Status=(403|500) "):
+            component._site_exists("app", "rg")
+    else:
+        assert component._site_exists("app", "rg") is exists
+
+
+def test_the_mocks_answer_a_missing_app_as_the_provider_does() -> None:
+    """The harness's "not found" has the provider's text, so every fresh-stack run under mocks (e.g.
+    test_canary_rule_is_applied_after_the_slot_can_serve) goes through the real check."""
+    from inferops.harness import _not_found
+
+    text = _not_found("azure-native:web:getWebApp", {"name": "app", "resourceGroupName": "rg"})
+    assert re.search(r"^request failed /subscriptions/[^ ]+/Microsoft\.Web/sites/app: Status=404 Code=", text)
+
+
+# --- one deploy and the package blob against the provider and the REST API -----------------------------
+
+
+def test_one_deploy_is_a_put_of_the_2024_04_01_api_and_is_never_deleted(
+    run_edited: RunEdited, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sites/<app>/extensions/onedeploy`` has a GET (WebApps_GetOneDeployStatus) and a PUT
+    (WebApps_CreateOneDeployOperation, "Invoke the OneDeploy publish web app extension") and no DELETE
+    in Microsoft.Web's REST API (Azure/azure-rest-api-specs, specification/web/resource-manager/
+    Microsoft.Web/stable/2024-04-01/WebApps.json, whose operation list stackql's azure provider docs
+    reproduce). The PUT has no body schema ("The swagger models no request body"), so the SDK checks
+    nothing: the body is the one of Microsoft's Bicep (``packageUri``, ``remoteBuild``; Bicep warns
+    BCP187 on it). azure-native's generic Resource would send a DELETE when the resource goes (a
+    destroy, a switch to Consumption), so it is kept instead; the deployed code goes with the app."""
+    from components.azure import ONEDEPLOY_API_VERSION
+
+    seen: dict[str, pulumi.ResourceOptions | None] = {}
+    real = azure_native.resources.Resource
+
+    class Spy(real):  # type: ignore[misc, valid-type]
+        def __init__(self, resource_name: str, *args: Any, opts: pulumi.ResourceOptions | None = None, **kwargs: Any):
+            seen[resource_name] = opts
+            super().__init__(resource_name, *args, opts=opts, **kwargs)
+
+    monkeypatch.setattr(azure_native.resources, "Resource", Spy)
+    run = run_edited(flex)
+    ((name, opts),) = seen.items()
+    assert name == f"{NAME}-onedeploy" and opts is not None and opts.retain_on_delete is True
+    deploy = one(run, ONEDEPLOY).inputs
+    assert deploy["apiVersion"] == ONEDEPLOY_API_VERSION == "2024-04-01"
+    assert set(deploy["properties"]) == {"packageUri", "remoteBuild"}
+
+
+#: Inputs of azure-native's storage.Blob that force a replacement: ``WillReplaceOnChanges`` in its
+#: schema (pulumi/pulumi-azure-native provider/pkg/resources/customresources/
+#: custom_storage_azidentity.go, ``getBlobSchema``; ``ForceNew`` on contentMd5, source and type in
+#: ``getBlobMetadata``). ``update`` only sets content type, metadata and tier, never the bytes.
+BLOB_REPLACE_ON_CHANGES = {
+    "accountName",
+    "blobName",
+    "containerName",
+    "contentMd5",
+    "resourceGroupName",
+    "source",
+    "type",
+}
+
+
+def test_a_frozen_package_ignores_every_input_a_new_build_changes(
+    run_edited: RunEdited, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new build changes the package blob's name, bytes and MD5, all three of which replace the blob:
+    the frozen stable package ignores each of them (and the metadata), so production keeps its blob."""
+    from components.azure import _PACKAGE_CONTENT
+
+    src = tmp_path / "functions"
+    shutil.copytree(package.FUNCTIONS_DIR, src)
+    monkeypatch.setattr(package, "FUNCTIONS_DIR", src)
+    before = one(run_edited(only_azure), BLOB).inputs
+    (src / "core.py").write_bytes((src / "core.py").read_bytes() + b"\n# changed\n")
+    after = one(run_edited(only_azure), BLOB).inputs
+
+    def differs(key: str) -> bool:
+        a, b = before.get(key), after.get(key)
+        if isinstance(a, pulumi.FileAsset) and isinstance(b, pulumi.FileAsset):
+            return Path(str(a.path)).read_bytes() != Path(str(b.path)).read_bytes()
+        return bool(a != b)
+
+    changed = {k for k in before.keys() | after.keys() if differs(k)}
+    assert {"blobName", "source", "contentMd5"} <= changed
+    assert changed <= set(_PACKAGE_CONTENT), "a frozen package would take part of the new build"
+    assert changed & BLOB_REPLACE_ON_CHANGES <= set(_PACKAGE_CONTENT)
+    # Block blobs only take a source and an MD5 ("Cannot be defined if blob type is Append", same schema).
+    assert after["type"] == "Block"
