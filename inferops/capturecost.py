@@ -373,4 +373,9 @@ def estimate_capture(
     else:
         path = f"writer -> {urlparse(fn.capture.destination or '').scheme or 'volume'}"
         lines, warnings = _kubernetes(fn, table, records, size)
+    if fn.capture.keep_in_logs and fn.platform != "gcp":
+        warnings = [
+            *warnings,
+            f"capture: keepInLogs has no effect on {fn.platform} (only GCP excludes capture entries)",
+        ]
     return CaptureEstimate(path, size, basis, records, lines, warnings)

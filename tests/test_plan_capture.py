@@ -217,6 +217,17 @@ def test_gcp_keep_in_logs_prices_the_default_bucket_copy(table: dict[str, Any]) 
     assert kept.monthly_usd > 2 * excluded.monthly_usd
 
 
+def test_keep_in_logs_elsewhere_changes_nothing_and_says_so(table: dict[str, Any]) -> None:
+    plain = capturecost.estimate_capture(aws_fn(), table, measured=(400, "t", "{}"))
+    fn = aws_fn().model_copy(update={"capture": aws_fn().capture.model_copy(update={"keep_in_logs": True})})
+    kept = capturecost.estimate_capture(fn, table, measured=(400, "t", "{}"))
+    assert lines(kept) == lines(plain)
+    assert kept.warnings == [
+        *plain.warnings,
+        "capture: keepInLogs has no effect on aws (only GCP excludes capture entries)",
+    ]
+
+
 def test_kubernetes_writer_puts_one_object_per_flush(table: dict[str, Any]) -> None:
     """The writer flushes at 1,000 records or every 60 s per pod (functions/capture.py defaults).
 
