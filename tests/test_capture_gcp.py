@@ -126,6 +126,8 @@ def test_the_capture_sink_still_receives_what_default_no_longer_stores(dev_run: 
     assert routed(entry(**RECORD), sinks) == {capture_sink}
     # The same service's other stdout lines (no capture fields) and its stderr stay in _Default.
     assert routed(entry(message="model loaded", severity="INFO"), sinks) == {"_Default"}
+    partial = {k: v for k, v in RECORD.items() if k != "prediction"}  # e.g. a request's error line
+    assert routed(entry(**partial, error="bad input"), sinks) == {"_Default"}
     assert routed(entry(log="run.googleapis.com%2Fstderr", **RECORD), sinks) == {"_Default"}
     # Another service's records, or this service's for another model id, are not this sink's.
     other = service_name("inferops", "dev", "someone-else")
