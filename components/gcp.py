@@ -581,7 +581,8 @@ class GcpInferenceFunction(pulumi.ComponentResource):
             # (Logging API projects.exclusions.create: "Creates a new exclusion in the _Default
             # sink"), and each sink evaluates an entry independently, so the capture sink still
             # exports it. The filter is exactly the sink's: nothing else leaves _Default. Created
-            # after the sink (and deleted before it), so no record is ever in neither place.
+            # after the sink and its write grant (and deleted before them), so a record is not in
+            # neither place while the sink cannot write yet.
             self.capture_exclusion = gcp.logging.ProjectExclusion(
                 f"{name}-capture-exclusion",
                 name=capture_exclusion_name(svc_name),
@@ -591,7 +592,7 @@ class GcpInferenceFunction(pulumi.ComponentResource):
                     {},
                 ),
                 filter=records,
-                opts=ResourceOptions(parent=self, depends_on=[self.capture_sink]),
+                opts=ResourceOptions(parent=self, depends_on=[self.capture_sink, self.capture_writer]),
             )
         self.capture_uri = pulumi.Output.concat("gs://", bucket, "/", STDOUT_LOG.replace("%2F", "/"))
 

@@ -28,7 +28,7 @@ import pytest
 
 from components.gcp import STDOUT_LOG, capture_exclusion_name, capture_filter, service_name
 from inferops.harness import ProgramRun
-from tests.test_component_gcp import EXCLUSION, FN, SINK, SVC, RunEdited, children, one, set_fn
+from tests.test_component_gcp import BUCKET_MEMBER, EXCLUSION, FN, SINK, SVC, RunEdited, children, one, set_fn
 
 #: LogExclusion.name (Logging API reference), quoted in the module docstring.
 EXCLUSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -114,8 +114,10 @@ def test_capture_records_are_excluded_from_default_with_the_sinks_own_filter(dev
     # ProjectExclusion is a project-level exclusion (Registry docs, gcp.logging.ProjectExclusion:
     # "Manages a project-level logging exclusion"); it names no sink, so it is the _Default sink's.
     assert "sink" not in exclusion.inputs
-    # Created after the sink (so a record is never in neither place) and deleted before it.
-    assert sink.urn in exclusion.dependencies
+    # Created after the sink and its write grant (so a record is not in neither place while the
+    # sink cannot write yet) and deleted before them.
+    (writer,) = [m for m in children(dev_run, BUCKET_MEMBER) if m.name == f"{FN}-capture-write"]
+    assert {sink.urn, writer.urn} <= set(exclusion.dependencies)
     assert exclusion.name == f"{FN}-capture-exclusion"
 
 
