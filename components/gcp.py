@@ -13,7 +13,8 @@ One :class:`GcpInferenceFunction` per function declares:
   build and push of ``functions/Dockerfile`` to it (:mod:`components.image`), read access to that
   repository for the revision's identity, and the service deploying the image by digest;
 * with ``capture.enabled``: a Cloud Logging sink of the capture records to a private GCS bucket
-  with a lifecycle rule (or to ``capture.destination``), its writer identity may only create objects;
+  with a lifecycle rule (or to ``capture.destination``), its writer identity may only create objects,
+  and (unless ``capture.keepInLogs``) an exclusion of the same records from the ``_Default`` sink;
 * a billing budget on ``inferops:gcpBillingAccount`` filtered by the stack-scoped ``function-name``
   label that only this function's service of this stack carries and by the stack's GCP project, with
   one threshold rule per alert threshold and one e-mail notification channel per
@@ -135,6 +136,15 @@ def capture_filter(service: str, model_id: str) -> str:
             "jsonPayload.prediction:*",
         ]
     )
+
+
+def capture_exclusion_name(service: str) -> str:
+    """The ``_Default`` sink's exclusion of the service's capture records: ``<service>-capture``.
+
+    Exclusion ids: at most 100 letters, digits, ``_``, ``-`` and ``.``, starting alphanumeric (the
+    Logging API's ``LogExclusion.name``); a scoped service name is at most 40 such characters.
+    """
+    return truncate_with_hash(f"{service}-capture", 100)
 
 
 def capture_env(fn: FunctionSpec) -> list[tuple[str, str]]:
@@ -519,6 +529,7 @@ class GcpInferenceFunction(pulumi.ComponentResource):
         self.capture_bucket: gcp.storage.Bucket | None = None
         self.capture_sink: gcp.logging.ProjectSink | None = None
         self.capture_writer: gcp.storage.BucketIAMMember | None = None
+        self.capture_exclusion: gcp.logging.ProjectExclusion | None = None
         if not fn.capture.enabled:
             self.capture_uri: pulumi.Output[str] | None = None
             return
@@ -544,12 +555,13 @@ class GcpInferenceFunction(pulumi.ComponentResource):
             bucket: pulumi.Input[str] = self.capture_bucket.name
         else:
             bucket = destination
+        records = capture_filter(svc_name, fn.model.id)
         self.capture_sink = gcp.logging.ProjectSink(
             f"{name}-capture-sink",
             name=truncate_with_hash(f"{svc_name}-capture", 100),
             description=_describe(f"Capture records of the {MANAGED_BY} function {fn.name}.", {}),
             destination=pulumi.Output.concat("storage.googleapis.com/", bucket),
-            filter=capture_filter(svc_name, fn.model.id),
+            filter=records,
             # A service agent of its own instead of the shared cloud-logs account, so the grant
             # below names exactly the writer of this sink.
             unique_writer_identity=True,
@@ -563,6 +575,25 @@ class GcpInferenceFunction(pulumi.ComponentResource):
             member=self.capture_sink.writer_identity,
             opts=child,
         )
+        if not fn.capture.keep_in_logs:
+            # The _Default sink would also store every record in the _Default log bucket, billed as
+            # Logging storage: a project exclusion is an exclusion filter of the _Default sink only
+            # (Logging API projects.exclusions.create: "Creates a new exclusion in the _Default
+            # sink"), and each sink evaluates an entry independently, so the capture sink still
+            # exports it. The filter is exactly the sink's: nothing else leaves _Default. Created
+            # after the sink and its write grant (and deleted before them), so a record is not in
+            # neither place while the sink cannot write yet.
+            self.capture_exclusion = gcp.logging.ProjectExclusion(
+                f"{name}-capture-exclusion",
+                name=capture_exclusion_name(svc_name),
+                description=_describe(
+                    f"Capture records of the {MANAGED_BY} function {fn.name}: exported by its capture "
+                    "sink, not stored in _Default.",
+                    {},
+                ),
+                filter=records,
+                opts=ResourceOptions(parent=self, depends_on=[self.capture_sink, self.capture_writer]),
+            )
         self.capture_uri = pulumi.Output.concat("gs://", bucket, "/", STDOUT_LOG.replace("%2F", "/"))
 
     def _traffic(self, fn: FunctionSpec) -> list[gcp.cloudrunv2.ServiceTrafficArgs]:

@@ -318,6 +318,10 @@ class CaptureSpec(_Model):
     retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
     #: An existing bucket/container to write to; default: one the component declares.
     destination: Annotated[str, Field(pattern=r"^(s3|gs|az)://[a-z0-9][a-z0-9._-]{1,254}(/\S*)?$")] | None = None
+    #: GCP: also keep the capture entries in the project's ``_Default`` log bucket (Logs Explorer), at
+    #: Cloud Logging's storage price; default: excluded there, the capture bucket holds them. Other
+    #: platforms: no effect (their capture path reads the platform's logs).
+    keep_in_logs: bool = False
 
 
 class FunctionSpec(_Model):

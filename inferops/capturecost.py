@@ -13,9 +13,11 @@ Each platform's path is the one the components build (issue 13):
 * ``azure``: the diagnostic setting the component declares (``docs/components-azure.md``):
   ``FunctionAppLogs`` exported to a storage account (platform-log export per GB), Hot blob storage and
   the append writes to the hour's ``PT1H.json``.
-* ``gcp``: Cloud Logging stores the stdout entries in the ``_Default`` bucket (ingestion per GiB; the
-  sink to GCS itself is not charged by Logging), GCS Standard storage and one Class A write per
-  hourly batch file.
+* ``gcp``: the sink to GCS (routing is not charged by Logging), GCS Standard storage and one Class A
+  write per hourly batch file. The component excludes the capture entries from the ``_Default`` sink
+  (``docs/components-gcp.md``), so Logging stores no copy; with ``capture.keepInLogs`` the
+  ``_Default`` bucket stores them too (Logging storage per GiB, its default 30-day retention
+  included).
 * ``kubernetes``: the pod's batched writer (``functions/capture.py``): one object PUT per flush
   (1,000 records or 60 s per pod, the defaults) and storage in the destination cloud.
 
@@ -318,17 +320,20 @@ def _gcp(
     fn: FunctionSpec, table: dict[str, Any], records: float, record: dict[str, Any]
 ) -> tuple[list[Line], list[str]]:
     c = table["capture"]
-    logging_prices, w1 = capture_prices(table, "cloud-logging", fn.region)
     data_bytes = records * gcp_entry_bytes(record)
     files = min(records, float(table["hours_per_month"]))  # one batch file per hour with entries
-    lines = [
-        _line(
-            "cloud logging ingestion (_Default bucket)",
-            data_bytes / c["cloud-logging"]["bytes_per_gb"],
-            "GiB",
-            logging_prices["ingestion_gb"],
+    lines: list[Line] = []
+    w1: list[str] = []
+    if fn.capture.keep_in_logs:  # otherwise the component's exclusion keeps them out of _Default
+        logging_prices, w1 = capture_prices(table, "cloud-logging", fn.region)
+        lines.append(
+            _line(
+                "cloud logging storage (_Default bucket, keepInLogs)",
+                data_bytes / c["cloud-logging"]["bytes_per_gb"],
+                "GiB",
+                logging_prices["ingestion_gb"],
+            )
         )
-    ]
     storage, w2 = _object_storage(fn, table, "gs", fn.region, data_bytes, files)
     return lines + storage, w1 + w2
 
@@ -363,9 +368,14 @@ def estimate_capture(
         path = "diagnostic setting -> blob"
         lines, warnings = _azure(fn, table, records, text)
     elif fn.platform == "gcp":
-        path = "cloud logging -> sink -> gcs"
+        path = "cloud logging -> sink -> gcs" + (" + _Default bucket" if fn.capture.keep_in_logs else "")
         lines, warnings = _gcp(fn, table, records, json.loads(text))
     else:
         path = f"writer -> {urlparse(fn.capture.destination or '').scheme or 'volume'}"
         lines, warnings = _kubernetes(fn, table, records, size)
+    if fn.capture.keep_in_logs and fn.platform != "gcp":
+        warnings = [
+            *warnings,
+            f"capture: keepInLogs has no effect on {fn.platform} (only GCP excludes capture entries)",
+        ]
     return CaptureEstimate(path, size, basis, records, lines, warnings)

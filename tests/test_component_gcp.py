@@ -32,6 +32,7 @@ CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
 BUDGET = "gcp:billing/budget:Budget"
 BUCKET = "gcp:storage/bucket:Bucket"
 SINK = "gcp:logging/projectSink:ProjectSink"
+EXCLUSION = "gcp:logging/projectExclusion:ProjectExclusion"
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
 REPOSITORY_MEMBER = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
 IMAGE = "docker-build:index:Image"
@@ -45,7 +46,10 @@ LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 ANNOTATION_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 RESERVED_NS = ("run.googleapis.com", "cloud.googleapis.com", "serving.knative.dev", "autoscaling.knative.dev")
 #: Every resource type the component may create; taggable ones are checked for metadata.
-GCP_TYPES = {SERVICE, ACCOUNT, BUCKET_MEMBER, INVOKER, CHANNEL, BUDGET, BUCKET, SINK, REPOSITORY, REPOSITORY_MEMBER}
+GCP_TYPES = {
+    *(SERVICE, ACCOUNT, BUCKET_MEMBER, INVOKER, CHANNEL, BUDGET, BUCKET, SINK, EXCLUSION),
+    *(REPOSITORY, REPOSITORY_MEMBER),
+}
 
 Edit = Callable[[dict[str, Any]], None]
 RunEdited = Callable[[Edit], ProgramRun]
@@ -177,7 +181,7 @@ def run_deployed(config: dict[str, Any], edit: Edit) -> ProgramRun:
 def test_component_registers_the_expected_resources(dev_run: ProgramRun, dev_config: dict[str, Any]) -> None:
     types = sorted(r.type for r in dev_run.children_of(component(dev_run).urn))
     emails = dev_config["inferops:budgetAlertEmails"]
-    capture = [BUCKET, SINK, BUCKET_MEMBER]  # capture is on by default
+    capture = [BUCKET, SINK, BUCKET_MEMBER, EXCLUSION]  # capture is on by default
     build = [REPOSITORY, IMAGE, REPOSITORY_MEMBER]  # the dev stack sets no runtime.image
     assert types == sorted([ACCOUNT, BUCKET_MEMBER, SERVICE, BUDGET, *capture, *build] + [CHANNEL] * len(emails))
     assert not [r for r in dev_run.resources if r.type.startswith("gcp:") and r.type not in GCP_TYPES]
@@ -485,7 +489,7 @@ def test_capture_bucket_is_private_with_lifecycle(run_edited: RunEdited) -> None
 
 def test_capture_disabled_declares_nothing(run_edited: RunEdited) -> None:
     run = run_edited(set_fn("capture", {"enabled": False}))
-    assert not children(run, BUCKET) and not children(run, SINK)
+    assert not children(run, BUCKET) and not children(run, SINK) and not children(run, EXCLUSION)
     assert [m.name for m in children(run, BUCKET_MEMBER)] == [f"{FN}-model-read"]
     env = {e["name"]: e["value"] for e in one(run, SERVICE).inputs["template"]["containers"][0]["envs"]}
     assert env["INFEROPS_CAPTURE_ENABLED"] == "false" and "INFEROPS_CAPTURE_URI" not in env

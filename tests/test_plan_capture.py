@@ -13,10 +13,11 @@ sources (US East list prices read 2026-11-20), not by calling the estimator's ar
   each partition's buffer is delivered as its own object at the size or interval hint
   (https://docs.aws.amazon.com/firehose/latest/dev/buffering.html).
 * S3 Standard $0.023/GB-month, PUT $0.005 per 1,000 (https://aws.amazon.com/s3/pricing/).
-* Cloud Logging $0.50/GiB stored in log buckets; routing to a sink is not charged by Logging
-  ("Log routing is defined as forwarding received logs to a supported destination. Destination charges
-  might apply"), so the charge is the _Default bucket's copy; units are binary
-  (https://cloud.google.com/stackdriver/pricing). GCS Standard us-central1 $0.020/GB-month, Class A
+* Cloud Logging storage $0.50/GiB streamed into log buckets, up to 30 days included; "Log Router: No
+  additional charge" ("Log routing is defined as forwarding received logs to a supported destination.
+  Destination charges might apply"); units are binary (https://cloud.google.com/stackdriver/pricing).
+  The component excludes capture entries from the _Default sink (tests/test_capture_gcp.py), so only
+  ``capture.keepInLogs`` pays for a _Default copy. GCS Standard us-central1 $0.020/GB-month, Class A
   $0.005 per 1,000 (https://cloud.google.com/storage/pricing).
 """
 
@@ -184,18 +185,47 @@ def test_aws_canary_doubles_the_partitioned_objects(table: dict[str, Any]) -> No
 def test_gcp_worked_example(table: dict[str, Any]) -> None:
     """500,000 requests, all sampled, each a Cloud Logging LogEntry of the measured size, 30 days kept.
 
-    The _Default bucket stores the entries ($0.50/GiB); the sink's GCS copy costs storage and one
-    Class A write per hourly batch file (730 a month).
+    The entries are excluded from the _Default bucket, so Logging bills nothing (the Log Router is
+    free); the sink's GCS copy costs storage and one Class A write per hourly batch file (730 a month).
     """
     fn = spec(name="doc-classifier")
     size, _basis, text = capturecost.record_bytes(fn)
     entry = capturecost.gcp_entry_bytes(json.loads(text))
     assert entry > size + 300  # the LogEntry envelope around jsonPayload is most of an entry
     est = capturecost.estimate_capture(fn, table)
+    assert est.path == "cloud logging -> sink -> gcs"
     got = lines(est)
-    assert got["cloud logging ingestion (_Default bucket)"] == pytest.approx(500_000 * entry / GIB * 0.50)
+    assert set(got) == {"gcs storage", "gcs Class A operations"}
     assert got["gcs storage"] == pytest.approx(500_000 * entry / GIB * STORED_MONTHS_30_DAYS * 0.020)
     assert got["gcs Class A operations"] == pytest.approx(730 * 0.005 / 1000)
+    assert est.monthly_usd == pytest.approx(got["gcs storage"] + 730 * 0.005 / 1000)
+
+
+def test_gcp_keep_in_logs_prices_the_default_bucket_copy(table: dict[str, Any]) -> None:
+    """capture.keepInLogs: the same entries are also stored in _Default at $0.50/GiB (its default
+    30-day retention is included, so no retention line); the GCS lines do not change."""
+    excluded = capturecost.estimate_capture(spec(name="doc-classifier"), table)
+    fn = spec(lambda f: f.setdefault("capture", {}).update(keepInLogs=True), name="doc-classifier")
+    _size, _basis, text = capturecost.record_bytes(fn)
+    entry = capturecost.gcp_entry_bytes(json.loads(text))
+    kept = capturecost.estimate_capture(fn, table)
+    assert kept.path == "cloud logging -> sink -> gcs + _Default bucket"
+    got = lines(kept)
+    assert got.pop("cloud logging storage (_Default bucket, keepInLogs)") == pytest.approx(500_000 * entry / GIB * 0.50)
+    assert got == lines(excluded)
+    # The _Default copy costs more than the whole exported path: what the exclusion saves.
+    assert kept.monthly_usd > 2 * excluded.monthly_usd
+
+
+def test_keep_in_logs_elsewhere_changes_nothing_and_says_so(table: dict[str, Any]) -> None:
+    plain = capturecost.estimate_capture(aws_fn(), table, measured=(400, "t", "{}"))
+    fn = aws_fn().model_copy(update={"capture": aws_fn().capture.model_copy(update={"keep_in_logs": True})})
+    kept = capturecost.estimate_capture(fn, table, measured=(400, "t", "{}"))
+    assert lines(kept) == lines(plain)
+    assert kept.warnings == [
+        *plain.warnings,
+        "capture: keepInLogs has no effect on aws (only GCP excludes capture entries)",
+    ]
 
 
 def test_kubernetes_writer_puts_one_object_per_flush(table: dict[str, Any]) -> None:
@@ -283,7 +313,7 @@ def test_the_dev_plan_shows_capture_per_function() -> None:
 
 
 def test_share_above_the_limit_warns_and_never_fails(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "--stack", "dev", "--max-capture-share", "0.5"]) == 0
+    assert main(["plan", "--stack", "dev", "--max-capture-share", "0.1"]) == 0
     out = capsys.readouterr().out
     assert "== Estimated monthly capture cost ==" in out
     for name in ("fraud-scorer", "churn-predictor", "doc-classifier", "sentiment"):

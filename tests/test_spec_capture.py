@@ -23,6 +23,7 @@ def test_capture_defaults_when_the_stack_says_nothing(dev_config: dict[str, Any]
         # Kubernetes needs a destination (the pod's writer): the dev stack names one for sentiment.
         own = "s3://example-inferops-captures/sentiment" if fn.platform == "kubernetes" else None
         assert (c.enabled, c.sample_percent, c.retention_days, c.destination) == (True, 100.0, 30, own)
+        assert c.keep_in_logs is False  # GCP: capture entries leave the _Default log bucket
         assert fn.model.reference_uri is None
 
 
@@ -48,6 +49,7 @@ def test_capture_defaults_merge_under_each_function(dev_config: dict[str, Any]) 
         ("capture.retentionDays", 0, "capture.retentionDays: Input should be greater than or equal to 1"),
         ("capture.destination", "https://lake/cap", "capture.destination: String should match pattern"),
         ("capture.enabled", "yes", "capture.enabled: Input should be a valid boolean"),
+        ("capture.keepInLogs", "no", "capture.keepInLogs: Input should be a valid boolean"),
         ("capture.every", 1, "capture.every: unknown key"),
         ("model.referenceUri", "ftp://x/ref.parquet", "model.referenceUri: String should match pattern"),
     ],
@@ -74,6 +76,7 @@ def test_the_schema_file_carries_capture_and_reference_uri() -> None:
     text = (ROOT / "schema" / "stack-config.schema.json").read_text()
     schema = json.loads(text)
     assert "CaptureSpec" in json.dumps(schema) and "referenceUri" in text and "samplePercent" in text
+    assert schema["$defs"]["CaptureSpec"]["properties"]["keepInLogs"]["default"] is False
 
 
 def test_kubernetes_capture_needs_a_destination(dev_config: dict[str, Any]) -> None:
