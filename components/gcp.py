@@ -69,8 +69,12 @@ REVISION_TRAFFIC = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
 _REVISION_MAX = 63
 _ACCOUNT_ID_MAX = 30
 #: A traffic tag and the service name together are at most 46 characters: they form the tag URL's
-#: DNS label (gcloud: "Combined traffic tag and service name cannot exceed 46 characters", quoted in
-#: PolicyEngine/policyengine-api#3729). The longest tag here is 6 characters ("canary", "stable"),
+#: DNS label. The Cloud Run Admin API rejects more ("traffic[].tag: traffic tag ... and service name
+#: ... together are too long. Combined traffic tag and service name cannot exceed 46 characters", the
+#: control plane's validation error, which gcloud only relays), and Google's own Firebase CLI sizes
+#: its Cloud Run function ids by it (firebase/firebase-tools src/frameworks/index.ts: "Combined
+#: traffic tag (19 chars) and functionId cannot exceed 46 characters"). The longest tag here is 6
+#: characters ("canary", "stable"),
 #: so service names are at most 40, which also leaves every revision name (service, '-', version
 #: slug, '-', shape hash; at most 63) room for a readable version.
 _SERVICE_MAX = 46 - max(len("canary"), len("stable"))
@@ -584,6 +588,20 @@ class GcpInferenceFunction(pulumi.ComponentResource):
         ]
 
 
+def service_not_found(error: str, service: str) -> bool:
+    """Whether an error of the ``gcp:cloudrunv2/getService`` invoke says the service does not exist.
+
+    The data source reads the service through the resource's read, which turns the API's 404 into an
+    empty id, and then fails with ``"<id> not found"`` for the id
+    ``projects/<project>/locations/<location>/services/<name>``
+    (hashicorp/terraform-provider-google google/services/cloudrunv2/data_source_google_cloud_run_v2_service.go,
+    ``dataSourceGoogleCloudRunV2ServiceRead``): that sentence for this service, and nothing looser. A
+    permission or disabled-API error (HTTP 403) must fail the deploy, even when its text happens to
+    contain "404" (a project number) or "not found".
+    """
+    return f"/services/{service} not found" in error
+
+
 def _existing_stable_revision(service: str, location: str, prefix: str) -> str | None:
     """The revision of the stable model that the service serves now (a read of the live service).
 
@@ -593,8 +611,8 @@ def _existing_stable_revision(service: str, location: str, prefix: str) -> str |
     """
     try:
         current = gcp.cloudrunv2.get_service(name=service, location=location)
-    except Exception as exc:  # the provider's invoke error: only "not found" means "does not exist"
-        if "not found" in str(exc).lower() or "404" in str(exc):
+    except Exception as exc:  # the provider's invoke error: only its "not found" means "does not exist"
+        if service_not_found(str(exc), service):
             return None
         raise
     for status in current.traffic_statuses or []:

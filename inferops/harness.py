@@ -96,6 +96,19 @@ GCP_PROJECT_NUMBER = "123456789012"
 MOCK_ACCESS_TOKEN = "mock-access-token"
 
 
+def _not_found(token: str, args: Mapping[str, Any]) -> str:
+    """The failure a provider's read of a missing object reports, as the real provider words it.
+
+    Cloud Run v2: ``"<id> not found"`` for ``projects/<project>/locations/<location>/services/<name>``
+    (hashicorp/terraform-provider-google data_source_google_cloud_run_v2_service.go), the project
+    being the provider's (``example-project`` here, as ``getClientConfig`` answers).
+    """
+    if token == "gcp:cloudrunv2/getService:getService":
+        project = args.get("project") or "example-project"
+        return f"projects/{project}/locations/{args.get('location')}/services/{args.get('name')} not found"
+    return f"{args.get('name')}: resource not found (HTTP 404)"
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Echo inputs back as outputs plus the computed fields the components read; record everything.
 
@@ -134,7 +147,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.token in ("azure-native:web:getWebApp", "gcp:cloudrunv2/getService:getService"):
             found = self.read_cloud(args.token, dict(args.args))
             if found is None:
-                return {}, [("name", f"{args.args.get('name')}: resource not found (HTTP 404)")]
+                return {}, [("name", _not_found(args.token, dict(args.args)))]
             return found, []
         if args.token == "gcp:organizations/getClientConfig:getClientConfig":
             # The provider's own access token (the registry password of the image push).

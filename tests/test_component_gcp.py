@@ -540,8 +540,10 @@ def test_long_names_get_distinct_account_ids() -> None:
 
 @pytest.mark.parametrize("name", ["a", "doc-classifier", "fraud-scorer-realtime-transactions-euw1", "a" * 63])
 def test_service_names_fit_cloud_run_and_leave_room_for_revisions(name: str) -> None:
-    """A traffic tag and the service name together are at most 46 characters (gcloud: "Combined
-    traffic tag and service name cannot exceed 46 characters", PolicyEngine/policyengine-api#3729);
+    """A traffic tag and the service name together are at most 46 characters (the Cloud Run Admin API's
+    validation error "traffic[].tag: ... Combined traffic tag and service name cannot exceed 46
+    characters", which gcloud relays; Google's Firebase CLI sizes function ids by it:
+    firebase/firebase-tools src/frameworks/index.ts);
     revision names are <service>-..., at most 63 (cloud.google.com/run/docs/reference/rest/v2/
     projects.locations.services)."""
     svc = service_name("inferops", "dev", name)
