@@ -10,8 +10,9 @@ One :class:`GcpInferenceFunction` per function declares:
   unless ``endpoint.public`` is set;
 * an ``roles/run.invoker`` grant to ``allUsers`` only for public endpoints;
 * without ``runtime.image``: an Artifact Registry Docker repository (in the function's region), the
-  build and push of ``functions/Dockerfile`` to it (:mod:`components.image`), read access to that
-  repository for the revision's identity, and the service deploying the image by digest;
+  build and push of ``functions/Dockerfile`` to it (:mod:`components.image`), and the service
+  deploying the image by digest (pulled by the Cloud Run service agent, which needs no grant on a
+  repository of its own project);
 * with ``capture.enabled``: a Cloud Logging sink of the capture records to a private GCS bucket
   with a lifecycle rule (or to ``capture.destination``), its writer identity may only create objects;
 * a billing budget on ``inferops:gcpBillingAccount`` filtered by the stack-scoped ``function-name``
@@ -288,7 +289,6 @@ class GcpInferenceFunction(pulumi.ComponentResource):
         )
 
         self.image_repository: gcp.artifactregistry.Repository | None = None
-        self.image_reader: gcp.artifactregistry.RepositoryIamMember | None = None
         self.image: docker_build.Image | None = None
         image: pulumi.Input[str]
         if fn.runtime.image is not None:
@@ -374,8 +374,8 @@ class GcpInferenceFunction(pulumi.ComponentResource):
             traffics=self._traffic(fn),
             opts=ResourceOptions(
                 parent=self,
-                # The revision's identity may read the model and the image before the revision starts.
-                depends_on=[self.artifact_reader, *([self.image_reader] if self.image_reader else [])],
+                # The revision's identity may read the model before the revision starts.
+                depends_on=[self.artifact_reader],
             ),
         )
 
@@ -493,19 +493,12 @@ class GcpInferenceFunction(pulumi.ComponentResource):
             parent=self,
             depends_on=[self.image_repository],
         )
-        # Runtimes are preconfigured to pull from the same project's repositories, but not every
-        # custom service account is (cloud.google.com/artifact-registry/docs/deploy: "You must
-        # configure or modify permissions yourself if ... You are using a custom service account"):
-        # the revision's own identity gets read on this one repository.
-        self.image_reader = gcp.artifactregistry.RepositoryIamMember(
-            f"{name}-image-read",
-            project=self.image_repository.project,
-            location=self.image_repository.location,
-            repository=self.image_repository.repository_id,
-            role="roles/artifactregistry.reader",
-            member=self.account.member,
-            opts=child,
-        )
+        # No grant for the revision's identity: Cloud Run pulls the image with its service agent, not
+        # with the revision's service account (the control plane's error names it: "Google Cloud Run
+        # Service Agent <account> must have permission to read the image", the message
+        # GoogleCloudPlatform/gcpdiag gcpdiag/runbook/cloudrun/service_deployment.py matches), and
+        # runtimes are preconfigured with access to repositories in the same project
+        # (cloud.google.com/artifact-registry/docs/deploy), which this one always is (one provider).
         return digest_ref(repository, tag, self.image)
 
     def _capture(
