@@ -150,6 +150,10 @@ def test_no_grant_on_the_repository_the_service_agent_pulls_from_its_own_project
 
 
 def test_cloud_run_deploys_the_built_image_by_digest(dev_run: ProgramRun) -> None:
+    """The digest is the pushed manifest's; BuildKit's default provenance makes it an image index
+    (image + attestation manifest). Cloud Run accepts Docker V2 and OCI images, and of an index "the
+    manifest list must include linux/amd64" (cloud.google.com/run/docs/container-contract; it added
+    index support in 2023, docker/buildx#1533), which the single linux/amd64 platform guarantees."""
     image = one(dev_run, GCP_FN, IMAGE)
     digest = image.outputs["digest"]
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
