@@ -868,7 +868,9 @@ class AwsInferenceFunction(pulumi.ComponentResource):
             # stream when it changes (ForceNew in terraform-provider-aws's firehose delivery_stream.go;
             # the Registry note of dynamic_partitioning_configuration). The stream's name is fixed and
             # unique in the account and region, so the old stream must go first: create-before-delete
-            # would fail with ResourceInUseException on a stack deployed before partitioning.
+            # would fail with ResourceInUseException on a stack deployed before partitioning. The
+            # subscription filter (destination_arn ForceNew, depending on stream.arn) is then deleted
+            # before the stream and recreated after it by the engine's dependent replacements.
             opts=ResourceOptions.merge(
                 child, ResourceOptions(depends_on=[delivery_policy], delete_before_replace=True)
             ),

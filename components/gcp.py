@@ -10,8 +10,9 @@ One :class:`GcpInferenceFunction` per function declares:
   unless ``endpoint.public`` is set;
 * an ``roles/run.invoker`` grant to ``allUsers`` only for public endpoints;
 * without ``runtime.image``: an Artifact Registry Docker repository (in the function's region), the
-  build and push of ``functions/Dockerfile`` to it (:mod:`components.image`), read access to that
-  repository for the revision's identity, and the service deploying the image by digest;
+  build and push of ``functions/Dockerfile`` to it (:mod:`components.image`), and the service
+  deploying the image by digest (pulled by the Cloud Run service agent, which needs no grant on a
+  repository of its own project);
 * with ``capture.enabled``: a Cloud Logging sink of the capture records to a private GCS bucket
   with a lifecycle rule (or to ``capture.destination``), its writer identity may only create objects,
   and (unless ``capture.keepInLogs``) an exclusion of the same records from the ``_Default`` sink;
@@ -70,8 +71,12 @@ REVISION_TRAFFIC = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
 _REVISION_MAX = 63
 _ACCOUNT_ID_MAX = 30
 #: A traffic tag and the service name together are at most 46 characters: they form the tag URL's
-#: DNS label (gcloud: "Combined traffic tag and service name cannot exceed 46 characters", quoted in
-#: PolicyEngine/policyengine-api#3729). The longest tag here is 6 characters ("canary", "stable"),
+#: DNS label. The Cloud Run Admin API rejects more ("traffic[].tag: traffic tag ... and service name
+#: ... together are too long. Combined traffic tag and service name cannot exceed 46 characters", the
+#: control plane's validation error, which gcloud only relays), and Google's own Firebase CLI sizes
+#: its Cloud Run function ids by it (firebase/firebase-tools src/frameworks/index.ts: "Combined
+#: traffic tag (19 chars) and functionId cannot exceed 46 characters"). The longest tag here is 6
+#: characters ("canary", "stable"),
 #: so service names are at most 40, which also leaves every revision name (service, '-', version
 #: slug, '-', shape hash; at most 63) room for a readable version.
 _SERVICE_MAX = 46 - max(len("canary"), len("stable"))
@@ -294,7 +299,6 @@ class GcpInferenceFunction(pulumi.ComponentResource):
         )
 
         self.image_repository: gcp.artifactregistry.Repository | None = None
-        self.image_reader: gcp.artifactregistry.RepositoryIamMember | None = None
         self.image: docker_build.Image | None = None
         image: pulumi.Input[str]
         if fn.runtime.image is not None:
@@ -380,8 +384,8 @@ class GcpInferenceFunction(pulumi.ComponentResource):
             traffics=self._traffic(fn),
             opts=ResourceOptions(
                 parent=self,
-                # The revision's identity may read the model and the image before the revision starts.
-                depends_on=[self.artifact_reader, *([self.image_reader] if self.image_reader else [])],
+                # The revision's identity may read the model before the revision starts.
+                depends_on=[self.artifact_reader],
             ),
         )
 
@@ -499,19 +503,12 @@ class GcpInferenceFunction(pulumi.ComponentResource):
             parent=self,
             depends_on=[self.image_repository],
         )
-        # Runtimes are preconfigured to pull from the same project's repositories, but not every
-        # custom service account is (cloud.google.com/artifact-registry/docs/deploy: "You must
-        # configure or modify permissions yourself if ... You are using a custom service account"):
-        # the revision's own identity gets read on this one repository.
-        self.image_reader = gcp.artifactregistry.RepositoryIamMember(
-            f"{name}-image-read",
-            project=self.image_repository.project,
-            location=self.image_repository.location,
-            repository=self.image_repository.repository_id,
-            role="roles/artifactregistry.reader",
-            member=self.account.member,
-            opts=child,
-        )
+        # No grant for the revision's identity: Cloud Run pulls the image with its service agent, not
+        # with the revision's service account (the control plane's error names it: "Google Cloud Run
+        # Service Agent <account> must have permission to read the image", the message
+        # GoogleCloudPlatform/gcpdiag gcpdiag/runbook/cloudrun/service_deployment.py matches), and
+        # runtimes are preconfigured with access to repositories in the same project
+        # (cloud.google.com/artifact-registry/docs/deploy), which this one always is (one provider).
         return digest_ref(repository, tag, self.image)
 
     def _capture(
@@ -615,6 +612,20 @@ class GcpInferenceFunction(pulumi.ComponentResource):
         ]
 
 
+def service_not_found(error: str, service: str) -> bool:
+    """Whether an error of the ``gcp:cloudrunv2/getService`` invoke says the service does not exist.
+
+    The data source reads the service through the resource's read, which turns the API's 404 into an
+    empty id, and then fails with ``"<id> not found"`` for the id
+    ``projects/<project>/locations/<location>/services/<name>``
+    (hashicorp/terraform-provider-google google/services/cloudrunv2/data_source_google_cloud_run_v2_service.go,
+    ``dataSourceGoogleCloudRunV2ServiceRead``): that sentence for this service, and nothing looser. A
+    permission or disabled-API error (HTTP 403) must fail the deploy, even when its text happens to
+    contain "404" (a project number) or "not found".
+    """
+    return f"/services/{service} not found" in error
+
+
 def _existing_stable_revision(service: str, location: str, prefix: str) -> str | None:
     """The revision of the stable model that the service serves now (a read of the live service).
 
@@ -624,8 +635,8 @@ def _existing_stable_revision(service: str, location: str, prefix: str) -> str |
     """
     try:
         current = gcp.cloudrunv2.get_service(name=service, location=location)
-    except Exception as exc:  # the provider's invoke error: only "not found" means "does not exist"
-        if "not found" in str(exc).lower() or "404" in str(exc):
+    except Exception as exc:  # the provider's invoke error: only its "not found" means "does not exist"
+        if service_not_found(str(exc), service):
             return None
         raise
     for status in current.traffic_statuses or []:

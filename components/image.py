@@ -108,10 +108,18 @@ def build_image(
             docker_build.CacheToArgs(
                 registry=docker_build.CacheToRegistryArgs(
                     ref=pulumi.Output.concat(repo, ":", CACHE_TAG),
-                    # An OCI image manifest for the cache: registries that reject manifest lists
-                    # for caches (ECR, some Artifact Registry setups) accept it.
+                    # The cache as an OCI image manifest rather than an index (image-manifest,
+                    # moby/buildkit#3724): "Some registries like AWS ECR will not work with caching if
+                    # this is false" (the SDK's CacheToRegistry docs), and it "Requires ociMediaTypes
+                    # to also be true". Artifact Registry needs neither (it stores OCI image indexes
+                    # and OCI-format artifacts: cloud.google.com/artifact-registry/docs/supported-formats;
+                    # cache export to it works: moby/buildkit#1143), so this one form fits every
+                    # registry `inferops:containerRegistry` may name.
                     image_manifest=True,
                     oci_media_types=True,
+                    # Every step's cache, not only the final image's layers (the SDK default, min):
+                    # no registry requires it; for today's single-stage Dockerfile the two export the
+                    # same layers, and a builder stage added later keeps its cache.
                     mode=docker_build.CacheMode.MAX,
                     ignore_error=True,  # a failed cache export must not fail the deploy
                 )

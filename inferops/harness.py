@@ -116,6 +116,19 @@ GCP_PROJECT_NUMBER = "123456789012"
 MOCK_ACCESS_TOKEN = "mock-access-token"
 
 
+def _not_found(token: str, args: Mapping[str, Any]) -> str:
+    """The failure a provider's read of a missing object reports, as the real provider words it.
+
+    Cloud Run v2: ``"<id> not found"`` for ``projects/<project>/locations/<location>/services/<name>``
+    (hashicorp/terraform-provider-google data_source_google_cloud_run_v2_service.go), the project
+    being the provider's (``example-project`` here, as ``getClientConfig`` answers).
+    """
+    if token == "gcp:cloudrunv2/getService:getService":
+        project = args.get("project") or "example-project"
+        return f"projects/{project}/locations/{args.get('location')}/services/{args.get('name')} not found"
+    return f"{args.get('name')}: resource not found (HTTP 404)"
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Echo inputs back as outputs plus the computed fields the components read; record everything.
 

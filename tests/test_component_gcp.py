@@ -34,7 +34,6 @@ BUCKET = "gcp:storage/bucket:Bucket"
 SINK = "gcp:logging/projectSink:ProjectSink"
 EXCLUSION = "gcp:logging/projectExclusion:ProjectExclusion"
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
-REPOSITORY_MEMBER = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
 IMAGE = "docker-build:index:Image"
 REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
 
@@ -46,10 +45,7 @@ LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 ANNOTATION_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 RESERVED_NS = ("run.googleapis.com", "cloud.googleapis.com", "serving.knative.dev", "autoscaling.knative.dev")
 #: Every resource type the component may create; taggable ones are checked for metadata.
-GCP_TYPES = {
-    *(SERVICE, ACCOUNT, BUCKET_MEMBER, INVOKER, CHANNEL, BUDGET, BUCKET, SINK, EXCLUSION),
-    *(REPOSITORY, REPOSITORY_MEMBER),
-}
+GCP_TYPES = {SERVICE, ACCOUNT, BUCKET_MEMBER, INVOKER, CHANNEL, BUDGET, BUCKET, SINK, EXCLUSION, REPOSITORY}
 
 Edit = Callable[[dict[str, Any]], None]
 RunEdited = Callable[[Edit], ProgramRun]
@@ -182,7 +178,7 @@ def test_component_registers_the_expected_resources(dev_run: ProgramRun, dev_con
     types = sorted(r.type for r in dev_run.children_of(component(dev_run).urn))
     emails = dev_config["inferops:budgetAlertEmails"]
     capture = [BUCKET, SINK, BUCKET_MEMBER, EXCLUSION]  # capture is on by default
-    build = [REPOSITORY, IMAGE, REPOSITORY_MEMBER]  # the dev stack sets no runtime.image
+    build = [REPOSITORY, IMAGE]  # the dev stack sets no runtime.image; no grant (test_image_build)
     assert types == sorted([ACCOUNT, BUCKET_MEMBER, SERVICE, BUDGET, *capture, *build] + [CHANNEL] * len(emails))
     assert not [r for r in dev_run.resources if r.type.startswith("gcp:") and r.type not in GCP_TYPES]
     assert all(r.parent == component(dev_run).urn for r in dev_run.children_of(component(dev_run).urn))
@@ -430,7 +426,6 @@ def test_no_wildcard_or_broad_iam(dev_run: ProgramRun, dev_config: dict[str, Any
             "roles/storage.objectViewer",
             "roles/storage.objectCreator",
             "roles/run.invoker",
-            "roles/artifactregistry.reader",
         }
     (read,) = [m for m in children(dev_run, BUCKET_MEMBER) if m.name == f"{FN}-model-read"]
     assert read.inputs["bucket"] == "example-models"
@@ -544,8 +539,10 @@ def test_long_names_get_distinct_account_ids() -> None:
 
 @pytest.mark.parametrize("name", ["a", "doc-classifier", "fraud-scorer-realtime-transactions-euw1", "a" * 63])
 def test_service_names_fit_cloud_run_and_leave_room_for_revisions(name: str) -> None:
-    """A traffic tag and the service name together are at most 46 characters (gcloud: "Combined
-    traffic tag and service name cannot exceed 46 characters", PolicyEngine/policyengine-api#3729);
+    """A traffic tag and the service name together are at most 46 characters (the Cloud Run Admin API's
+    validation error "traffic[].tag: ... Combined traffic tag and service name cannot exceed 46
+    characters", which gcloud relays; Google's Firebase CLI sizes function ids by it:
+    firebase/firebase-tools src/frameworks/index.ts);
     revision names are <service>-..., at most 63 (cloud.google.com/run/docs/reference/rest/v2/
     projects.locations.services)."""
     svc = service_name("inferops", "dev", name)

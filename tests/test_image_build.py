@@ -136,20 +136,24 @@ def test_gcp_push_logs_in_with_the_providers_access_token_as_a_secret(dev_run: P
     ]
 
 
-def test_cloud_run_revision_identity_may_read_the_repository(dev_run: ProgramRun) -> None:
-    """Runtimes pull from their own project's repositories, but a custom service account may need its
-    own grant (cloud.google.com/artifact-registry/docs/deploy): read on this repository only."""
-    member = one(dev_run, GCP_FN, REPOSITORY_MEMBER)
-    account = one(dev_run, GCP_FN, "gcp:serviceaccount/account:Account")
-    repo = one(dev_run, GCP_FN, REPOSITORY)
-    assert member.inputs["role"] == "roles/artifactregistry.reader"
-    assert member.inputs["member"] == account.outputs["member"]
-    assert member.inputs["repository"] == repo.inputs["repositoryId"]
-    assert member.inputs["location"] == repo.inputs["location"]
-    assert member.urn in one(dev_run, GCP_FN, RUN).dependencies  # granted before the revision starts
+def test_no_grant_on_the_repository_the_service_agent_pulls_from_its_own_project(dev_run: ProgramRun) -> None:
+    """Cloud Run pulls the image with its service agent, not the revision's service account: the
+    control plane's error names it ("Google Cloud Run Service Agent <account> must have permission to
+    read the image", matched by GoogleCloudPlatform/gcpdiag gcpdiag/runbook/cloudrun/service_deployment.py),
+    and "Google Cloud runtime environments are preconfigured with access to repositories in the same
+    project" (cloud.google.com/artifact-registry/docs/deploy). The repository is the service's
+    project's (one provider), so nothing is granted: the running code gets no read on images."""
+    assert not children(dev_run, GCP_FN, REPOSITORY_MEMBER)
+    repo, svc = one(dev_run, GCP_FN, REPOSITORY), one(dev_run, GCP_FN, RUN)
+    assert "project" not in repo.inputs and "project" not in svc.inputs  # both the provider's project
+    assert repo.inputs["location"] == svc.inputs["location"]
 
 
 def test_cloud_run_deploys_the_built_image_by_digest(dev_run: ProgramRun) -> None:
+    """The digest is the pushed manifest's; BuildKit's default provenance makes it an image index
+    (image + attestation manifest). Cloud Run accepts Docker V2 and OCI images, and of an index "the
+    manifest list must include linux/amd64" (cloud.google.com/run/docs/container-contract; it added
+    index support in 2023, docker/buildx#1533), which the single linux/amd64 platform guarantees."""
     image = one(dev_run, GCP_FN, IMAGE)
     digest = image.outputs["digest"]
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
