@@ -24,7 +24,7 @@ from typing import Any
 from drift.remediate import remediate
 from gitops.cli import add_writeback_arguments
 from gitops.writeback import GitOpsError, open_pull_request
-from inferops.exitcodes import EXIT_BAD_INPUT, EXIT_OK
+from inferops.exitcodes import EXIT_BAD_INPUT, EXIT_OK, run_guarded
 
 
 def _iso_date(text: str) -> date:
@@ -81,7 +81,14 @@ def run_remediate(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry (``python -m drift.remediate_cli``) for when ``drift.cli`` is not at hand."""
+    """Standalone entry (``python -m drift.remediate_cli``) for when ``drift.cli`` is not at hand.
+
+    Guarded like ``python -m drift``: an unexpected exception is exit 3 with one line, never 1.
+    """
+    return run_guarded("drift", lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="drift")
     sub = parser.add_subparsers(dest="command", required=True)
     add_remediate_parser(sub)

@@ -1,9 +1,19 @@
 """FinOps decisions: a report's proposals for one function -> the config edits, as a gitops ``Change``.
 
-Pure: :func:`plan_change` reads only the report and the function's config as it is at the commit being
-edited. An edit is planned only where the config still holds the value the report saw (``from``): a
-value someone changed since is theirs, and an edit already applied (a re-run, or the other writer's
-branch after a rejected push) plans nothing, which is what makes write-back idempotent.
+Pure: :func:`plan_change` reads only the report and the function's config (and ``inferops:defaults``)
+as it is at the commit being edited. An edit is planned only where the config still holds the value the
+report saw (``from``): a value someone changed since is theirs, and an edit already applied (a re-run,
+or the other writer's branch after a rejected push) plans nothing, which is what makes write-back
+idempotent.
+
+The report's values are the function's effective config: a key the function does not carry is
+inherited, ``finops.*`` from ``inferops:defaults`` and ``scaling.*`` from the program's defaults
+(:class:`components.spec.ScalingSpec`). Changing one means writing it into the function's own block
+(editing the defaults would change every other function), after which later edits of the defaults no
+longer reach this function. That is what the change needs, but it is not what a reviewer sees in a
+diff that adds one line, so every such key is said in ``changes``, the commit body and the pull
+request ("sets it on fn; was inherited from inferops:defaults: 120"); a key whose inherited value is
+already the target is not written at all.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components.spec import ScalingSpec
 from gitops.configedit import Edit
 from gitops.writeback import Change
 
@@ -106,8 +117,30 @@ def _number(v: Any) -> int | float:
     return int(v) if float(v).is_integer() else float(v)
 
 
-def plan_change(report: Report, stack: str, function: str, fn: Mapping[str, Any]) -> Change | None:
-    """The change carrying out the report's proposals for ``function`` on config ``fn``; None if nothing to do."""
+#: Where a key the function does not carry comes from, by its block.
+_PROGRAM_DEFAULTS = {
+    ("scaling", "minInstances"): ScalingSpec.model_fields["min_instances"].default,
+    ("scaling", "maxInstances"): ScalingSpec.model_fields["max_instances"].default,
+}
+
+
+def _inherited(path: tuple[str, ...], defaults: Mapping[str, Any] | None) -> tuple[Any, str]:
+    """(value, source) the function gets for ``path`` when it does not carry it; value None if unknown."""
+    if path[0] == "finops" and len(path) == 2:
+        return (defaults.get(path[1]) if defaults is not None else None), "inferops:defaults"
+    if path in _PROGRAM_DEFAULTS:
+        return _PROGRAM_DEFAULTS[path], "the program's default"
+    return None, "nowhere"
+
+
+def plan_change(
+    report: Report, stack: str, function: str, fn: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+) -> Change | None:
+    """The change carrying out the report's proposals for ``function`` on config ``fn``; None if nothing to do.
+
+    ``defaults``: the stack's ``inferops:defaults``, what ``fn`` inherits; None when not known, and
+    then a ``finops`` key ``fn`` does not carry is taken to hold what the report saw.
+    """
     entry = report.functions.get(function)
     if entry is None:
         raise ReportError(f"{report.path}: functions: no entry for {function!r}")
@@ -115,25 +148,42 @@ def plan_change(report: Report, stack: str, function: str, fn: Mapping[str, Any]
     new_blocks: dict[str, dict[str, Any]] = {}
     changes: list[str] = []
     skipped: list[str] = []
+    inherited_keys: list[str] = []
     actions: list[str] = []
     reasons: list[str] = []
     for proposal in entry.get("proposals", []):
         applied = False
         for e in proposal["edits"]:
             path = tuple(e["path"].split("."))
-            current = _get(fn, path)
             target = _number(e["to"])
-            if current is not None and current == target:
-                continue
             expected = e.get("from")
+            own = _get(fn, path)
+            source = "its own"
+            current = own
+            if own is None:
+                current, source = _inherited(path, defaults)
+                if current is None and defaults is None and path[0] == "finops":
+                    current = expected  # inherited from defaults we were not given: what the report saw
+            if current is not None and current == target:
+                continue  # already so, own or inherited: nothing to write
             if current is not None and expected is not None and current != expected:
-                skipped.append(f"{e['path']} is {current} now, the report saw {expected}: left alone")
+                where = "" if own is not None else f" (inherited from {source})"
+                skipped.append(f"{e['path']} is {current} now{where}, the report saw {expected}: left alone")
                 continue
             if isinstance(fn.get(path[0]), Mapping):
                 edits.append(Edit(path, target))
             else:
                 new_blocks.setdefault(path[0], {})[path[1]] = target
-            changes.append(f"{e['path']}: {current} -> {target}")
+            was = "unset" if current is None else current
+            if own is None and current is None:
+                changes.append(f"{e['path']}: unset -> {target} (sets it on {function})")
+            elif own is None:
+                changes.append(
+                    f"{e['path']}: {was} -> {target} (sets it on {function}; was inherited from {source}: {was})"
+                )
+                inherited_keys.append(f"{e['path']} (was {was}, from {source})")
+            else:
+                changes.append(f"{e['path']}: {was} -> {target}")
             applied = True
         if applied:
             actions.append(proposal["action"])
@@ -146,6 +196,12 @@ def plan_change(report: Report, stack: str, function: str, fn: Mapping[str, Any]
     body_lines += [f"- {c}" for c in changes]
     if reasons:
         body_lines += ["", "Why:"] + [f"- {r}" for r in reasons]
+    inherit_note = (
+        f"{function} did not carry these keys and inherited them; it carries its own value now, so later "
+        "edits of inferops:defaults or of the program's defaults no longer change them for it:"
+    )
+    if inherited_keys:
+        body_lines += ["", "Now set on the function:", inherit_note] + [f"- {k}" for k in inherited_keys]
     if skipped:
         body_lines += ["", "Not changed:"] + [f"- {s}" for s in skipped]
     md = [f"## FinOps: `{action}` for `{function}` on `{stack}`", ""]
@@ -154,6 +210,9 @@ def plan_change(report: Report, stack: str, function: str, fn: Mapping[str, Any]
     if fc is not None:
         md.append(f"- Forecast ${fc:,.2f} against a ${entry.get('budget_usd', 0):,.2f} budget")
     md += ["", "### Config change", ""] + [f"- `{c}`" for c in changes]
+    if inherited_keys:
+        md += ["", "### Now set on the function", "", inherit_note, ""]
+        md += [f"- `{k.split(' ', 1)[0]}` {k.split(' ', 1)[1]}" for k in inherited_keys]
     if reasons:
         md += ["", "### Why", ""] + [f"- {r}" for r in reasons]
     rs = entry.get("rightsizing") or {}

@@ -21,6 +21,7 @@ from typing import Any
 
 from finops.decide import ReportError, load_report, plan_change
 from gitops.cli import add_writeback_arguments
+from gitops.configedit import read_function_and_defaults
 from gitops.writeback import GitOpsError, open_pull_request, outcome_json, write_back
 from inferops.exitcodes import EXIT_BAD_INPUT, EXIT_OK
 
@@ -59,9 +60,9 @@ def run_remediate(args: argparse.Namespace) -> int:
     try:
         outcome = write_back(
             args.repo, args.stack, args.function,
-            lambda fn: plan_change(report, args.stack, args.function, fn),
+            lambda view: plan_change(report, args.stack, args.function, view["function"], view["defaults"]),
             base=args.base, push=args.push, retries=args.retries, lock_timeout=args.lock_timeout, log=say,
-            git_timeout=args.git_timeout, verify=not args.no_verify,
+            git_timeout=args.git_timeout, verify=not args.no_verify, read=read_function_and_defaults,
         )  # fmt: skip
     except ReportError as exc:
         sys.stderr.write(f"finops: error: {' '.join(str(exc).split())}\n")

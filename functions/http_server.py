@@ -12,8 +12,10 @@ request parsing and adds what a server facing the internet needs:
 * a fixed pool of :data:`WORKERS` threads and at most :data:`QUEUE` accepted connections waiting for
   one; beyond that a connection gets an immediate ``503`` with ``Retry-After`` instead of a thread;
 * a listen backlog of :data:`LISTEN_BACKLOG` (the kernel caps it at ``net.core.somaxconn``);
-* an idle timeout between keep-alive requests, a per-read timeout while a request arrives, and a
-  deadline for the whole body, so a slow or stalled client frees its worker (``408``);
+* an idle timeout between keep-alive requests, a per-read timeout while a request arrives, and one
+  deadline for the whole request (line, headers and body, from its first byte), so a slow, stalled or
+  trickling client frees its worker (``408``): a per-read timeout alone lets a client that sends one
+  byte just inside it hold a worker for ever (slowloris);
 * strict framing: exactly one decimal ``Content-Length`` (``-1``, ``+5``, ``0x10``, duplicates and
   ``Transfer-Encoding`` are refused), a body shorter than announced is ``400``, an oversized one is
   ``413`` before ``100 Continue`` is sent, so the client never uploads it;
@@ -28,7 +30,9 @@ container is reached directly (a Kubernetes ``Service`` without Knative, local r
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import math
 import os
 import re
 import socket
@@ -45,6 +49,21 @@ if __package__:
 else:  # deployed: this directory is the container's working directory
     import core  # type: ignore[no-redef]
 
+
+def _env_seconds(name: str, default: float) -> float:
+    """A positive, finite number of seconds from the environment, or a one-line error naming it."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number of seconds, got {text[:40]!r}")
+    return value
+
+
 #: Worker threads serving requests (Cloud Run's default concurrency is 80 requests per instance).
 WORKERS = int(os.environ.get("INFEROPS_HTTP_WORKERS", "32"))
 #: Accepted connections allowed to wait for a worker before new ones get a 503.
@@ -55,8 +74,9 @@ LISTEN_BACKLOG = 512
 IDLE_TIMEOUT_S = 5.0
 #: Seconds any single read of a request (line, headers, body) may wait for data.
 READ_TIMEOUT_S = 10.0
-#: Seconds the whole body may take to arrive.
-BODY_DEADLINE_S = 30.0
+#: Seconds a whole request (request line, headers and body) may take to arrive, from its first byte;
+#: :func:`main` reads ``INFEROPS_HTTP_READ_DEADLINE_SECONDS`` instead when it is set.
+READ_DEADLINE_S = 10.0
 
 _PREDICT_PATHS = ("/predict", "/")
 _DECIMAL = re.compile(r"[0-9]{1,19}")
@@ -71,18 +91,66 @@ def _log(level: str, message: str, **fields: Any) -> None:
     sys.stderr.write(json.dumps(record, default=str) + "\n")
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The request socket as a raw stream whose every ``recv`` is bounded by the request's deadline.
+
+    ``socket.makefile`` applies one timeout to each read, however many reads a request takes; this
+    sets the socket timeout before each read to what is left of the handler's deadline (or to the idle
+    timeout while no request has begun), starts the deadline when a request's first bytes arrive, and
+    raises :class:`TimeoutError` once it has passed.
+    """
+
+    def __init__(self, sock: socket.socket, handler: PredictHandler) -> None:
+        super().__init__()
+        self._sock = sock
+        self._handler = handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self._sock.settimeout(self._handler.next_read_timeout())
+        n = self._sock.recv_into(buffer)
+        if n:
+            self._handler.start_deadline()
+        return n
+
+
 class PredictHandler(BaseHTTPRequestHandler):
     """Routes ``POST /predict`` and ``GET /healthz``; everything else is a JSON 404/405."""
 
     server_version = "inferops-handler/1"
     protocol_version = "HTTP/1.1"
-    #: Applied to the socket by ``StreamRequestHandler.setup``; refined per phase below.
+    #: Applied to the socket by ``StreamRequestHandler.setup``; refined per read by :class:`_DeadlineReader`.
     timeout = READ_TIMEOUT_S
+    #: ``time.monotonic()`` by which the current request must have arrived; None between requests.
+    deadline: float | None = None
+
+    def setup(self) -> None:
+        """``StreamRequestHandler.setup``, with reads through :class:`_DeadlineReader`."""
+        super().setup()
+        self.rfile.close()  # the makefile() stream holds a reference that would keep the socket open
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self), io.DEFAULT_BUFFER_SIZE)
+
+    def start_deadline(self) -> None:
+        """Start the current request's deadline, unless it has started."""
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.server_timeout("deadline")
+
+    def next_read_timeout(self) -> float:
+        """The timeout for the next read: idle before a request, else the read timeout within the deadline."""
+        if self.deadline is None:
+            return self.server_timeout("idle")
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request deadline passed")
+        return min(self.server_timeout("read"), left)
 
     # --- responses ------------------------------------------------------------------------------
 
     def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = _json_bytes(payload)
+        self.connection.settimeout(self.server_timeout("read"))  # not what a read left of its deadline
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -115,17 +183,15 @@ class PredictHandler(BaseHTTPRequestHandler):
     # --- request loop ---------------------------------------------------------------------------
 
     def handle_one_request(self) -> None:
-        """One request: idle timeout until its first line, read timeout after; JSON errors throughout."""
+        """One request: idle timeout until its first bytes, then one deadline for all of it; JSON errors."""
         self.command, self.request_version, self.requestline = "", "HTTP/1.1", ""
-        started = False
+        self.deadline = None  # the idle wait between keep-alive requests is not part of the next one
         try:
-            self.connection.settimeout(self.server_timeout("idle"))
             self.raw_requestline = self.rfile.readline(65537)
             if not self.raw_requestline:
                 self.close_connection = True
                 return
-            started = True
-            self.connection.settimeout(self.server_timeout("read"))
+            self.start_deadline()  # the line may have come from the buffer, without a read
             if len(self.raw_requestline) > 65536:
                 self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
                 return
@@ -138,15 +204,16 @@ class PredictHandler(BaseHTTPRequestHandler):
                 method()
             self.wfile.flush()
         except TimeoutError:
-            if started:
-                self._fail(HTTPStatus.REQUEST_TIMEOUT, "request not received in time")
             self.close_connection = True
+            if self.deadline is not None:  # a request had begun: tell the client why it is cut off
+                with contextlib.suppress(OSError):
+                    self._fail(HTTPStatus.REQUEST_TIMEOUT, "request not received in time")
         except (ConnectionError, BrokenPipeError):
             self.close_connection = True
 
     def server_timeout(self, which: str) -> float:
-        """The server's ``idle`` or ``read`` timeout or body ``deadline`` (tests shorten them per server)."""
-        defaults = {"idle": IDLE_TIMEOUT_S, "read": READ_TIMEOUT_S, "deadline": BODY_DEADLINE_S}
+        """The server's ``idle`` or ``read`` timeout or request ``deadline`` (tests shorten them per server)."""
+        defaults = {"idle": IDLE_TIMEOUT_S, "read": READ_TIMEOUT_S, "deadline": READ_DEADLINE_S}
         return float(getattr(self.server, f"{which}_timeout", defaults[which]))
 
     def _has_body(self) -> bool:
@@ -187,16 +254,14 @@ class PredictHandler(BaseHTTPRequestHandler):
         return super().handle_expect_100()
 
     def _read_body(self, length: int) -> bytes | None:
-        """Exactly ``length`` bytes within the body deadline, or None after answering 400/408."""
-        deadline = time.monotonic() + self.server_timeout("deadline")
+        """Exactly ``length`` bytes, or None after answering 400.
+
+        Every read is bounded by the request's deadline (:class:`_DeadlineReader`): a body that does not
+        arrive in time raises :class:`TimeoutError`, answered 408 by :meth:`handle_one_request`.
+        """
         chunks: list[bytes] = []
         remaining = length
         while remaining:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self._fail(HTTPStatus.REQUEST_TIMEOUT, "body not received in time")
-                return None
-            self.connection.settimeout(min(self.server_timeout("read"), left))
             chunk = self.rfile.read1(min(remaining, 1 << 16))
             if not chunk:
                 self._fail(HTTPStatus.BAD_REQUEST, f"body shorter than its Content-Length ({length} bytes)")
@@ -254,7 +319,7 @@ class BoundedHTTPServer(HTTPServer):
         queue: int = QUEUE,
         idle_timeout: float = IDLE_TIMEOUT_S,
         read_timeout: float = READ_TIMEOUT_S,
-        deadline_timeout: float = BODY_DEADLINE_S,
+        deadline_timeout: float = READ_DEADLINE_S,
     ) -> None:
         if workers < 1 or queue < 0:
             raise ValueError("workers must be at least 1 and queue at least 0")
@@ -317,7 +382,7 @@ def make_server(host: str = "0.0.0.0", port: int = 8080, **options: Any) -> Boun
     """A server bound to ``host:port`` (port 0: any free port; read ``server.server_address``).
 
     ``options`` are :class:`BoundedHTTPServer`'s: ``workers``, ``queue``, ``idle_timeout``,
-    ``read_timeout``, ``deadline_timeout``.
+    ``read_timeout``, ``deadline_timeout`` (the whole request's deadline).
     """
     return BoundedHTTPServer((host, port), PredictHandler, **options)
 
@@ -326,12 +391,20 @@ def main() -> None:
     """Serve on ``$PORT`` (default 8080; 0: any free port) until interrupted.
 
     ``INFEROPS_HTTP_HOST`` (default ``0.0.0.0``, what a container needs) narrows the bind address, for
-    local runs on loopback. Once listening, one JSON line on stderr says where (``"listening"``).
+    local runs on loopback. ``INFEROPS_HTTP_READ_DEADLINE_SECONDS`` sets the whole request's deadline
+    (default :data:`READ_DEADLINE_S`); a value that is not a positive number is one JSON error line on
+    stderr and exit 2, before anything listens. Once listening, one JSON line on stderr says where
+    (``"listening"``).
     """
     port = int(os.environ.get("PORT", "8080"))
     host = os.environ.get("INFEROPS_HTTP_HOST") or "0.0.0.0"
+    try:
+        deadline = _env_seconds("INFEROPS_HTTP_READ_DEADLINE_SECONDS", READ_DEADLINE_S)
+    except ValueError as exc:
+        _log("error", str(exc))
+        sys.exit(2)
     core.health()  # load the model now; errors are logged and /healthz answers 503
-    server = make_server(host, port)
+    server = make_server(host, port, deadline_timeout=deadline)
     _log("info", "listening", host=host, port=server.server_address[1])
     try:
         server.serve_forever()

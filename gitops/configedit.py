@@ -34,6 +34,8 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString, Sin
 from inferops.atomic import write_atomic as _write_atomic
 
 FUNCTIONS_KEY = "inferops:functions"
+#: What every function inherits (``components.spec``: finops fields merged under each ``finops`` block).
+DEFAULTS_KEY = "inferops:defaults"
 
 #: Called with the plain ``config:`` mapping of the edited file; raises ``ValueError`` to refuse it.
 Validator = Callable[[Mapping[str, Any]], object]
@@ -185,6 +187,19 @@ def read_function(text: str, function: str, where: str) -> dict[str, Any]:
     """The plain config of one function (for deciding what to do)."""
     data = _load(_yaml(), text, where)
     return to_plain(find_function(data, function, where)[1], where=where)
+
+
+def read_function_and_defaults(text: str, function: str, where: str) -> dict[str, Any]:
+    """``{"function": ..., "defaults": ...}``: one function's own config and ``inferops:defaults``.
+
+    For a loop that must know what the function inherits, to say so when an edit writes a key the
+    function did not carry. ``defaults`` is ``{}`` when the file has none (or not a mapping, which
+    validation refuses anyway). A :data:`gitops.writeback.Reader`.
+    """
+    data = _load(_yaml(), text, where)
+    fn = to_plain(find_function(data, function, where)[1], where=where)
+    defaults = data["config"].get(DEFAULTS_KEY)
+    return {"function": fn, "defaults": to_plain(defaults, where=where) if isinstance(defaults, Mapping) else {}}
 
 
 # --- locating the lines of a key ---------------------------------------------------------------------

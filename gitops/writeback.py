@@ -90,6 +90,9 @@ class Change:
 
 
 Plan = Callable[[Mapping[str, Any]], Change | None]
+#: ``(stack file text, function, path) -> what plan is given``; by default the function's own config
+#: (:func:`gitops.configedit.read_function`). Raises :class:`gitops.configedit.ConfigEditError`.
+Reader = Callable[[str, str, str], Mapping[str, Any]]
 
 
 @dataclass
@@ -351,6 +354,7 @@ class _Ctx:
     git_timeout: float = GIT_TIMEOUT
     verify: bool = True
     lock_timeout: float = 120.0
+    read: Reader = read_function
 
 
 def _plan_on(ctx: _Ctx, commit: str, planned: Change | None = None) -> tuple[bytes, bytes, Change | None]:
@@ -366,7 +370,7 @@ def _plan_on(ctx: _Ctx, commit: str, planned: Change | None = None) -> tuple[byt
     except UnicodeDecodeError:
         raise RefusedError(f"{ctx.path}: not UTF-8") from None
     try:
-        change = planned or ctx.plan(read_function(text, ctx.function, ctx.path))
+        change = planned or ctx.plan(ctx.read(text, ctx.function, ctx.path))
         if change is None:
             return raw, raw, None
         new = apply_edits(text, ctx.function, change.edits, where=ctx.path, validate=ctx.validate)
@@ -581,11 +585,14 @@ def write_back(
     log: Callable[[str], None] | None = None,
     git_timeout: float = GIT_TIMEOUT,
     verify: bool = True,
+    read: Reader = read_function,
 ) -> Outcome:
     """Commit ``plan``'s change of ``Pulumi.<stack>.yaml`` on its own branch (and push it).
 
     ``plan`` is called with the function's parsed config (plain dicts) at the base commit, and again on
-    the fetched remote version after a rejected push; ``None`` means "nothing to do". Every git call
+    the fetched remote version after a rejected push; ``None`` means "nothing to do". ``read`` turns
+    the stack file's text into what ``plan`` is given, when a loop needs more than the function's own
+    config (:func:`gitops.configedit.read_function_and_defaults`). Every git call
     that can wait (network, hooks) is bounded by ``git_timeout`` seconds. With ``verify`` the
     repository's ``pre-commit`` and ``commit-msg`` hooks run as ``git commit`` would run them
     (``verify=False`` is ``git commit --no-verify``). Raises :class:`RefusedError` for bad input or
@@ -617,7 +624,7 @@ def write_back(
         raise GitOpsError(f"another remediation holds {git_dir / LOCK_NAME} (waited {lock_timeout:g}s)") from None
     try:
         _clean_leftovers(git_dir)
-        ctx = _Ctx(top_dir, git_dir, path, stack, function, plan, validate, git_timeout, verify, lock_timeout)
+        ctx = _Ctx(top_dir, git_dir, path, stack, function, plan, validate, git_timeout, verify, lock_timeout, read)
         return _write_back_locked(ctx, base, push, retries, say)
     finally:
         lock.release()
@@ -655,7 +662,7 @@ def _write_back_locked(
     # The first plan: with nothing to do, stop before looking at history.
     try:
         text = raw.decode("utf-8")
-        fn = read_function(text, ctx.function, path)
+        fn = ctx.read(text, ctx.function, path)
     except ConfigEditError as exc:
         raise RefusedError(str(exc)) from None
     first = ctx.plan(fn)

@@ -194,3 +194,140 @@ def test_decisions_are_pure_and_respect_later_changes() -> None:
     assert c2 is not None and [(e.path, e.value) for e in c2.edits] == [(("scaling",), {"maxInstances": 37})]
     with pytest.raises(ReportError, match="schema"):
         parse_report(b'{"schema": "inferops.plan/v1"}', "r.json")
+
+
+# --- keys the function inherits: set on it, and said so --------------------------------------------
+
+# fraud-scorer does not carry avgDurationMs (inferops:defaults gives it 120) nor scaling.maxInstances
+# (the program's default, components.spec.ScalingSpec, is 10); churn carries its own avgDurationMs.
+INHERITING = (
+    STACK.replace("    environment: dev\n", "    environment: dev\n    avgDurationMs: 120   # shared estimate\n", 1)
+    .replace("      scaling: {minInstances: 0, maxInstances: 20}\n", "", 1)
+    .replace("        expectedMonthlyRequests: 3000000   # the plan's assumption\n        avgDurationMs: 120\n",
+             "        expectedMonthlyRequests: 3000000   # the plan's assumption\n", 1)
+)  # fmt: skip
+INHERITED_PROPOSALS = [
+    {"action": "rightsize", "edits": [{"path": "scaling.maxInstances", "from": 10, "to": 37}], "reasons": ["peak"]},
+    {"action": "update-estimates", "edits": [
+        {"path": "finops.expectedMonthlyRequests", "from": 3000000, "to": 63000000},
+        {"path": "finops.avgDurationMs", "from": 120, "to": 40}], "reasons": ["observed usage"]},
+]  # fmt: skip
+
+
+def _pure_report(proposals: list[dict[str, Any]]) -> Any:
+    doc = {"schema": "finops.report/v1", "stack": "dev", "functions": [{"name": "f", "proposals": proposals}]}
+    return parse_report(json.dumps(doc).encode())
+
+
+def test_an_inherited_key_is_set_on_the_function_and_said_so() -> None:
+    report = _pure_report(INHERITED_PROPOSALS)
+    fn = {"scaling": {"minInstances": 0}, "finops": {"expectedMonthlyRequests": 3000000}}
+    change = plan_change(report, "dev", "f", fn, {"avgDurationMs": 120, "owner": "x@example.com"})
+    assert change is not None
+    assert [(e.path, e.value) for e in change.edits] == [
+        (("scaling", "maxInstances"), 37), (("finops", "expectedMonthlyRequests"), 63000000),
+        (("finops", "avgDurationMs"), 40)]  # fmt: skip
+    assert change.changes == [
+        "scaling.maxInstances: 10 -> 37 (sets it on f; was inherited from the program's default: 10)",
+        "finops.expectedMonthlyRequests: 3000000 -> 63000000",  # its own key: said as before
+        "finops.avgDurationMs: 120 -> 40 (sets it on f; was inherited from inferops:defaults: 120)",
+    ]
+    for text in (change.body, change.pr_body):
+        assert "Now set on the function" in text and "no longer change them for it" in text
+    assert "- finops.avgDurationMs (was 120, from inferops:defaults)" in change.body.splitlines()
+    assert "- scaling.maxInstances (was 10, from the program's default)" in change.body.splitlines()
+    assert "- `finops.avgDurationMs` (was 120, from inferops:defaults)" in change.pr_body.splitlines()
+    assert "expectedMonthlyRequests (was" not in change.body and "expectedMonthlyRequests` (was" not in change.pr_body
+
+
+def test_own_keys_only_say_nothing_about_inheritance() -> None:
+    fn = {"scaling": {"maxInstances": 10}, "finops": {"expectedMonthlyRequests": 3000000, "avgDurationMs": 120}}
+    change = plan_change(_pure_report(INHERITED_PROPOSALS), "dev", "f", fn, {"avgDurationMs": 999})
+    assert change is not None and change.changes == [
+        "scaling.maxInstances: 10 -> 37",
+        "finops.expectedMonthlyRequests: 3000000 -> 63000000",
+        "finops.avgDurationMs: 120 -> 40",  # its own 120, whatever the defaults say
+    ]
+    assert "Now set on the function" not in change.body and "Now set on the function" not in change.pr_body
+
+
+def test_an_inherited_value_already_at_the_target_is_not_written() -> None:
+    report = _pure_report(
+        [{"action": "update-estimates", "edits": [{"path": "finops.avgDurationMs", "from": 120, "to": 40}]}]
+    )
+    # the defaults say 40 now (someone applied it there): the function needs no key of its own
+    assert plan_change(report, "dev", "f", {"finops": {"expectedMonthlyRequests": 1}}, {"avgDurationMs": 40}) is None
+    assert plan_change(_pure_report([{"action": "rightsize", "edits": [
+        {"path": "scaling.maxInstances", "from": 20, "to": 10}]}]), "dev", "f", {"scaling": {}}) is None  # fmt: skip
+
+
+def test_defaults_changed_since_the_report_are_left_alone() -> None:
+    report = _pure_report(
+        [{"action": "update-estimates", "edits": [{"path": "finops.avgDurationMs", "from": 120, "to": 40}]}]
+    )
+    fn = {"finops": {"expectedMonthlyRequests": 1}}
+    assert plan_change(report, "dev", "f", fn, {"avgDurationMs": 150}) is None
+    both = _pure_report([{"action": "update-estimates", "edits": [
+        {"path": "finops.avgDurationMs", "from": 120, "to": 40},
+        {"path": "finops.expectedMonthlyRequests", "from": 1, "to": 5}]}])  # fmt: skip
+    change = plan_change(both, "dev", "f", fn, {"avgDurationMs": 150})
+    assert change is not None and [(e.path, e.value) for e in change.edits] == [
+        (("finops", "expectedMonthlyRequests"), 5)
+    ]
+    assert (
+        "finops.avgDurationMs is 150 now (inherited from inferops:defaults), the report saw 120: left alone"
+        in change.body
+    )
+
+
+def test_remediate_sets_inherited_keys_on_the_function_only_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from components.spec import parse_stack_config
+    from gitops.configedit import read_function
+    from inferops.safeload import loads_yaml
+
+    parse_stack_config(loads_yaml(INHERITING, "Pulumi.dev.yaml")["config"])  # a valid stack to start from
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    git(work, "config", "user.email", "t@example.com")
+    git(work, "config", "user.name", "t")
+    (work / "Pulumi.dev.yaml").write_text(INHERITING)
+    git(work, "add", ".")
+    git(work, "commit", "-qm", "stack")
+    report = _report(tmp_path / "report.json", INHERITED_PROPOSALS)
+    args = ["remediate", "--stack", "dev", "--function", "fraud-scorer", "--report", str(report), "--repo", str(work)]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["changes"] == [
+        "scaling.maxInstances: 10 -> 37 (sets it on fraud-scorer; was inherited from the program's default: 10)",
+        "finops.expectedMonthlyRequests: 3000000 -> 63000000",
+        "finops.avgDurationMs: 120 -> 40 (sets it on fraud-scorer; was inherited from inferops:defaults: 120)",
+    ]
+    new = git(work, "show", f"{out['branch']}:Pulumi.dev.yaml") + "\n"
+    expected = INHERITING.replace(
+        "        expectedMonthlyRequests: 3000000   # the plan's assumption\n        latencySloMs: 250\n",
+        "        expectedMonthlyRequests: 63000000   # the plan's assumption\n        latencySloMs: 250\n"
+        "        avgDurationMs: 40\n      scaling:\n        maxInstances: 37\n",
+    )
+    assert new == expected  # the defaults, the secure value, comments and churn are byte for byte the same
+    assert read_function(new, "churn", "x") == read_function(INHERITING, "churn", "x")
+    assert loads_yaml(new, "x")["config"]["inferops:defaults"] == {
+        "costCenter": "ml-platform", "owner": "ml-platform@example.com", "environment": "dev", "avgDurationMs": 120}  # fmt: skip
+    msg = git(work, "log", "-1", "--format=%B", out["branch"])
+    assert "finops.avgDurationMs: 120 -> 40 (sets it on fraud-scorer; was inherited from inferops:defaults: 120)" in msg
+    assert "Now set on the function:" in msg
+
+
+def test_read_function_and_defaults() -> None:
+    from gitops.configedit import read_function, read_function_and_defaults
+
+    view = read_function_and_defaults(INHERITING, "fraud-scorer", "Pulumi.dev.yaml")
+    assert view["function"] == read_function(INHERITING, "fraud-scorer", "Pulumi.dev.yaml")
+    assert view["defaults"] == {
+        "costCenter": "ml-platform", "owner": "ml-platform@example.com", "environment": "dev", "avgDurationMs": 120}  # fmt: skip
+    no_defaults = STACK.replace("  inferops:defaults:\n", "  other:defaults:\n", 1)
+    assert read_function_and_defaults(no_defaults, "churn", "x")["defaults"] == {}

@@ -288,6 +288,24 @@ def test_remediate_crash_through_drift_main_is_exit_3(
     _one_line_error(capsys.readouterr().err, "drift: internal error: AttributeError")
 
 
+def test_remediate_crash_through_the_standalone_entry_is_exit_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``python -m drift.remediate_cli`` is guarded too: a bug in remediation is exit 3, never 1."""
+    import drift.remediate_cli
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise AttributeError("bug")
+
+    monkeypatch.setattr(drift.remediate_cli, "remediate", boom)
+    argv = ["remediate", "--stack", "dev", "--function", "f", "--report", str(tmp_path / "r.json")]
+    assert drift.remediate_cli.main(argv) == EXIT_INTERNAL
+    line = _one_line_error(capsys.readouterr().err, "drift: internal error: AttributeError")
+    assert "(exit 3)" in line
+    # usage errors stay exit 2, unguarded paths unchanged
+    assert drift.remediate_cli.main(["remediate", "--stack", "dev"]) == EXIT_BAD_INPUT
+
+
 def _tree_digest(path: Path) -> str:
     h = hashlib.sha256()
     for p in sorted(path.rglob("*")):

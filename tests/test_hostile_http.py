@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import json
+import select
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -208,6 +210,153 @@ def test_trickled_body_hits_the_body_deadline() -> None:
         assert status == 408 and "in time" in json.loads(body)["error"]
     finally:
         s.close()
+
+
+# --- slowloris: one deadline for the whole request -------------------------------------------------
+
+#: How long a trickling client waits for the server's answer after each byte: well under the per-read
+#: timeouts below (so they never fire), and each request takes several bytes, so the whole request
+#: passes the 0.3 s deadline while every single read stays inside its timeout.
+_PACE_S = 0.1
+#: The test's own bound: a normal request not served by then means the tricklers hold the pool.
+_BOUND_S = 6.0
+
+# What each trickler sends at once, then the bytes it sends one at a time for ever.
+_TRICKLES = {
+    "request line": (b"", b"POST /predict HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 10_000),
+    "headers": (b"POST /predict HTTP/1.1\r\nHost: x\r\n", b"X-Slow: " + b"a" * 10_000),
+    "body": (_HEAD.encode() + b"Content-Length: 10000\r\n\r\n", b"{" + b" " * 10_000),
+}
+
+
+def _trickle(server: Server, kind: str, started: threading.Event, stop: threading.Event, answers: list[Any]) -> None:
+    """Send ``kind``'s bytes one at a time, reconnecting when cut off, until ``stop`` or the bound."""
+    prefix, slow = _TRICKLES[kind]
+    give_up = time.monotonic() + _BOUND_S + 2
+    while not stop.is_set() and time.monotonic() < give_up:
+        with server.connect() as sock:
+            try:
+                sock.sendall(prefix)
+                for i in range(len(slow)):
+                    if stop.is_set() or time.monotonic() >= give_up:
+                        return
+                    sock.sendall(slow[i : i + 1])
+                    started.set()
+                    # wait for the server's answer, not for time: at most one pace per byte
+                    if select.select([sock], [], [], _PACE_S)[0]:
+                        status, _, body = _read_response(sock)
+                        answers.append((kind, status, json.loads(body)["error"]))
+                        break
+            except (OSError, AssertionError) as exc:  # reset or closed without an answer
+                answers.append((kind, None, repr(exc)))
+
+
+def test_trickling_clients_do_not_hold_the_only_worker(capsys: pytest.CaptureFixture[str]) -> None:
+    """Slowloris: clients sending a byte well inside every per-read timeout are cut off by the deadline.
+
+    With one worker and three such clients (trickling the request line, the headers and the body,
+    reconnecting as soon as they are cut off), a normal request still gets served while they trickle.
+    Without a deadline for the whole request, the first trickler holds the worker for as long as it
+    likes and the normal request waits until the test's bound.
+    """
+    s = Server(workers=1, queue=8, idle_timeout=2.0, read_timeout=2.0, deadline_timeout=0.3)
+    stop = threading.Event()
+    answers: list[Any] = []
+    threads = []
+    try:
+        for kind in _TRICKLES:  # one after another, so the request-line trickler holds the worker first
+            started = threading.Event()
+            t = threading.Thread(target=_trickle, args=(s, kind, started, stop, answers), daemon=True)
+            t.start()
+            threads.append(t)
+            assert started.wait(_BOUND_S), f"{kind} trickler did not start"
+        with socket.create_connection(s.addr, timeout=_BOUND_S) as sock:
+            sock.sendall(post(json.dumps(ROW).encode()))
+            try:
+                status, _, body = _read_response(sock)
+            except TimeoutError:
+                pytest.fail(f"a normal request was not served in {_BOUND_S} s: trickling clients hold the worker")
+        assert status == 200 and json.loads(body)["prediction"] == 1
+        assert all(t.is_alive() for t in threads), "every trickler was still trickling"
+        assert s.srv.workers == 1 and s.srv.rejected == 0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(_BOUND_S)
+        s.close()
+    cut_off = {kind for kind, _, _ in answers}
+    assert {"request line", "headers"} <= cut_off, answers  # those two held the worker in turn
+    assert all(status == 408 and "in time" in error for _, status, error in answers), answers
+    capsys.readouterr()
+
+
+def test_a_trickled_head_is_408_though_every_read_is_inside_its_timeout() -> None:
+    """The deadline counts from the request's first byte: a head trickled past it is 408, body or not.
+
+    The head's last ten bytes come a pace apart (each read well inside the 2 s read timeout) and the
+    two-byte body right after; with only per-read timeouts and a body deadline, this request is read
+    and answered (400: no features).
+    """
+    s = Server(workers=1, idle_timeout=2.0, read_timeout=2.0, deadline_timeout=0.5)
+    try:
+        with s.connect() as sock:
+            sock.sendall((_HEAD + "Content-Length: 2\r\n").encode())
+            answer = None
+            rest = b"X-A: 1\r\n\r\n{}"
+            for i in range(len(rest)):
+                sock.sendall(rest[i : i + 1])
+                if select.select([sock], [], [], _PACE_S)[0]:  # the server's answer, or a pace
+                    break
+            answer = _read_response(sock)
+        status, headers, body = answer
+        assert status == 408 and headers["connection"] == "close" and "in time" in json.loads(body)["error"]
+    finally:
+        s.close()
+
+
+class _FakeServer:
+    server_address = ("127.0.0.1", 0)
+
+    def serve_forever(self) -> None:
+        pass
+
+    def server_close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("text", "expected"), [(None, 10.0), ("", 10.0), ("0.3", 0.3), (" 7 ", 7.0)])
+def test_main_takes_the_read_deadline_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], text: str | None, expected: float
+) -> None:
+    if text is None:
+        monkeypatch.delenv("INFEROPS_HTTP_READ_DEADLINE_SECONDS", raising=False)
+    else:
+        monkeypatch.setenv("INFEROPS_HTTP_READ_DEADLINE_SECONDS", text)
+    made: list[dict[str, Any]] = []
+
+    def fake_make_server(host: str, port: int, **options: Any) -> _FakeServer:
+        made.append(options)
+        return _FakeServer()
+
+    monkeypatch.setattr(http_server, "make_server", fake_make_server)
+    http_server.main()
+    assert made == [{"deadline_timeout": expected}]
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("text", ["abc", "0", "-1", "inf", "nan", "1e999"])
+def test_a_bad_read_deadline_is_exit_2_with_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    monkeypatch.setenv("INFEROPS_HTTP_READ_DEADLINE_SECONDS", text)
+    monkeypatch.setattr(http_server, "make_server", lambda *a, **k: pytest.fail("listened despite a bad deadline"))
+    with pytest.raises(SystemExit) as exit_info:
+        http_server.main()
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0]
+    message = json.loads(lines[0])["message"]
+    assert message.startswith("INFEROPS_HTTP_READ_DEADLINE_SECONDS must be a positive number of seconds")
 
 
 def test_expect_100_continue_is_refused_before_the_client_uploads(server: Server) -> None:
