@@ -42,14 +42,20 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRET_PLACEHOLDER = "[secret]"
 
 
-def _not_found(token: str, args: dict[str, Any]) -> str:
+def _not_found(token: str, args: Mapping[str, Any]) -> str:
     """The provider's error text for a read of a missing object, so the program's check meets the real one.
 
     azure-native: ``request failed <resource id>: Status=404 Code="ResourceNotFound" Message="..."``
     (provider/pkg/provider/provider.go ``Invoke``, provider/pkg/azure/client_azcore.go
-    ``PulumiAzcoreResponseError``).
+    ``PulumiAzcoreResponseError``). Cloud Run v2: ``"<id> not found"`` for
+    ``projects/<project>/locations/<location>/services/<name>`` (hashicorp/terraform-provider-google
+    data_source_google_cloud_run_v2_service.go), the project being the provider's (``example-project``
+    here, as ``getClientConfig`` answers).
     """
     name = args.get("name")
+    if token == "gcp:cloudrunv2/getService:getService":
+        project = args.get("project") or "example-project"
+        return f"projects/{project}/locations/{args.get('location')}/services/{name} not found"
     if token == "azure-native:web:getWebApp":
         group = args.get("resourceGroupName")
         rid = f"/subscriptions/{_SUBSCRIPTION}/resourceGroups/{group}/providers/Microsoft.Web/sites/{name}"
@@ -114,19 +120,6 @@ class ProgramRun:
 GCP_PROJECT_NUMBER = "123456789012"
 #: The access token the mocks report for ``gcp.organizations.getClientConfig`` (never a real one).
 MOCK_ACCESS_TOKEN = "mock-access-token"
-
-
-def _not_found(token: str, args: Mapping[str, Any]) -> str:
-    """The failure a provider's read of a missing object reports, as the real provider words it.
-
-    Cloud Run v2: ``"<id> not found"`` for ``projects/<project>/locations/<location>/services/<name>``
-    (hashicorp/terraform-provider-google data_source_google_cloud_run_v2_service.go), the project
-    being the provider's (``example-project`` here, as ``getClientConfig`` answers).
-    """
-    if token == "gcp:cloudrunv2/getService:getService":
-        project = args.get("project") or "example-project"
-        return f"projects/{project}/locations/{args.get('location')}/services/{args.get('name')} not found"
-    return f"{args.get('name')}: resource not found (HTTP 404)"
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
