@@ -6,7 +6,8 @@ one column) and the chunked mode for inputs larger than memory (batches feed bin
 dropped).
 
 Object stores go through fsspec: ``s3://`` (s3fs), ``gs://`` (gcsfs) and ``az://``/``abfs://``
-(adlfs). The last two are optional packages, imported only when such a URI is read. The S3 endpoint
+(adlfs; ``az://`` is the project's ``az://<storage account>/<container>/<path>``, translated for adlfs:
+:func:`azure_blob_location`). The last two are optional packages, imported only when such a URI is read. The S3 endpoint
 can be redirected (MinIO, moto, LocalStack) with ``DRIFT_S3_ENDPOINT_URL`` or the standard
 ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
 

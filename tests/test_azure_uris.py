@@ -334,3 +334,55 @@ def test_kubernetes_capture_uri_is_read_as_exported(
     assert report["capture"]["records"] == 600
     assert report["capture"]["layouts"] == {"records": 600}
     assert {f["feature"]: f["drifted"] for f in report["features"]}["amount"] is (expected == 1)
+
+
+# --- the scheduled workflow --------------------------------------------------------------------------------
+
+
+def test_drift_workflow_reads_azure_with_an_identity_not_a_connection_string() -> None:
+    """Each function's captureUri names its own account, and a connection string would override it (refused
+    above when its account differs): drift.yml passes DefaultAzureCredential's environment credential
+    (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET: EnvironmentCredential,
+    learn.microsoft.com/dotnet/api/azure.identity.environmentcredential) and no account or connection string."""
+    from tests.test_workflows import _walk_envs, load
+
+    envs = dict(_walk_envs(load("drift.yml")))
+    assert "AZURE_STORAGE_CONNECTION_STRING" not in envs and "AZURE_STORAGE_ACCOUNT_NAME" not in envs
+    assert "AZURE_STORAGE_ACCOUNT_KEY" not in envs and "AZURE_STORAGE_SAS_TOKEN" not in envs
+    for var in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"):
+        assert envs[var] == f"${{{{ secrets.DRIFT_{var} }}}}"
+
+
+# --- stack config: what the spec accepts, the readers read --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "account"),
+    [
+        ("az://lakeacct/references/churn/train.parquet", "lakeacct"),
+        ("az://lakeacct/captures/churn/", "lakeacct"),
+        ("az://insights-logs-functionapplogs@lakeacct.blob.core.windows.net/resourceId=/SUBSCRIPTIONS/X", "lakeacct"),
+        ("az://references/churn.parquet", None),  # adlfs's container-first form: the account is missing
+        ("az://lakeacct/references", None),  # no path in the container
+        ("az://Lake/references/x.parquet", None),
+    ],
+)
+def test_reference_uri_in_the_spec_is_what_the_readers_read(
+    dev_config: dict[str, Any], uri: str, account: str | None
+) -> None:
+    import copy
+
+    from components.spec import SpecError, parse_stack_config
+    from tests.conftest import function_config
+
+    config = copy.deepcopy(dev_config)
+    function_config(config, "sentiment")["model"]["referenceUri"] = uri
+    if account is None:
+        with pytest.raises(
+            SpecError, match=r"model\.referenceUri: an az:// URI is az://<storage account>/<container>/"
+        ):
+            parse_stack_config(config)
+        return
+    parse_stack_config(config)
+    loc = azure_blob_location(uri)
+    assert loc is not None and loc.account == account
