@@ -266,6 +266,45 @@ def test_spark_capture_paths_name_the_account(azure_env: str) -> None:
     assert len(listing.files) == 1
 
 
+def test_finops_names_azure_exports_with_their_account(azure_env: str) -> None:
+    """``finops report --focus az://<account>/<container>/<prefix>`` lists the export's files and names each
+    in the same form (the dedup key and what reports cite), not adlfs's container-first az://<container>/..."""
+    from finops.sources import expand
+
+    _put(azure_env, {"focus/2026-01/part_0.csv": b"BilledCost\n1\n", "focus/2026-01/manifest.json": b"{}"})
+    files = expand(f"az://{AZURITE_ACCOUNT}/{azure_env}/focus/")
+    assert [f.uri for f in files] == [f"az://{AZURITE_ACCOUNT}/{azure_env}/focus/2026-01/part_0.csv"]
+    assert azure_blob_location(files[0].uri) == AzureBlobLocation(
+        AZURITE_ACCOUNT, azure_env, "focus/2026-01/part_0.csv"
+    )
+
+
+def test_spark_reads_the_project_form_through_abfss() -> None:
+    """read_logs hands Spark the ABFS driver's URI (a recording stand-in for ``spark.read``: no
+    hadoop-azure here)."""
+    from drift import spark as drift_spark
+
+    loaded: list[str] = []
+
+    class Reader:
+        def option(self, *_: Any) -> Reader:
+            return self
+
+        def format(self, _: str) -> Reader:
+            return self
+
+        def load(self, path: str) -> Any:
+            loaded.append(path)
+            raise RuntimeError("stop")  # not an AnalysisException: read_logs re-raises it as it is
+
+    class Session:
+        read = Reader()
+
+    with pytest.raises(RuntimeError, match="stop"):
+        drift_spark.read_logs(Session(), "az://lakeacct/references/churn/ref.parquet")  # type: ignore[arg-type]
+    assert loaded == ["abfss://references@lakeacct.dfs.core.windows.net/churn/ref.parquet"]
+
+
 # --- Kubernetes end to end: the component's env, the handler's writer, the exported captureUri ------------
 
 
