@@ -429,3 +429,22 @@ def test_writer_needs_an_account_for_az_without_a_connection_string(monkeypatch:
     writer = capture.BatchWriter.for_uri("az://c/p", host="p")
     writer.offer(_record(1))
     assert writer.flush() == 0 and writer.write_errors == 1
+
+
+def test_writer_refuses_a_connection_string_for_another_account(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The component names the account (AZURE_STORAGE_ACCOUNT_NAME, from capture.destination); a connection
+    string for another account would put the records outside the exported captureUri."""
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "lakeacct")
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "DefaultEndpointsProtocol=http;AccountName=otheracct;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/otheracct;",
+    )
+    writer = capture.BatchWriter.for_uri("az://captures/p", host="p")
+    writer.offer(_record(1))
+    assert writer.flush() == 0 and writer.write_errors == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert json.loads(line)["detail"] == (
+        "AZURE_STORAGE_CONNECTION_STRING is for account 'otheracct', not AZURE_STORAGE_ACCOUNT_NAME 'lakeacct'"
+    )
