@@ -7,9 +7,9 @@ dropped).
 
 Object stores go through fsspec: ``s3://`` (s3fs), ``gs://`` (gcsfs) and ``az://``/``abfs://``
 (adlfs; ``az://`` is the project's ``az://<storage account>/<container>/<path>``, translated for adlfs:
-:func:`azure_blob_location`). The last two are optional packages, imported only when such a URI is read. The S3 endpoint
-can be redirected (MinIO, moto, LocalStack) with ``DRIFT_S3_ENDPOINT_URL`` or the standard
-``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
+:func:`azure_blob_location`). The last two are optional packages, imported only when such a URI is
+read. The S3 endpoint can be redirected (MinIO, moto, LocalStack) with ``DRIFT_S3_ENDPOINT_URL`` or
+the standard ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
 
 All schema problems raise :class:`DataError`, whose message is one line naming the file and the
 column: missing columns, non-numeric values in a numeric column, empty files, all-null columns, NaN
@@ -179,7 +179,7 @@ def s3_storage_options() -> dict[str, Any]:
 #: (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftstorage).
 _AZ_ACCOUNT_RE = re.compile(r"[a-z0-9]{3,24}")
 #: A container name: 3 to 63 lowercase letters, digits and single hyphens, starting and ending with a letter
-#: or digit; ``$logs`` and ``$web`` are the service's own (https://learn.microsoft.com/rest/api/storageservices/
+#: or digit; ``$logs``, ``$web`` and ``$root`` are the service's own (https://learn.microsoft.com/rest/api/storageservices/
 #: naming-and-referencing-containers--blobs--and-metadata#container-names).
 _AZ_CONTAINER_RE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]|\$logs|\$web|\$root")
 #: adlfs's account-qualified authority (adlfs.spec.AzureBlobFileSystem._get_kwargs_from_urls).
