@@ -421,6 +421,11 @@ class StackSpec(_Model):
 #: container names: 3-63 of lowercase letters, digits and single '-'; learn.microsoft.com/rest/api/
 #: storageservices/naming-and-referencing-containers--blobs--and-metadata).
 _AZ_URI_RE = re.compile(r"^az://[a-z0-9]{3,24}/[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]/\S+$")
+#: adlfs's account-qualified ``az://<container>@<account>.blob.core.windows.net/<path>`` (the Azure
+#: component's captureUri): the drift readers read it as well as the form above (docs/drift-cli.md).
+_AZ_QUALIFIED_URI_RE = re.compile(
+    r"^az://[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]@[a-z0-9]{3,24}\.(?:blob|dfs)\.core\.windows\.net/\S+$"
+)
 
 
 def handler_model_uri(uri: str) -> str:
@@ -474,6 +479,12 @@ def _platform_errors(fn: FunctionSpec) -> list[str]:
         errs.append(f"model.artifactUri: must start with {' or '.join(_ARTIFACT_SCHEMES[p])} on {p}")
     if fn.model.artifact_uri.startswith("az://") and not _AZ_URI_RE.fullmatch(fn.model.artifact_uri):
         errs.append("model.artifactUri: an az:// URI is az://<storage account>/<container>/<blob path>")
+    ref = fn.model.reference_uri or ""
+    if ref.startswith("az://") and not (_AZ_URI_RE.fullmatch(ref) or _AZ_QUALIFIED_URI_RE.fullmatch(ref)):
+        errs.append(
+            "model.referenceUri: an az:// URI is az://<storage account>/<container>/<path> "
+            "(or az://<container>@<account>.blob.core.windows.net/<path>)"
+        )
     if rt.azure_plan is not None and p != "azure":
         errs.append("runtime.azurePlan: only applies to platform azure")
     if rt.cpu is not None and p not in ("gcp", "kubernetes"):

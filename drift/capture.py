@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from drift.readers import DataError, Source, infer_format, iter_batches, one_line, resolve
+from drift.readers import DataError, Source, child_uri, infer_format, iter_batches, one_line, resolve
 
 #: Partitions named by arrival time (Firehose's ``!{timestamp}`` is "the approximate arrival timestamp
 #: of the oldest record" in the object, after up to 900 s of buffering; Azure and Cloud Logging batch
@@ -524,14 +524,15 @@ def _label_uris(uri: str) -> list[str]:
         return [uri]
     except DataError:
         pass
-    fs, listing = list_window(uri, None)
+    _, listing = list_window(uri, None)
+    _, root = _filesystem(uri)
     found = []
     for path in listing.files:
         try:
             infer_format(path)
         except DataError:
             continue
-        found.append(fs.unstrip_protocol(path))
+        found.append(child_uri(uri, root, path))  # in uri's own form: an Azure URI keeps its account
     if not found:
         raise DataError(uri, "no label files (.jsonl, .csv or .parquet) under this prefix")
     return found

@@ -6,9 +6,10 @@ one column) and the chunked mode for inputs larger than memory (batches feed bin
 dropped).
 
 Object stores go through fsspec: ``s3://`` (s3fs), ``gs://`` (gcsfs) and ``az://``/``abfs://``
-(adlfs). The last two are optional packages, imported only when such a URI is read. The S3 endpoint
-can be redirected (MinIO, moto, LocalStack) with ``DRIFT_S3_ENDPOINT_URL`` or the standard
-``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
+(adlfs; ``az://`` is the project's ``az://<storage account>/<container>/<path>``, translated for adlfs:
+:func:`azure_blob_location`). The last two are optional packages, imported only when such a URI is
+read. The S3 endpoint can be redirected (MinIO, moto, LocalStack) with ``DRIFT_S3_ENDPOINT_URL`` or
+the standard ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
 
 All schema problems raise :class:`DataError`, whose message is one line naming the file and the
 column: missing columns, non-numeric values in a numeric column, empty files, all-null columns, NaN
@@ -154,10 +155,153 @@ def s3_storage_options() -> dict[str, Any]:
     return options
 
 
+# --- Azure Blob URIs ---------------------------------------------------------------------------------
+#
+# The project's convention (components/spec.py, model.artifactUri, capture.destination, the Kubernetes
+# captureUri, model.referenceUri) is ``az://<storage account>/<container>/<path>``: the account is in the
+# URI, so one stack can read captures from several accounts. adlfs reads ``az://X/...`` with X as the
+# container and the account from the environment, so the readers translate. The rule, deterministic and
+# independent of the environment:
+#
+# * ``az://<account>/<container>[/<path>]`` (no ``@`` in the first segment): the project form, always.
+# * ``az://`` or ``abfs[s]://<container>@<account>.(blob|dfs).core.windows.net/<path>``: adlfs's and
+#   Hadoop's account-qualified form, read as adlfs reads it (it takes the account from the host).
+# * ``abfs[s]://<container>/<path>`` (no ``@``): adlfs's own meaning, unchanged (the account from
+#   ``AZURE_STORAGE_ACCOUNT_NAME`` or a connection string): the escape hatch for adlfs's container form.
+#
+# Two environment variables could silently send a read elsewhere; both are refused, one line, exit 2:
+# ``AZURE_STORAGE_CONNECTION_STRING`` for another account (adlfs connects with a connection string in
+# preference to the account it was given: adlfs.spec.AzureBlobFileSystem.do_connect), and, for the
+# project form, ``AZURE_STORAGE_ACCOUNT_NAME`` naming another account (the sign of an adlfs habit:
+# ``az://<container>/<path>`` meant as container first).
+
+#: A storage account name: 3 to 24 lowercase letters and digits
+#: (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftstorage).
+_AZ_ACCOUNT_RE = re.compile(r"[a-z0-9]{3,24}")
+#: A container name: 3 to 63 lowercase letters, digits and single hyphens, starting and ending with a letter
+#: or digit; ``$logs``, ``$web`` and ``$root`` are the service's own (https://learn.microsoft.com/rest/api/storageservices/
+#: naming-and-referencing-containers--blobs--and-metadata#container-names).
+_AZ_CONTAINER_RE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]|\$logs|\$web|\$root")
+#: adlfs's account-qualified authority (adlfs.spec.AzureBlobFileSystem._get_kwargs_from_urls).
+_AZ_QUALIFIED_RE = re.compile(r"(?P<container>[^@/]+)@(?P<account>[^./]+)\.(?:blob|dfs)\.core\.windows\.net")
+_AZ_FORMS = "az://<storage account>/<container>/<path> or az://<container>@<account>.blob.core.windows.net/<path>"
+
+
+@dataclass(frozen=True)
+class AzureBlobLocation:
+    """Where an Azure Blob URI points: account, container and the path in it ('' for the container)."""
+
+    account: str
+    container: str
+    path: str
+    #: The account came from ``<container>@<account>...`` (adlfs's form), not from the first segment.
+    qualified: bool = False
+
+    def adlfs_uri(self) -> str:
+        """adlfs's account-qualified form, which selects the account by itself."""
+        return f"az://{self.container}@{self.account}.blob.core.windows.net/{self.path}"
+
+    def hadoop_uri(self) -> str:
+        """The ABFS driver's form (Spark): the Data Lake endpoint, which serves accounts with or without a
+        hierarchical namespace (https://learn.microsoft.com/azure/storage/blobs/data-lake-storage-introduction-abfs-uri)."""
+        return f"abfss://{self.container}@{self.account}.dfs.core.windows.net/{self.path}"
+
+
+def azure_blob_location(uri: str) -> AzureBlobLocation | None:
+    """The account, container and path of an ``az://`` or account-qualified ``abfs[s]://`` URI (the rule
+    above); None for other schemes and for ``abfs[s]://<container>/...`` (the account is not in it).
+
+    Raises :class:`DataError` naming the URI when an ``az://`` URI is neither form.
+    """
+    scheme, sep, rest = uri.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in ("az", "abfs", "abfss"):
+        return None
+    authority, _, path = rest.partition("/")
+    qualified = _AZ_QUALIFIED_RE.fullmatch(authority)
+    if qualified:
+        account, container = qualified.group("account"), qualified.group("container")
+    elif scheme != "az":
+        return None
+    elif "@" in authority:
+        raise DataError(uri, f"not an Azure Blob URI: expected {_AZ_FORMS}")
+    else:
+        account, _, rest = rest.partition("/")
+        container, _, path = rest.partition("/")
+        if not container:
+            raise DataError(uri, f"names no container: az:// URIs are {_AZ_FORMS}")
+    if not _AZ_ACCOUNT_RE.fullmatch(account):
+        what = "is not a storage account name (3-24 lowercase letters and digits)"
+        raise DataError(uri, f"{account!r} {what}: az:// URIs are {_AZ_FORMS}")
+    if not _AZ_CONTAINER_RE.fullmatch(container):
+        raise DataError(uri, f"{container!r} is not a container name (3-63 lowercase letters, digits and hyphens)")
+    return AzureBlobLocation(account, container, path, qualified=bool(qualified))
+
+
+def _connection_string_account(conn: str) -> str | None:
+    """The account a connection string is for: ``AccountName``, else the host of ``BlobEndpoint``."""
+    import urllib.parse
+
+    fields = {}
+    for part in conn.split(";"):
+        key, eq, value = part.partition("=")
+        if eq:
+            fields[key.strip().lower()] = value.strip()
+    if fields.get("accountname"):
+        return fields["accountname"]
+    host = urllib.parse.urlsplit(fields.get("blobendpoint", "")).hostname or ""
+    return host.split(".", 1)[0] if host.endswith(".blob.core.windows.net") else None
+
+
+def _check_azure_environment(uri: str, loc: AzureBlobLocation) -> None:
+    """Refuse the environment variables that would make adlfs read another account than ``loc``'s."""
+    conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    if conn:
+        found = _connection_string_account(conn)
+        if found != loc.account:
+            named = f"is for account {found!r}" if found else "names no account"
+            raise DataError(
+                uri,
+                f"AZURE_STORAGE_CONNECTION_STRING {named}, and adlfs would use it instead of account "
+                f"{loc.account!r}: unset it (DefaultAzureCredential) or set one for {loc.account!r}",
+            )
+    env_account = os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
+    if env_account and env_account != loc.account and not loc.qualified:
+        raise DataError(
+            uri,
+            f"az:// URIs name the account first (az://<storage account>/<container>/<path>) but "
+            f"AZURE_STORAGE_ACCOUNT_NAME is {env_account!r}: for container {loc.account!r} of that account "
+            f"write az://{loc.account}@{env_account}.blob.core.windows.net/..., else unset AZURE_STORAGE_ACCOUNT_NAME",
+        )
+
+
+def child_uri(uri: str, root: str, path: str) -> str:
+    """The URI of ``path`` (a filesystem path under ``root``, the path ``uri`` resolved to) in ``uri``'s own
+    form: ``fs.unstrip_protocol`` would drop the account of an Azure URI (adlfs gives ``abfs://<container>/...``)."""
+    root = root.rstrip("/")
+    if path != root and not path.startswith(root + "/"):
+        raise ValueError(f"{path} is not under {root}")
+    return uri.rstrip("/") + path[len(root) :]
+
+
+def hadoop_uri(uri: str) -> str:
+    """``uri`` as Spark's Hadoop file systems open it: an Azure Blob URI in the project's or adlfs's form
+    becomes ``abfss://<container>@<account>.dfs.core.windows.net/<path>``; anything else is unchanged."""
+    loc = azure_blob_location(uri)
+    if loc is None:
+        if uri.lower().startswith(("abfs://", "abfss://")) and "@" not in uri.split("/")[2]:
+            raise DataError(
+                uri, "Spark's ABFS driver needs the account: abfss://<container>@<account>.dfs.core.windows.net/<path>"
+            )
+        return uri
+    return loc.hadoop_uri()
+
+
 def resolve(uri: str, storage_options: Mapping[str, Any] | None = None) -> tuple[Any, str]:
     """Return ``(fsspec filesystem, path)`` for an object-store URI, ``(None, path)`` for a local file.
 
     Local files bypass fsspec so that pyarrow reads them natively (and start-up skips its import).
+    Azure Blob URIs follow the rule above (:func:`azure_blob_location`).
     """
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else "file"
     if scheme == "file" and not storage_options:
@@ -176,8 +320,15 @@ def resolve(uri: str, storage_options: Mapping[str, Any] | None = None) -> tuple
     options = dict(storage_options or {})
     if scheme in ("s3", "s3a") and not options:
         options = s3_storage_options()
+    target = uri
+    if scheme in ("az", "abfs", "abfss"):
+        loc = azure_blob_location(uri)
+        if loc is not None:
+            if not options:
+                _check_azure_environment(uri, loc)
+            target = loc.adlfs_uri()
     try:
-        fs, path = fsspec.core.url_to_fs(uri, **options)
+        fs, path = fsspec.core.url_to_fs(target, **options)
     except (ImportError, ValueError) as exc:
         raise DataError(uri, f"cannot open: {one_line(exc)}") from None
     return fs, path

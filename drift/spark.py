@@ -161,6 +161,7 @@ def read_logs(
     ``unwrap`` turns an envelope DataFrame into the record DataFrame.
     """
     found = _format_of(uri, fmt)
+    hadoop = readers.hadoop_uri(uri)  # az:// (the project's form) as Hadoop's ABFS driver names it
     reader = spark.read
     if found == "csv":
         reader = reader.option("header", "true").option("mode", "FAILFAST").option("nullValue", "")
@@ -170,9 +171,9 @@ def read_logs(
     if schema is not None and found == "jsonl":
         reader = reader.schema(schema)
     try:
-        df = reader.format("json" if found == "jsonl" else found).load(uri)
+        df = reader.format("json" if found == "jsonl" else found).load(hadoop)
         if found == "jsonl" and schema is None and unwrap is None:
-            df = _in_record_order(spark, df, uri)
+            df = _in_record_order(spark, df, hadoop)
         if unwrap is not None:
             df = unwrap(df)
         df.schema  # noqa: B018 (resolves the plan: a missing path or bad file fails here, named)
@@ -501,7 +502,7 @@ def write_uri(spark: SparkSession, uri: str, text: str) -> None:
     jvm = spark.sparkContext._jvm
     if jvm is None:
         raise RuntimeError("write_uri needs a classic SparkSession (with a JVM gateway), not Spark Connect")
-    path = jvm.org.apache.hadoop.fs.Path(uri)
+    path = jvm.org.apache.hadoop.fs.Path(readers.hadoop_uri(uri))
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     stream = fs.create(path, True)
     try:
@@ -524,6 +525,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         i = args.index("--out") + 1
         if i < len(args) and "://" in args[i] and not args[i].startswith("file://"):
             remote = args[i]
+            try:
+                readers.hadoop_uri(remote)  # before the check runs: an abfs:// URI without its account
+            except DataError as exc:
+                sys.stderr.write(f"drift: error: --out: {one_line(exc)}\n")
+                return cli.EXIT_USAGE
             fd, local = tempfile.mkstemp(prefix="drift-report-")
             os.close(fd)
             args[i] = local

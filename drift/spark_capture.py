@@ -163,6 +163,22 @@ def _hadoop_path(uri: str, capture_uri: str) -> str:
     return uri
 
 
+def hadoop_paths(uri: str, window: capture.Window | None) -> tuple[list[str], capture.Listing]:
+    """The window's objects under ``uri`` (listed through fsspec, pruned) as Spark opens them.
+
+    Each is named in ``uri``'s own form first (``fs.unstrip_protocol`` would lose an Azure account), then
+    translated: Azure Blob URIs become ``abfss://<container>@<account>.dfs.core.windows.net/...``
+    (:func:`drift.readers.hadoop_uri`), the other schemes are Hadoop's as they are.
+    """
+    if readers.azure_blob_location(uri) is None:
+        readers.hadoop_uri(uri)  # abfs[s]://<container>/... without the account: a usage error, named
+        fs, listing = capture.list_window(uri, window)
+        return [_hadoop_path(fs.unstrip_protocol(p), uri) for p in listing.files], listing
+    _, listing = capture.list_window(uri, window)
+    _, root = capture._filesystem(uri)
+    return [_hadoop_path(readers.hadoop_uri(readers.child_uri(uri, root, p)), uri) for p in listing.files], listing
+
+
 def _timestamp(text: Any) -> Any:
     """ISO 8601 text (``Z`` or an offset) or epoch seconds, as a Spark timestamp (session time zone UTC)."""
     from pyspark.sql import functions as F  # noqa: N812
@@ -197,11 +213,10 @@ def check(spark: SparkSession, args: argparse.Namespace, config: Any) -> tuple[A
     cfg = config or DetectConfig()
     window: capture.Window = args.capture_window
     uri = args.current  # the capture URI (prepare)
-    fs, listing = capture.list_window(uri, window)
     span = f"[{window.since:%Y-%m-%dT%H:%M:%SZ}, {window.until:%Y-%m-%dT%H:%M:%SZ})"
+    paths, listing = hadoop_paths(uri, window)
     if not listing.files:
         raise DataError(uri, f"no capture records in {span} (0 file(s), 0 record(s) read)")
-    paths = [_hadoop_path(fs.unstrip_protocol(p), uri) for p in listing.files]
 
     ref_df = drift_spark.read_logs(spark, args.reference, args.input_format)
     forced = list(args.categorical) + [n for n, ov in cfg.features.items() if ov.kind == "categorical"]

@@ -20,7 +20,7 @@ from typing import IO, Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from drift.readers import DataError, one_line, resolve
+from drift.readers import DataError, azure_blob_location, one_line, resolve
 
 Format = Literal["csv", "parquet", "jsonl"]
 
@@ -83,6 +83,11 @@ def expand(uri: str, allowed: Iterable[Format] = ("csv", "parquet")) -> list[Inp
     allowed = tuple(allowed)
     fs, path = resolve(uri)
     prefix = _scheme_prefix(uri)
+    azure = azure_blob_location(uri)
+    if azure is not None:
+        # adlfs paths are <container>/<path>: named in the project's az://<account>/<container>/<path>
+        # (the scheme alone would give adlfs's container-first az://<container>/..., without the account).
+        prefix = f"az://{azure.account}/"
     try:
         if any(m in path for m in _MAGIC):
             paths = sorted(fs.glob(path) if fs is not None else _glob.glob(path))

@@ -252,6 +252,19 @@ def object_path(prefix: str, model_version: str, hour: datetime, name: str) -> s
     return "/".join(p for p in parts if p)
 
 
+def _connection_string_account(conn: str) -> str | None:
+    """``AccountName`` of a storage connection string, else the account of its ``BlobEndpoint`` host."""
+    fields = {}
+    for part in conn.split(";"):
+        key, eq, value = part.partition("=")
+        if eq:
+            fields[key.strip().lower()] = value.strip()
+    if fields.get("accountname"):
+        return fields["accountname"]
+    host = urlparse(fields.get("blobendpoint", "")).hostname or ""
+    return host.split(".", 1)[0] if host.endswith(".blob.core.windows.net") else None
+
+
 class _Store:
     """Writes whole objects to one destination with the SDK default credentials of the pod."""
 
@@ -286,12 +299,20 @@ class _Store:
             from azure.storage.blob import BlobServiceClient
 
             conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+            account = os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
             if conn:
+                # The stack names the account (capture.destination, so the exported captureUri): a
+                # connection string for another one would put the records where the drift job never looks.
+                conn_account = _connection_string_account(conn)
+                if account and conn_account != account:
+                    raise CaptureConfigError(
+                        f"AZURE_STORAGE_CONNECTION_STRING is for account {conn_account!r}, "
+                        f"not AZURE_STORAGE_ACCOUNT_NAME {account!r}"
+                    )
                 service = BlobServiceClient.from_connection_string(conn)
             else:
                 from azure.identity import DefaultAzureCredential  # AKS workload identity
 
-                account = os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
                 if not account:
                     raise CaptureConfigError(f"{ENV_URI}: set AZURE_STORAGE_ACCOUNT_NAME to write az:// URIs")
                 service = BlobServiceClient(f"https://{account}.blob.core.windows.net", DefaultAzureCredential())

@@ -384,7 +384,9 @@ def test_the_handler_uses_the_writer_when_a_capture_uri_is_set(
 # --- the writer against each real object store, read back by the drift job ---------------------------
 
 
-def _write_and_read(uri: str) -> list[dict[str, Any]]:
+def _write_and_read(uri: str, read_uri: str | None = None) -> list[dict[str, Any]]:
+    """Write five records to ``uri`` (the handler's form) and read them back from ``read_uri`` (the
+    drift job's form, the same unless given)."""
     writer = capture.BatchWriter.for_uri(uri, host="pod-x")
     now = datetime.now(UTC).replace(microsecond=0)
     stamp = now.isoformat().replace("+00:00", "Z")
@@ -395,7 +397,7 @@ def _write_and_read(uri: str) -> list[dict[str, Any]]:
     assert all(o.startswith(uri.split("://")[0]) for o in writer.objects)
     window = reader.Window(now.replace(minute=0, second=0), now.replace(minute=0, second=0) + reader.ARRIVAL_SLACK)
     stats = reader.ReadStats()
-    records = list(reader.iter_records(uri, window, stats))
+    records = list(reader.iter_records(read_uri or uri, window, stats))
     assert stats.files == 1
     return records
 
@@ -406,7 +408,13 @@ def test_writer_to_s3_moto(s3_env: str) -> None:
 
 
 def test_writer_to_azure_blob_azurite(azure_env: str) -> None:
-    records = _write_and_read(f"az://{azure_env}/captures/fraud-scorer")
+    from tests.emulators import AZURITE_ACCOUNT
+
+    # The handler's az:// is <container>/<prefix> with the account in AZURE_STORAGE_ACCOUNT_NAME
+    # (functions/README.md); the drift job's is the project's az://<account>/<container>/<prefix>.
+    records = _write_and_read(
+        f"az://{azure_env}/captures/fraud-scorer", f"az://{AZURITE_ACCOUNT}/{azure_env}/captures/fraud-scorer"
+    )
     assert [r["request_id"] for r in records] == [f"r-{i}" for i in range(5)]
 
 
@@ -421,3 +429,22 @@ def test_writer_needs_an_account_for_az_without_a_connection_string(monkeypatch:
     writer = capture.BatchWriter.for_uri("az://c/p", host="p")
     writer.offer(_record(1))
     assert writer.flush() == 0 and writer.write_errors == 1
+
+
+def test_writer_refuses_a_connection_string_for_another_account(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The component names the account (AZURE_STORAGE_ACCOUNT_NAME, from capture.destination); a connection
+    string for another account would put the records outside the exported captureUri."""
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "lakeacct")
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "DefaultEndpointsProtocol=http;AccountName=otheracct;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/otheracct;",
+    )
+    writer = capture.BatchWriter.for_uri("az://captures/p", host="p")
+    writer.offer(_record(1))
+    assert writer.flush() == 0 and writer.write_errors == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert json.loads(line)["detail"] == (
+        "AZURE_STORAGE_CONNECTION_STRING is for account 'otheracct', not AZURE_STORAGE_ACCOUNT_NAME 'lakeacct'"
+    )

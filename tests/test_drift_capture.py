@@ -251,10 +251,12 @@ def _upload_azure(container: str, objects: dict[str, bytes]) -> str:
 
     from azure.storage.blob import BlobServiceClient
 
+    from tests.emulators import AZURITE_ACCOUNT
+
     client = BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"])
     for key, data in objects.items():
         client.get_container_client(container).upload_blob(key, data)
-    return f"az://{container}/insights-logs-functionapplogs"
+    return f"az://{AZURITE_ACCOUNT}/{container}/insights-logs-functionapplogs"  # az://<account>/<container>/...
 
 
 def _upload_gcs(bucket: str, objects: dict[str, bytes]) -> str:
