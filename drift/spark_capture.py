@@ -304,10 +304,14 @@ def _record_texts(lines: DataFrame) -> Any:
 
 
 def _split_top(text: str) -> list[str]:
-    """``a: T, b: OBJECT<c: U, d: V>`` split at the commas outside ``<>`` and ``()``."""
-    parts, depth, start = [], 0, 0
+    """``a: T, b: OBJECT<c: U, d: V>`` split at the commas outside ``<>``, ``()`` and backticked names."""
+    parts, depth, start, quoted = [], 0, 0, False
     for i, ch in enumerate(text):
-        if ch in "<(":
+        if ch == "`":
+            quoted = not quoted  # a doubled backtick inside a name toggles twice
+        elif quoted:
+            continue
+        elif ch in "<(":
             depth += 1
         elif ch in ">)":
             depth -= 1
