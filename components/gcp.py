@@ -9,7 +9,8 @@ One :class:`GcpInferenceFunction` per function declares:
   between two named revisions, labels plus annotations, request-based billing and no public invoker
   unless ``endpoint.public`` is set;
 * an ``roles/run.invoker`` grant to ``allUsers`` only for public endpoints;
-* without ``runtime.image``: an Artifact Registry Docker repository (in the function's region), the
+* without ``runtime.image``: an Artifact Registry Docker repository (in the function's region, with
+  cleanup policies that delete old untagged digests but keep what a canary's stable side needs), the
   build and push of ``functions/Dockerfile`` to it (:mod:`components.image`), and the service
   deploying the image by digest (pulled by the Cloud Run service agent, which needs no grant on a
   repository of its own project);
