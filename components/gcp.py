@@ -134,7 +134,9 @@ def artifact_repository_id(project: str, stack: str, name: str) -> str:
 def image_cleanup_policies() -> list[gcp.artifactregistry.RepositoryCleanupPolicyArgs]:
     """The image repository's cleanup policies (see ``IMAGE_KEEP_VERSIONS``).
 
-    Durations are the API's seconds form (``google.protobuf.Duration`` in JSON, ``"2592000s"``).
+    Durations are the API's seconds form (``google.protobuf.Duration`` in JSON), as Google's own
+    example of this resource writes them (terraform-google-modules/docs-examples
+    ``artifact_registry_repository_cleanup/main.tf``: ``older_than = "2592000s"``).
     Deletion is a background job ("Changes take effect within approximately one day"), so nothing
     here is deleted during the ``pulumi up`` that sets the policies.
     """

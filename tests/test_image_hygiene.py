@@ -59,7 +59,8 @@ def test_repository_declares_keep_and_delete_cleanup_policies(dev_run: ProgramRu
     assert policies["delete-untagged"] == {
         "id": "delete-untagged",
         "action": "DELETE",
-        # google.protobuf.Duration in JSON: seconds with an "s" suffix.
+        # google.protobuf.Duration in JSON: seconds with an "s" suffix, as Google's example of the
+        # resource has it (terraform-google-modules/docs-examples artifact_registry_repository_cleanup).
         "condition": {"tagState": "UNTAGGED", "olderThan": f"{IMAGE_DELETE_AFTER_DAYS * DAY}s"},
     }
 
