@@ -9,7 +9,8 @@ One :class:`GcpInferenceFunction` per function declares:
   between two named revisions, labels plus annotations, request-based billing and no public invoker
   unless ``endpoint.public`` is set;
 * an ``roles/run.invoker`` grant to ``allUsers`` only for public endpoints;
-* without ``runtime.image``: an Artifact Registry Docker repository (in the function's region), the
+* without ``runtime.image``: an Artifact Registry Docker repository (in the function's region, with
+  cleanup policies that delete old untagged digests but keep what a canary's stable side needs), the
   build and push of ``functions/Dockerfile`` to it (:mod:`components.image`), and the service
   deploying the image by digest (pulled by the Cloud Run service agent, which needs no grant on a
   repository of its own project);
@@ -93,11 +94,75 @@ _REPOSITORY_MAX = 63
 #: Artifact Registry's Docker login for an OAuth 2.0 access token: user ``oauth2accesstoken``, the
 #: token as password (cloud.google.com/artifact-registry/docs/docker/authentication#token).
 ACCESS_TOKEN_USER = "oauth2accesstoken"
+#: Cleanup of the image repository (cloud.google.com/artifact-registry/docs/repositories/cleanup-policy):
+#: every deploy that changes functions/ pushes a new digest and moves the one stack-scoped tag (and
+#: the ``buildcache`` tag) to it, so older digests become untagged and, without a policy, stay and
+#: are billed forever. Three policies (at most 10 per repository):
+#:
+#: * KEEP every tagged version: the digest the stack's tag points at (what the service deploys now)
+#:   and the current build cache survive however old they are (a function not redeployed for months);
+#: * KEEP the ``IMAGE_KEEP_VERSIONS`` most recent versions, whatever their age;
+#: * DELETE untagged versions older than ``IMAGE_DELETE_AFTER_DAYS``.
+#:
+#: A version matching a keep and a delete policy is kept ("If an artifact version matches criteria
+#: in both a delete policy and a keep policy, Artifact Registry applies the keep policy"), and a keep
+#: policy alone deletes nothing, hence the delete policy.
+#:
+#: The count: the image a revision runs must stay pullable while the revision may start instances
+#: (scale from zero). During a canary that is the stable revision's image, which is untagged as soon
+#: as the candidate's build moved the tag, and its age is its push time, possibly months before the
+#: canary, so the age rule alone would delete it: only the count protects it. One build adds up to 4
+#: versions to the package (the image index, its linux/amd64 manifest, BuildKit's provenance
+#: attestation manifest, and the cache manifest; counted as if Artifact Registry listed each manifest
+#: as a version, the worst case), so 20 versions are the last 5 builds: the current one, the stable
+#: revision's, and 3 more candidate builds of functions/ during one canary. A rollback to the stable
+#: revision (``canaryPercent: 0`` or ``model.version`` back to ``stableVersion``) is within those;
+#: a canary whose candidate is rebuilt more than 3 times while its stable image is older than the
+#: age limit can lose the stable image (docs/components-gcp.md says so and what to do). Shared
+#: layers are stored once, so the 20 cost little more than their changed layers.
+IMAGE_KEEP_VERSIONS = 20
+#: Untagged versions younger than this are kept whatever the count: a day's burst of builds is
+#: never cut below a month of history.
+IMAGE_DELETE_AFTER_DAYS = 30
 
 
 def artifact_repository_id(project: str, stack: str, name: str) -> str:
     """The Artifact Registry repository the component declares: ``<project>-<stack>-<name>``, at most 63."""
     return scoped_name(project, stack, name, max_len=_REPOSITORY_MAX)
+
+
+def image_cleanup_policies() -> list[gcp.artifactregistry.RepositoryCleanupPolicyArgs]:
+    """The image repository's cleanup policies (see ``IMAGE_KEEP_VERSIONS``).
+
+    Durations are the API's seconds form (``google.protobuf.Duration`` in JSON), as Google's own
+    example of this resource writes them (terraform-google-modules/docs-examples
+    ``artifact_registry_repository_cleanup/main.tf``: ``older_than = "2592000s"``).
+    Deletion is a background job ("Changes take effect within approximately one day"), so nothing
+    here is deleted during the ``pulumi up`` that sets the policies.
+    """
+    return [
+        gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+            id="keep-tagged",
+            action="KEEP",
+            condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(tag_state="TAGGED"),
+        ),
+        gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+            id="keep-recent",
+            action="KEEP",
+            # A most-recent-versions keep policy cannot also carry a condition (the cleanup policy
+            # overview), hence a policy of its own.
+            most_recent_versions=gcp.artifactregistry.RepositoryCleanupPolicyMostRecentVersionsArgs(
+                keep_count=IMAGE_KEEP_VERSIONS
+            ),
+        ),
+        gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+            id="delete-untagged",
+            action="DELETE",
+            condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(
+                tag_state="UNTAGGED", older_than=f"{IMAGE_DELETE_AFTER_DAYS * 86400}s"
+            ),
+        ),
+    ]
 
 
 def registry_host(region: str) -> str:
@@ -487,6 +552,11 @@ class GcpInferenceFunction(pulumi.ComponentResource):
             format="DOCKER",
             description=_describe(f"Handler images of the {MANAGED_BY} function {fn.name}.", {}),
             labels=gcp_labels_only(meta),
+            cleanup_policies=image_cleanup_policies(),
+            # Policies that delete: dry run only reports (cleanupPolicyDryRun, Registry docs of
+            # gcp.artifactregistry.Repository: "If true, the cleanup pipeline is prevented from
+            # deleting versions in this repository").
+            cleanup_policy_dry_run=False,
             opts=child,
         )
         # registryUri is <region>-docker.pkg.dev/<project>/<repository id>.

@@ -13,6 +13,19 @@ Cloud Run and Knative run the HTTP adapter from ``functions/Dockerfile``. When a
 * ``push: true`` to one tag, ``<repository>:<function key>`` (stack-scoped, so two stacks sharing a
   repository never move each other's tag);
 * a registry cache (``<repository>:buildcache``) that CI runners without a local layer cache reuse;
+* no build on a preview (``buildOnPreview: false``): the provider's preview build "never exported
+  to registries, however cache manifests are still exported" (the SDK's ``build_on_preview`` docs),
+  i.e. a ``pulumi preview`` of a pull request would write ``cacheTo`` to the production registry with
+  the deployer's identity. Dropping only ``cacheTo`` on a preview is no fix: ``Diff``
+  (``provider/internal/image.go``) compares ``cacheTo`` with ``reflect.DeepEqual`` against the state
+  of the last update, so every preview (also the one ``pulumi up`` runs first) would show the image
+  as changed, build it, and, a preview build having no pushed digest, show a new revision for every
+  Cloud Run and Knative service; and ``ignore_changes`` would send the old ``cacheTo`` to the preview
+  build. A constant ``buildOnPreview: false`` keeps the inputs identical on preview and update (no
+  diff from it after the one update that sets it) and the provider's ``Create`` returns before
+  building on a dry run (``if req.DryRun && !input.shouldBuildOnPreview()``). The Dockerfile is still
+  validated on preview ("On-disk Dockerfiles are always validated for syntactic correctness"), and
+  tests/test_image_build.py starts the image's command from exactly the files it copies;
 * no image labels: a label is a build input, and the metadata that carries budgets and owners
   changes without any code change (a budget edit must not rebuild the image or name a new revision);
   and the policy pack treats a resource with ``labels`` as taggable.
@@ -97,6 +110,9 @@ def build_image(
         dockerfile=docker_build.DockerfileArgs(location=DOCKERFILE),
         platforms=[PLATFORM],
         push=True,
+        # Nothing is built, pushed or cached on a preview (module docstring); the same value on
+        # preview and update, so it never is a diff of its own.
+        build_on_preview=False,
         tags=[pulumi.Output.concat(repo, ":", tag)],
         registries=registries,
         cache_from=[
@@ -136,9 +152,9 @@ class ImageBuildError(RuntimeError):
 def digest_ref(repository: pulumi.Input[str], tag: str, image: docker_build.Image) -> pulumi.Output[str]:
     """``<repository>@<digest>``: the pushed image by digest, what the services deploy.
 
-    A preview builds without pushing (the provider's ``buildOnPreview``), so a build that is about to
-    change may report no digest yet: the preview then shows the tag, a provisional value that the
-    update replaces. An update without a digest is an error, never an image reference ending in ``@``.
+    A preview does not build (``buildOnPreview: false``), so a build that is about to change reports
+    no digest yet: the preview then shows the tag, a provisional value that the update replaces. An
+    update without a digest is an error, never an image reference ending in ``@``.
     """
 
     def ref(args: list[str]) -> str:

@@ -18,6 +18,9 @@ One function becomes:
 * without ``runtime.image``: the build and push of ``functions/Dockerfile`` to
   ``<inferops:containerRegistry>/inferops-http-handler`` (:mod:`components.image`), deployed by
   digest, so a new build is a new template and so a new revision name;
+* with ``inferops:imagePullSecret``: the revision template's ``imagePullSecrets`` names that existing
+  ``kubernetes.io/dockerconfigjson`` Secret of the function's namespace, so the kubelet can pull a
+  private image (built or given);
 * a ``ResourceQuota`` sized from the per-pod requests/limits times the maximum scale of every revision
   that may run at once.
 
@@ -315,7 +318,8 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
             repository = image_repository(stack.container_registry)
             # Pushed with the runner's own registry login (no credentials in stack config: the
             # provider loads the Docker config's credentials, pulumi-docker-build
-            # provider/internal/host.go); the cluster pulls with its node or pull-secret identity.
+            # provider/internal/host.go); the cluster pulls with its node identity or with the
+            # Secret named by inferops:imagePullSecret (below).
             tag = function_key(project, stack_name, fn.name)
             self.image = build_image(f"{name}-image", repository, tag, login=None, parent=self)
             image = digest_ref(repository, tag, self.image)
@@ -363,6 +367,15 @@ class KubernetesInferenceFunction(pulumi.ComponentResource):
                 }
             ],
         }
+        if stack.image_pull_secret:
+            # The kubelet pulls with it (Knative allows ``imagePullSecrets`` in the revision template:
+            # knative/serving pkg/apis/serving/fieldmask.go, PodSpecMask, among the always allowed
+            # fields; knative.dev/docs/serving/deploying-from-private-registry). It is part of the
+            # template, so name_for hashes it: setting or renaming it rolls a new revision, while the
+            # stable revision of a canary keeps the secret it was created with (revisions are
+            # immutable) and stays routable by its recorded name. Only set when configured: stacks
+            # without the key keep their revision names.
+            template_spec["imagePullSecrets"] = [{"name": stack.image_pull_secret}]
 
         def name_for(img: str) -> str:
             # The hash covers the template with the image as deployed (a digest reference when built).

@@ -51,6 +51,7 @@ CONFIG_KEYS = (
     "kubernetesNodePrice",
     "awsActivateCostAllocationTags",
     "containerRegistry",
+    "imagePullSecret",
 )
 
 # A DNS label (RFC 1123, at most 63 characters) starting with a letter. Physical names are derived
@@ -72,6 +73,12 @@ _REGISTRY_RE = (
     r"^(([a-z0-9-]+(\.[a-z0-9-]+)+|localhost)(:[0-9]{1,5})?|[a-z0-9-]+:[0-9]{1,5})"
     r"(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$"
 )
+#: A Secret's name: a DNS subdomain, lowercase alphanumerics, '-' and '.', starting and ending
+#: alphanumeric, at most 253 characters ("The name of a Secret object must be a valid DNS subdomain
+#: name", kubernetes.io/docs/concepts/configuration/secret; the subdomain rule of
+#: kubernetes.io/docs/concepts/overview/working-with-objects/names#dns-subdomain-names).
+_SECRET_NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_SECRET_NAME_MAX = 253
 _DATA_URI_RE = r"^(s3|gs|az|abfs|https)://[^\s/]+/\S+$"  # an object (or prefix) the drift job reads
 _EMAIL_RE = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
 _REGION_RE: dict[str, re.Pattern[str]] = {
@@ -386,6 +393,10 @@ class StackSpec(_Model):
     #: Where the Kubernetes components push the image they build (``ghcr.io/example``): needed by a
     #: kubernetes function without ``runtime.image``. Credentials: the runner's own ``docker login``.
     container_registry: str | None = None
+    #: The ``kubernetes.io/dockerconfigjson`` Secret the cluster pulls a private image with: the name of
+    #: an existing Secret in each kubernetes function's namespace (never its content: stack config
+    #: holds no credentials). Unset: the node's own registry identity (or a public image).
+    image_pull_secret: str | None = None
 
     @field_validator("budget_alert_emails")
     @classmethod
@@ -402,6 +413,16 @@ class StackSpec(_Model):
             raise ValueError(
                 "must be a registry host[:port] with an optional path and no tag or digest (ghcr.io/example, "
                 "registry.example.com:5000/ml)"
+            )
+        return v
+
+    @field_validator("image_pull_secret")
+    @classmethod
+    def _pull_secret(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) > _SECRET_NAME_MAX or not re.fullmatch(_SECRET_NAME_RE, v)):
+            raise ValueError(
+                "must be the name of a Secret in the function's namespace: lowercase letters, digits, '-' and "
+                "'.', starting and ending with a letter or digit, at most 253 characters (regcred)"
             )
         return v
 
@@ -676,6 +697,7 @@ def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
                         "kubernetesNodePrice",
                         "awsActivateCostAllocationTags",
                         "containerRegistry",
+                        "imagePullSecret",
                     )
                     if k in raw
                 },
@@ -736,6 +758,13 @@ def stack_config_json_schema() -> dict[str, Any]:
             f"{NAMESPACE}:kubernetesNodePrice": models["nodePrice"],
             f"{NAMESPACE}:awsActivateCostAllocationTags": {"type": "boolean"},
             f"{NAMESPACE}:containerRegistry": {"type": "string", "pattern": _REGISTRY_RE, "maxLength": 255},
+            f"{NAMESPACE}:imagePullSecret": {
+                "type": "string",
+                "pattern": _SECRET_NAME_RE,
+                "maxLength": _SECRET_NAME_MAX,
+                "description": "Name of an existing kubernetes.io/dockerconfigjson Secret in each kubernetes "
+                "function's namespace; the Knative revisions pull their image with it.",
+            },
         },
         "$defs": defs,
     }

@@ -214,7 +214,7 @@ INVALID: list[tuple[str, Edit, str]] = [
         "unknown project key",
         lambda c: c.update({"inferops:function": []}),
         "inferops:function: unknown inferops config key (known: defaults, functions, budgetAlertEmails,"
-        " gcpBillingAccount, kubernetesNodePrice, awsActivateCostAllocationTags, containerRegistry)",
+        " gcpBillingAccount, kubernetesNodePrice, awsActivateCostAllocationTags, containerRegistry, imagePullSecret)",
     ),
     (
         "gcp without billing account",
