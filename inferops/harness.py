@@ -274,6 +274,26 @@ def engine_config(config: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]
 # --- running -------------------------------------------------------------------------------------
 
 
+def _finish_leftover_tasks() -> None:
+    """Let what a failed run left on the event loop finish, inside that run.
+
+    ``pulumi.runtime.stack.wait_for_rpcs`` re-raises the first failed RPC without awaiting the others,
+    so registrations queued before the failure stay scheduled and would run inside the next program
+    run in this process (seen as a later run "registering" another stack's resources before its own
+    spec error). Awaited here, they reach the failed run's own mocks.
+    """
+    import asyncio
+
+    loop = asyncio.get_event_loop()
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    if pending:
+        # Pumped the way the SDK pumps its loop (not run_until_complete, which the SDK's manual pumping
+        # and CPython 3.11's AST recursion counter do not survive: a later compile raises SystemError).
+        from pulumi.runtime.sync_await import _sync_await
+
+        _sync_await(asyncio.gather(*pending, return_exceptions=True))
+
+
 def run_program(
     stack_file: str | os.PathLike[str],
     *,
@@ -327,7 +347,11 @@ def run_program(
             sys.path.insert(0, str(project))
         _program()
     except pulumi.RunError as exc:
+        _finish_leftover_tasks()
         raise ProgramError(str(exc)) from None
+    except BaseException:
+        _finish_leftover_tasks()
+        raise
     finally:
         pulumi.export = real_export
         os.chdir(old_cwd)
