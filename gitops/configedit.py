@@ -39,6 +39,7 @@ from ruamel.yaml.tokens import (
     FlowSequenceEndToken,
     FlowSequenceStartToken,
     KeyToken,
+    ValueToken,
 )
 
 from inferops.atomic import write_atomic as _write_atomic
@@ -654,6 +655,8 @@ def _flow_insert(text: str, node: MappingNode, key: str, value: Any) -> str | No
         elif isinstance(tok, KeyToken) and depth == 1:
             last_key = tok
     at = prev.end_mark.index
+    # After an empty value (`k:` then `}`) a comma right after the colon would read as part of the key.
+    comma = " ," if isinstance(prev, ValueToken) else ","
     line_start = -1  # where the last entry's line starts, when that entry begins its line
     if last_key is not None and close.start_mark.line > prev.end_mark.line:
         k = last_key.start_mark.index
@@ -668,10 +671,10 @@ def _flow_insert(text: str, node: MappingNode, key: str, value: Any) -> str | No
         indent = text[line_start : last_key.start_mark.index]
         line = indent + entry + ("," if trailing else "") + brk.group()
         text = text[: brk.end()] + line + text[brk.end() :]
-        return text if trailing else text[:at] + "," + text[at:]
+        return text if trailing else text[:at] + comma + text[at:]
     if trailing:
         return text[:at] + " " + entry + "," + text[at:]
-    return text[:at] + ", " + entry + text[at:]
+    return text[:at] + comma + " " + entry + text[at:]
 
 
 def _flow_parts(text: str, function: str, edit: Edit, where: str) -> list[Edit]:

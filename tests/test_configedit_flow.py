@@ -8,6 +8,8 @@ refused: a flow mapping shared through an anchor, or one with a ``<<:`` merge ke
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
@@ -177,3 +179,48 @@ def test_the_edited_config_is_still_validated() -> None:
         apply_edits(text, "f", [Edit(("scaling", "maxInstances"), 3)])
     new = apply_edits(text, "f", [Edit(("scaling", "maxInstances"), 9)])
     assert "scaling: {minInstances: 8, maxInstances: 9}\n" in new
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("      scaling: {minInstances: 0, note: }\n", "      scaling: {minInstances: 0, note: , maxInstances: 5 }\n"),
+        (
+            "      scaling: {\n        minInstances: 0,\n        note:   # none\n      }\n",
+            "      scaling: {\n        minInstances: 0,\n        note: ,   # none\n        maxInstances: 5\n      }\n",
+        ),
+    ],
+)
+def test_after_an_empty_value_the_comma_is_not_read_as_part_of_the_key(body: str, expected: str) -> None:
+    # `{note:, x: 1}` reads as a key "note:"; `{note: , x: 1}` as note: null.
+    assert _edit(body, MAX) == HEAD + expected + OTHER
+
+
+def test_generated_flow_layouts_take_a_new_key_and_leave_the_rest() -> None:
+    # Seeded layouts: entries of every kind (quoted braces and commas, nested collections, nulls,
+    # empty values, aliases), separators and closings on one line or several, comments inside.
+    rng = random.Random(11)
+    atoms = ["1", "'a, }'", '"x{y"', "[1, {z: 2}]", "{q: 1}", "~", "", "a:b", "*q"]
+    tail = "    - name: g\n      scaling: {m: *q}   # g\n"
+    head = "config:\n  q: &q 3\n" + HEAD.removeprefix("config:\n")
+    done = 0
+    for _ in range(400):
+        n = rng.randint(0, 3)
+        entries = [f"k{j}: {rng.choice(atoms)}" for j in range(n)]
+        sep = rng.choice([", ", ",", ",\n        ", ",  # c\n        "])
+        start = rng.choice(["{", "{ ", "{\n        "])
+        end = rng.choice(["}", " }", "\n      }", ",\n      }", ", }", "  # x\n      }"]) if n else "}"
+        text = f"{head}      scaling: {start}{sep.join(entries)}{end}   # e\n{tail}"
+        try:
+            YAML(typ="safe").load(text)
+        except Exception:  # a generated layout that is not YAML (e.g. an empty value before a comma)
+            continue
+        value = rng.choice([5, "a: b", "x,y", "p#q", "ok"])
+        new = apply_edits(text, "f", [Edit(("scaling", "new"), value)], validate=None)
+        parsed = YAML(typ="safe").load(new)
+        assert parsed["config"]["inferops:functions"][0]["scaling"]["new"] == value, new
+        before = YAML(typ="safe").load(text)["config"]["inferops:functions"][0]["scaling"] or {}
+        assert parsed["config"]["inferops:functions"][0]["scaling"] == {**before, "new": value}
+        assert new.endswith("   # e\n" + tail) and new.startswith(text.split("      scaling:")[0])
+        done += 1
+    assert done > 300
