@@ -64,10 +64,26 @@ def _env_seconds(name: str, default: float) -> float:
     return value
 
 
-#: Worker threads serving requests (Cloud Run's default concurrency is 80 requests per instance).
-WORKERS = int(os.environ.get("INFEROPS_HTTP_WORKERS", "32"))
-#: Accepted connections allowed to wait for a worker before new ones get a 503.
-QUEUE = int(os.environ.get("INFEROPS_HTTP_QUEUE", "64"))
+def _env_int(name: str, default: int, low: int, high: int) -> int:
+    """A decimal integer in ``[low, high]`` from the environment, or a one-line error naming it."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not (_DECIMAL.fullmatch(text) and low <= int(text) <= high):
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {text[:40]!r}")
+    return int(text)
+
+
+#: Worker threads serving requests (Cloud Run's default concurrency is 80 requests per instance);
+#: :func:`main` reads ``INFEROPS_HTTP_WORKERS`` instead when it is set.
+WORKERS = 32
+#: Accepted connections allowed to wait for a worker before new ones get a 503;
+#: :func:`main` reads ``INFEROPS_HTTP_QUEUE`` instead when it is set.
+QUEUE = 64
+#: Upper bounds for the two above from the environment: a typo of a few digits must not start a
+#: million threads or hold a million sockets.
+MAX_WORKERS = 4096
+MAX_QUEUE = 65536
 #: ``listen()`` backlog: connections the kernel completes before the server accepts them.
 LISTEN_BACKLOG = 512
 #: Seconds a keep-alive connection may sit idle before the next request line.
@@ -392,20 +408,24 @@ def main() -> None:
 
     ``INFEROPS_HTTP_HOST`` (default ``0.0.0.0``, what a container needs) narrows the bind address, for
     local runs on loopback. ``INFEROPS_HTTP_READ_DEADLINE_SECONDS`` sets the whole request's deadline
-    (default :data:`READ_DEADLINE_S`); a value that is not a positive number is one JSON error line on
-    stderr and exit 2, before anything listens. Once listening, one JSON line on stderr says where
-    (``"listening"``).
+    (default :data:`READ_DEADLINE_S`), ``INFEROPS_HTTP_WORKERS`` the worker threads (default
+    :data:`WORKERS`) and ``INFEROPS_HTTP_QUEUE`` the connections that may wait for one (default
+    :data:`QUEUE`). A bad value of any of these or of ``PORT`` is one JSON error line on stderr naming
+    the variable and exit 2, before the model loads or anything listens. Once listening, one JSON line
+    on stderr says where (``"listening"``) and with how many workers.
     """
-    port = int(os.environ.get("PORT", "8080"))
     host = os.environ.get("INFEROPS_HTTP_HOST") or "0.0.0.0"
     try:
+        port = _env_int("PORT", 8080, 0, 65535)
+        workers = _env_int("INFEROPS_HTTP_WORKERS", WORKERS, 1, MAX_WORKERS)
+        queue = _env_int("INFEROPS_HTTP_QUEUE", QUEUE, 0, MAX_QUEUE)
         deadline = _env_seconds("INFEROPS_HTTP_READ_DEADLINE_SECONDS", READ_DEADLINE_S)
     except ValueError as exc:
         _log("error", str(exc))
         sys.exit(2)
     core.health()  # load the model now; errors are logged and /healthz answers 503
-    server = make_server(host, port, deadline_timeout=deadline)
-    _log("info", "listening", host=host, port=server.server_address[1])
+    server = make_server(host, port, workers=workers, queue=queue, deadline_timeout=deadline)
+    _log("info", "listening", host=host, port=server.server_address[1], workers=workers, queue=queue)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -6,9 +6,11 @@ quoting and flow style of the nodes it re-emits. ruamel still normalises a few t
 new bytes are not the dumper's whole output: they are the original bytes with only the line spans of
 the edited keys replaced by the dumper's rendering of those keys. Everything outside the edited keys
 (comments, blank lines, other functions, every ``secure:`` value) is therefore byte-identical by
-construction. Before anything is returned, the spliced text is parsed again and must equal the edited
-document, and the whole ``config:`` mapping must pass :func:`components.spec.parse_stack_config`; if
-either fails, :class:`ConfigEditError` is raised and nothing is written.
+construction. A key added to a flow mapping (``{...}``) is inserted as text inside its braces, at a
+position ruamel's scanner finds, so the mapping stays a flow mapping on its line(s). Before anything
+is returned, the spliced text is parsed again and must equal the edited document, and the whole
+``config:`` mapping must pass :func:`components.spec.parse_stack_config`; if either fails,
+:class:`ConfigEditError` is raised and nothing is written.
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString, SingleQuotedScalarString
+from ruamel.yaml.tokens import (
+    FlowEntryToken,
+    FlowMappingEndToken,
+    FlowMappingStartToken,
+    FlowSequenceEndToken,
+    FlowSequenceStartToken,
+    KeyToken,
+    ValueToken,
+)
 
 from inferops.atomic import write_atomic as _write_atomic
 
@@ -50,7 +61,8 @@ class Edit:
     """Set ``path`` (keys below the function's mapping) to ``value``.
 
     ``value`` is a scalar or a flat mapping of scalars. Setting an existing key keeps its quoting style;
-    a missing last key is appended to its parent mapping, which must exist.
+    a missing last key is appended to its parent mapping, which must exist (inside the braces when the
+    parent is a flow mapping, which stays one).
     """
 
     path: tuple[str, ...]
@@ -519,6 +531,7 @@ def _token_edit(text: str, function: str, index: int, edit: Edit, where: str) ->
     if shared(fn_node):
         raise ConfigEditError(f"{where}: function {function!r} is an anchored node other entries alias; edit by hand")
     node: Node = fn_node
+    in_flow = False
     for depth, key in enumerate(edit.path):
         if not isinstance(node, MappingNode):
             return None
@@ -530,7 +543,9 @@ def _token_edit(text: str, function: str, index: int, edit: Edit, where: str) ->
                     f"{where}: {here} of {function!r} would override a value merged in with '<<:'; "
                     "merge keys are not edited automatically: set it by hand"
                 )
-            return None  # a new key: the splice inserts it
+            if depth == len(edit.path) - 1 and node.flow_style:
+                return _flow_insert(text, node, key, edit.value)
+            return None  # a new key in a block mapping: the splice inserts it
         key_node, value = pair
         last = depth == len(edit.path) - 1
         if outside(value) or shared(value):
@@ -549,20 +564,137 @@ def _token_edit(text: str, function: str, index: int, edit: Edit, where: str) ->
             m = re.compile(r"\s*:[ \t]*(\*[^\s,\[\]{}]+)").match(text, key_node.end_mark.index)
             if not m:
                 return None
-            token = _render_scalar(edit.value, None)
-            if token is None:
+            token = _flow_token(edit.value) if node.flow_style else _render_scalar(edit.value, None)
+            if token is None or isinstance(edit.value, Mapping):
                 return None
             return text[: m.start(1)] + token + text[m.end(1) :]
+        in_flow = bool(node.flow_style)
         node = value
     if not isinstance(node, ScalarNode) or isinstance(edit.value, Mapping) or node.style in ("|", ">"):
         return None
     token = _render_scalar(edit.value, node.style)
+    if in_flow and node.style is None and token is not None and token == edit.value and not _flow_plain_ok(token):
+        token = _render_scalar(edit.value, '"')  # `a:b` inside {...} could read as a key and a value
     if token is None:
         return None
     start, end = node.start_mark.index, node.end_mark.index
     prefix = _PREFIX_RE.match(text, start)
     start = prefix.end() if prefix and prefix.end() <= end else start
     return text[:start] + token + text[end:]
+
+
+def _flow_token(value: Any) -> str | None:
+    """``value`` (a scalar or a flat mapping) as one token inside a flow mapping; None: cannot.
+
+    A plain scalar with ``:`` or ``#`` in it is quoted: inside ``{...}`` a reader may take ``a:b`` for
+    a key and value, and ``#`` after a space for a comment.
+    """
+    if isinstance(value, Mapping):
+        parts = []
+        for k, v in value.items():
+            kt, vt = (_flow_token(k) if isinstance(k, str) else None), _flow_token(v)
+            if kt is None or vt is None:
+                return None
+            parts.append(f"{kt}: {vt}")
+        return "{" + ", ".join(parts) + "}"
+    token = _render_scalar(value, None)
+    if token is not None and isinstance(value, str) and token == str(value) and not _flow_plain_ok(token):
+        token = _render_scalar(str(value), '"')
+    return token
+
+
+def _flow_plain_ok(token: str) -> bool:
+    """Whether the plain scalar ``token`` reads back as itself inside a flow mapping."""
+    if ":" not in token and "#" not in token:
+        return True
+    try:
+        loaded = YAML(typ="safe").load("{k: " + token + "}")
+    except YAMLError:
+        return False
+    return isinstance(loaded, dict) and loaded == {"k": token}
+
+
+def _flow_insert(text: str, node: MappingNode, key: str, value: Any) -> str | None:
+    """``text`` with ``key: value`` added as the last entry of the flow mapping ``node``; None: cannot.
+
+    The mapping stays a flow mapping and everything else stays byte for byte: on one line the entry
+    goes after the last value (``{a: 1}`` -> ``{a: 1, b: 2}``, a trailing comma kept after it); in a
+    mapping written one entry per line with the ``}`` on a later line, it goes on a line of its own at
+    the last entry's indentation, after that entry's end-of-line comment, with that line's ending.
+    The tokens come from ruamel's own scanner, so commas and braces inside quoted values, comments
+    and aliases are never mistaken for the mapping's.
+    """
+    kt, vt = _flow_token(key), _flow_token(value)
+    if kt is None or vt is None:
+        return None
+    entry = f"{kt}: {vt}"
+    lo, hi = node.start_mark.index, node.end_mark.index
+    if not (0 < hi <= len(text)) or text[hi - 1] != "}":
+        return None
+    tokens: list[Any] = []
+    for tok in YAML(typ="rt").scan(text):
+        if tok.start_mark.index >= hi:
+            break
+        if tok.start_mark.index >= lo:
+            tokens.append(tok)
+    opens = [i for i, t in enumerate(tokens) if isinstance(t, FlowMappingStartToken)]
+    if not opens or not isinstance(tokens[-1], FlowMappingEndToken) or tokens[-1].start_mark.index != hi - 1:
+        return None
+    inner = tokens[opens[0] : -1]
+    close, prev = tokens[-1], inner[-1]
+    if isinstance(prev, FlowMappingStartToken):  # {} or { }: the first entry
+        at = prev.end_mark.index
+        return text[:at] + entry + text[at:]
+    trailing = isinstance(prev, FlowEntryToken)
+    depth, last_key = 0, None
+    for tok in inner:
+        if isinstance(tok, FlowMappingStartToken | FlowSequenceStartToken):
+            depth += 1
+        elif isinstance(tok, FlowMappingEndToken | FlowSequenceEndToken):
+            depth -= 1
+        elif isinstance(tok, KeyToken) and depth == 1:
+            last_key = tok
+    at = prev.end_mark.index
+    # After an empty value (`k:` then `}`) a comma right after the colon would read as part of the key.
+    comma = " ," if isinstance(prev, ValueToken) else ","
+    line_start = -1  # where the last entry's line starts, when that entry begins its line
+    if last_key is not None and close.start_mark.line > prev.end_mark.line:
+        k = last_key.start_mark.index
+        while k > 0 and text[k - 1] in " \t":
+            k -= 1
+        if k == 0 or text[k - 1] in "\r\n":
+            line_start = k
+    if last_key is not None and line_start >= 0:
+        brk = _BREAK_RE.search(text, at)
+        if brk is None or brk.start() >= close.start_mark.index:
+            return None
+        indent = text[line_start : last_key.start_mark.index]
+        line = indent + entry + ("," if trailing else "") + brk.group()
+        text = text[: brk.end()] + line + text[brk.end() :]
+        return text if trailing else text[:at] + comma + text[at:]
+    if trailing:
+        return text[:at] + " " + entry + "," + text[at:]
+    return text[:at] + comma + " " + entry + text[at:]
+
+
+def _flow_parts(text: str, function: str, edit: Edit, where: str) -> list[Edit]:
+    """A mapping edit of an existing flow mapping as one edit per key; any other edit as itself.
+
+    Setting ``retraining: {reason: ..., ...}`` key by key edits each value's token in place and adds
+    the new keys inside the braces, so the mapping keeps its layout, its comments and the spacing
+    before an end-of-line comment. When the new value drops a key the old one had, the whole edit is
+    left to the splice (ruamel re-renders that mapping, on one line).
+    """
+    if not isinstance(edit.value, Mapping) or not edit.value:
+        return [edit]
+    node: Any = find_function(_load(_yaml(), text, where), function, where)[1]
+    for key in edit.path:
+        if not isinstance(node, CommentedMap) or key not in node:
+            return [edit]
+        node = node[key]
+    if not (isinstance(node, CommentedMap) and node.fa.flow_style() and all(k in edit.value for k in node)):
+        return [edit]
+    return [Edit((*edit.path, str(k)), v) for k, v in edit.value.items()]
 
 
 def _apply_plain(fn: dict[str, Any], edit: Edit) -> None:
@@ -582,10 +714,12 @@ def apply_edits(
 ) -> str:
     """Return ``text`` with ``edits`` applied to the named function; unchanged text when they change nothing.
 
-    An existing scalar is edited in place, token for token; a new key or a mapping value is spliced in
-    as the lines ruamel renders for it. Raises :class:`ConfigEditError` when the file, the function or an
-    edited key cannot be handled (saying what is unsupported), when the result would not parse back to
-    the intended document (every other function's effective config unchanged included), or when
+    An existing scalar is edited in place, token for token; a new key in a flow mapping is inserted
+    inside its braces; a new key in a block mapping or a mapping value is spliced in as the lines
+    ruamel renders for it (a mapping value over an existing flow mapping is set key by key).
+    Raises :class:`ConfigEditError` when the file, the function or an edited key cannot be handled
+    (saying what is unsupported), when the result would not parse back to the intended document
+    (every other function's effective config unchanged included), or when
     ``validate`` rejects it.
     """
     if not edits:
@@ -607,7 +741,7 @@ def apply_edits(
     if intended == original:
         return shown
     new_text = text
-    for edit in edits:
+    for edit in [part for whole in edits for part in _flow_parts(new_text, function, whole, where)]:
         before = to_plain(find_function(_load(_yaml(), new_text, where), function, where)[1], where=where)
         step = copy.deepcopy(before)
         _apply_plain(step, edit)

@@ -2,7 +2,11 @@
 
 The generator varies what a human writes by hand: indentation (2 or 4) and dash offset, quoting
 styles, end-of-line comments with odd spacing, comment lines and blank lines between functions,
-flow and block mappings, ``secure:`` values, ``~`` nulls and an existing retraining record.
+flow and block mappings, ``secure:`` values, ``~`` nulls and an existing retraining record (block or
+flow). Flow mappings come as hand-written stack files have them: on one line with or without inner
+spaces and a trailing comma, empty, one entry per line with the brace on its own line, and spread
+over continuation lines; the edits add keys into them (``scaling.maxInstances``,
+``finops.avgDurationMs``), edit keys inside them and replace a flow retraining record.
 """
 
 from __future__ import annotations
@@ -84,14 +88,41 @@ def stack_files(draw: st.DrawFn) -> tuple[str, Doc, list[str]]:
             d.add(f"{body}traffic:", name)
             d.add(f"{inner}canaryPercent: {pct}", name)
         d.add(f"{body}runtime: {{memoryMb: 1024, timeoutSeconds: 30}}")
-        if draw(st.booleans()):
+        # scaling: the edits add maxInstances to it (a new key in a flow or block mapping)
+        scaling = draw(st.sampled_from(["none", "flow", "flow-empty", "flow-lines", "flow-spread", "block"]))
+        eol_c = f"{' ' * draw(st.integers(0, 4))}  # {draw(COMMENT)}" if draw(st.booleans()) else ""
+        if scaling == "flow":
+            sep = draw(st.sampled_from(["", " "]))
+            trail = draw(st.sampled_from(["", ","]))
+            d.add(f"{body}scaling: {{{sep}minInstances: 0{trail}{sep}}}{eol_c}", name)
+        elif scaling == "flow-empty":
+            d.add(f"{body}scaling: {{}}{eol_c}", name)
+        elif scaling == "flow-lines":  # one entry per line, closing brace on its own line
+            d.add(f"{body}scaling: {{")
+            d.add(f"{inner}minInstances: 0{draw(st.sampled_from(['', ',']))}{eol_c}", name)
+            d.add(f"{body}}}")
+        elif scaling == "flow-spread":  # continuation line, closing brace after the last value
+            d.add(f"{body}scaling: {{minInstances: 0,{eol_c}", name)
+            d.add(f"{inner}  note: 'a, {{b}}'}}", name)
+        elif scaling == "block":
+            d.add(f"{body}scaling:")
+            d.add(f"{inner}minInstances: 0{eol_c}", name)
+        record = draw(st.sampled_from(["none", "block", "flow"]))
+        if record == "flow":
+            d.add(f"{body}retraining: {{reason: 'old reason: x', reportDigest: sha256:{'0' * 64}, "
+                  f'requestedAt: "2026-01-02"}}{eol_c}', name)  # fmt: skip
+        elif record == "block":
             d.add(f"{body}retraining:", name)
             d.add(f"{inner}reason: 'old reason: x'", name)
             d.add(f"{inner}reportDigest: sha256:{'0' * 64}", name)
             d.add(f'{inner}requestedAt: "2026-01-02"', name)
-        d.add(f"{body}finops:")
-        d.add(f"{inner}monthlyBudgetUsd: {draw(st.sampled_from(['400', '400.5', '1_000']))}")
-        d.add(f"{inner}note: ~")
+        budget = draw(st.sampled_from(["400", "400.5", "1_000"]))
+        if draw(st.booleans()):
+            d.add(f"{body}finops:")
+            d.add(f"{inner}monthlyBudgetUsd: {budget}", name)
+            d.add(f"{inner}note: ~", name)  # a new finops key goes after it
+        else:
+            d.add(f"{body}finops: {{monthlyBudgetUsd: {budget}, note: ~}}" + (f"  # {draw(COMMENT)}" if draw(st.booleans()) else ""), name)  # fmt: skip
         d.insert_at[name] = len(d.lines)
         for _ in range(draw(st.integers(0, 2))):
             d.add("")
@@ -127,6 +158,12 @@ def test_edits_touch_only_edited_keys(doc: tuple[str, Doc, list[str]], data: st.
         edits.append(Edit(("model", "version"), data.draw(VERSIONS)))
     if "traffic" in fn and data.draw(st.booleans()):
         edits.append(Edit(("traffic", "canaryPercent"), data.draw(st.integers(0, 100))))
+    if "scaling" in fn and data.draw(st.booleans()):
+        edits.append(Edit(("scaling", "maxInstances"), data.draw(st.integers(1, 1000))))
+    if data.draw(st.booleans()):
+        edits.append(Edit(("finops", "avgDurationMs"), data.draw(st.integers(1, 900))))
+    if data.draw(st.booleans()):
+        edits.append(Edit(("finops", "monthlyBudgetUsd"), data.draw(st.sampled_from([10, 99.5, 400]))))
     if data.draw(st.booleans()):
         reason = data.draw(st.text(alphabet=string.ascii_letters + " :,()#'\"-", min_size=1, max_size=60))
         edits.append(Edit(("retraining",), {"reason": reason, "reportDigest": "sha256:" + "f" * 64,

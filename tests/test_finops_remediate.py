@@ -331,3 +331,28 @@ def test_read_function_and_defaults() -> None:
         "costCenter": "ml-platform", "owner": "ml-platform@example.com", "environment": "dev", "avgDurationMs": 120}  # fmt: skip
     no_defaults = STACK.replace("  inferops:defaults:\n", "  other:defaults:\n", 1)
     assert read_function_and_defaults(no_defaults, "churn", "x")["defaults"] == {}
+
+
+def test_remediate_adds_a_key_into_a_flow_mapping(
+    repo: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `scaling: {minInstances: 0}` as people write it by hand: setting scaling.maxInstances was refused
+    # ("adding ... to a flow mapping is not supported"), exit 2. The key goes inside the braces now.
+    work, _ = repo
+    flow = STACK.replace(
+        "      scaling: {minInstances: 0, maxInstances: 20}\n", "      scaling: {minInstances: 0}    # by hand\n"
+    )
+    assert flow != STACK
+    (work / "Pulumi.dev.yaml").write_text(flow)
+    git(work, "commit", "-qam", "flow scaling")
+    report = _report(tmp_path / "report.json", INHERITED_PROPOSALS[:1])
+    args = ["remediate", "--stack", "dev", "--function", "fraud-scorer", "--report", str(report), "--repo", str(work)]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["changes"] == [
+        "scaling.maxInstances: 10 -> 37 (sets it on fraud-scorer; was inherited from the program's default: 10)"
+    ]
+    new = git(work, "show", f"{out['branch']}:Pulumi.dev.yaml") + "\n"
+    assert new == flow.replace(
+        "scaling: {minInstances: 0}    # by hand", "scaling: {minInstances: 0, maxInstances: 37}    # by hand"
+    )

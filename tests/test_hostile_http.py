@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import select
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -340,7 +343,7 @@ def test_main_takes_the_read_deadline_from_the_environment(
 
     monkeypatch.setattr(http_server, "make_server", fake_make_server)
     http_server.main()
-    assert made == [{"deadline_timeout": expected}]
+    assert made == [{"workers": http_server.WORKERS, "queue": http_server.QUEUE, "deadline_timeout": expected}]
     capsys.readouterr()
 
 
@@ -357,6 +360,130 @@ def test_a_bad_read_deadline_is_exit_2_with_one_line_naming_the_variable(
     assert len(lines) == 1 and "Traceback" not in lines[0]
     message = json.loads(lines[0])["message"]
     assert message.startswith("INFEROPS_HTTP_READ_DEADLINE_SECONDS must be a positive number of seconds")
+
+
+_ENV_VARS = ("PORT", "INFEROPS_HTTP_WORKERS", "INFEROPS_HTTP_QUEUE", "INFEROPS_HTTP_READ_DEADLINE_SECONDS")
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, {"workers": 32, "queue": 64}),
+        ({"INFEROPS_HTTP_WORKERS": "3", "INFEROPS_HTTP_QUEUE": "0"}, {"workers": 3, "queue": 0}),
+        ({"INFEROPS_HTTP_WORKERS": " 4096 ", "INFEROPS_HTTP_QUEUE": "65536"}, {"workers": 4096, "queue": 65536}),
+        ({"INFEROPS_HTTP_WORKERS": "", "INFEROPS_HTTP_QUEUE": "7"}, {"workers": 32, "queue": 7}),
+    ],
+)
+def test_main_takes_workers_and_queue_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: dict[str, str], expected: dict[str, int]
+) -> None:
+    for name in _ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    made: list[dict[str, Any]] = []
+
+    def fake_make_server(host: str, port: int, **options: Any) -> _FakeServer:
+        made.append({"port": port, **options})
+        return _FakeServer()
+
+    monkeypatch.setattr(http_server, "make_server", fake_make_server)
+    http_server.main()
+    assert made == [{"port": 8080, **expected, "deadline_timeout": http_server.READ_DEADLINE_S}]
+    listening = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert listening["message"] == "listening" and listening["workers"] == expected["workers"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("INFEROPS_HTTP_WORKERS", "abc"),
+        ("INFEROPS_HTTP_WORKERS", "0"),  # no worker: nothing would ever be served
+        ("INFEROPS_HTTP_WORKERS", "-1"),
+        ("INFEROPS_HTTP_WORKERS", "4.5"),
+        ("INFEROPS_HTTP_WORKERS", "4097"),
+        ("INFEROPS_HTTP_WORKERS", "9" * 400),
+        ("INFEROPS_HTTP_QUEUE", "-1"),
+        ("INFEROPS_HTTP_QUEUE", "1e3"),
+        ("INFEROPS_HTTP_QUEUE", "65537"),
+        ("INFEROPS_HTTP_QUEUE", "\x1b[2J"),
+        ("PORT", "http"),
+        ("PORT", "65536"),
+    ],
+)
+def test_a_bad_worker_queue_or_port_value_is_exit_2_with_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, text: str
+) -> None:
+    for other in _ENV_VARS:
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(name, text)
+    monkeypatch.setattr(core, "health", lambda: pytest.fail("loaded the model despite a bad value"))
+    monkeypatch.setattr(http_server, "make_server", lambda *a, **k: pytest.fail("listened despite a bad value"))
+    with pytest.raises(SystemExit) as exit_info:
+        http_server.main()
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0]
+    message = json.loads(lines[0])["message"]
+    assert message.startswith(f"{name} must be a whole number from ") and "\x1b" not in message
+
+
+def _server_process(env: dict[str, str]) -> subprocess.Popen[str]:
+    root = Path(__file__).resolve().parent.parent
+    full = {k: v for k, v in os.environ.items() if k not in _ENV_VARS}
+    full.update({"PORT": "0", "INFEROPS_HTTP_HOST": "127.0.0.1", "PYTHONPATH": str(root), **env})
+    return subprocess.Popen(
+        [sys.executable, "-m", "functions.http_server"],
+        cwd=root,
+        env=full,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("name", ["INFEROPS_HTTP_WORKERS", "INFEROPS_HTTP_QUEUE"])
+def test_the_server_process_with_a_bad_value_exits_2_with_one_json_line(name: str) -> None:
+    # These were parsed at import time: `python -m functions.http_server` died with a ValueError
+    # traceback and exit 1 before main() could say which variable was wrong.
+    proc = _server_process({name: "lots"})
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    assert (
+        json.loads(lines[0])["message"]
+        == f"{name} must be a whole number from {'1 to 4096' if 'WORKERS' in name else '0 to 65536'}, got 'lots'"
+    )
+
+
+def test_the_server_process_honours_good_worker_and_queue_values() -> None:
+    proc = _server_process({"INFEROPS_HTTP_WORKERS": "3", "INFEROPS_HTTP_QUEUE": "5"})
+    watchdog = threading.Timer(60, proc.kill)  # a server that never says "listening" cannot hang the test
+    watchdog.start()
+    try:
+        assert proc.stderr is not None
+        listening: dict[str, Any] = {}
+        for line in proc.stderr:  # bounded: the process ends (closing stderr) or says it listens
+            record = json.loads(line)
+            if record["message"] == "listening":
+                listening = record
+                break
+        assert listening.get("workers") == 3 and listening.get("queue") == 5, listening
+        with socket.create_connection(("127.0.0.1", listening["port"]), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            status, _, _ = _read_response(sock)
+        assert status == 200
+    finally:
+        watchdog.cancel()
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def test_expect_100_continue_is_refused_before_the_client_uploads(server: Server) -> None:
