@@ -557,31 +557,13 @@ def performance_result(
             end_timestamp=st.last_ts,
         )
 
-    task = ev.task
-    return PerformanceResult(
-        metric=task.metric,
-        reference=ev.reference,
-        current=ev.current,
-        delta=ev.current - ev.reference,
-        test=perf.TEST_NAMES[task.metric],
-        p_value=ev.p_value,
-        threshold=ev.threshold,
-        drifted=ev.drifted,
-        degradation=float(ev.window.degradation or 0.0),
+    return PerformanceResult.of(
+        ev,
         alpha=cfg.performance_alpha,
-        task=task.task,
-        n_reference=ref.pairs,
-        n_current=cur.pairs,
-        rows_reference=ref.rows,
-        rows_current=cur.rows,
-        labelled_reference=ref.labelled,
-        labelled_current=cur.labelled,
-        positive_label=task.positive,
-        threshold_source=ev.threshold_source,
-        reference_chunk_std=ev.reference_chunk_std,
-        reference_chunks=ev.reference_chunks,
-        chunk_rows=ev.chunk_rows,
-        segment_alpha=ev.segment_alpha,
+        test=perf.TEST_NAMES[ev.task.metric],
+        pairs=(ref.pairs, cur.pairs),
+        rows=(ref.rows, cur.rows),
+        labelled=(ref.labelled, cur.labelled),
         chunks=[segment(s, st) for s, st in zip(ev.chunks, cur.chunks(), strict=True)],
         after_change=[
             segment(s, cur.stats[name])

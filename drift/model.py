@@ -189,6 +189,55 @@ class PerformanceResult:
     #: other metrics of both windows, for information: {"accuracy": {"reference": .., "current": ..}, ...}
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls,
+        ev: Any,
+        *,
+        alpha: float,
+        test: str,
+        pairs: tuple[int, int],
+        rows: tuple[int, int],
+        labelled: tuple[int, int],
+        chunks: list[PerformanceSegment],
+        after_change: list[PerformanceSegment],
+        metrics: dict[str, dict[str, float]] | None = None,
+    ) -> PerformanceResult:
+        """The result of ``drift.performance.evaluate`` (an ``Evaluation``), whichever engine counted.
+
+        ``pairs``, ``rows`` and ``labelled`` are ``(reference, current)``; the segments are the caller's,
+        which knows their timestamps.
+        """
+        task = ev.task
+        return cls(
+            metric=task.metric,
+            reference=ev.reference,
+            current=ev.current,
+            delta=ev.current - ev.reference,
+            test=test,
+            p_value=ev.p_value,
+            threshold=ev.threshold,
+            drifted=ev.drifted,
+            degradation=float(ev.window.degradation or 0.0),
+            alpha=alpha,
+            task=task.task,
+            n_reference=pairs[0],
+            n_current=pairs[1],
+            rows_reference=rows[0],
+            rows_current=rows[1],
+            labelled_reference=labelled[0],
+            labelled_current=labelled[1],
+            positive_label=task.positive,
+            threshold_source=ev.threshold_source,
+            reference_chunk_std=ev.reference_chunk_std,
+            reference_chunks=ev.reference_chunks,
+            chunk_rows=ev.chunk_rows,
+            segment_alpha=ev.segment_alpha,
+            chunks=chunks,
+            after_change=after_change,
+            metrics=metrics or {},
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping with the contract's keys first."""
         return {

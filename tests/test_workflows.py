@@ -561,7 +561,7 @@ def _is_login(s: dict[str, Any]) -> bool:
     return "docker login" in s.get("run", "")
 
 
-@pytest.mark.parametrize(("name", "job"), [("up.yml", "up"), ("preview.yml", "preview")])
+@pytest.mark.parametrize(("name", "job"), [("up.yml", "up")])
 def test_the_runner_gets_buildx_when_the_program_builds_an_image(name: str, job: str) -> None:
     st = _job_steps(name, job)
     install = _index(st, lambda s: "pip install" in s.get("run", "") and ".venv" in s.get("run", ""))
@@ -602,33 +602,31 @@ def test_no_step_output_or_registry_is_interpolated_into_a_script(name: str) -> 
     assert "steps.needs.outputs.registry" not in "\n".join(s.get("run", "") for s in steps(load(name)))
 
 
-def test_preview_builds_without_registry_credentials() -> None:
-    """The docker-build provider builds during a preview unless ``buildOnPreview`` is false, and "Images
-    built during previews are never exported to registries, however cache manifests are still exported"
-    (pulumi_docker_build 0.0.22 ``Image.build_on_preview``; pulumi/pulumi-docker-build
-    provider/internal/image.go: ``shouldBuildOnPreview`` defaults to true, ``Create`` builds on a dry
-    run). Nothing is pushed on preview, so pull-request code gets no registry credential."""
+def test_preview_builds_no_image_so_it_needs_no_docker_and_no_registry_credentials() -> None:
+    """The docker-build provider builds during a preview unless ``buildOnPreview`` is false, and then
+    still exports cache manifests (pulumi_docker_build 0.0.22 ``Image.build_on_preview``;
+    pulumi/pulumi-docker-build provider/internal/image.go ``shouldBuildOnPreview``). The component sets
+    it false (tests/test_image_hygiene.py), so the preview job sets up no builder and logs in nowhere."""
     st = _job_steps("preview.yml", "preview")
     assert not any(_is_login(s) for s in st)
+    assert not any(str(s.get("uses", "")).startswith(BUILDX) for s in st)
+    assert not any(s.get("id") == "needs" for s in st)
     text = (WORKFLOWS / "preview.yml").read_text()
     assert "REGISTRY_PASSWORD" not in text and "packages:" not in text
-    notice = st[_index(st, lambda s: "without a registry login" in s.get("run", ""))]
-    assert notice["if"] == "steps.needs.outputs.login == 'true'"
 
 
-def test_the_component_builds_on_preview_pushes_on_update_and_tolerates_a_failed_cache_export(
+def test_the_component_builds_only_on_update_pushes_and_tolerates_a_failed_cache_export(
     dev_run: ProgramRun,
 ) -> None:
-    """What preview.yml relies on (see above): the image resources keep ``buildOnPreview`` (the SDK sets
-    its default, true, explicitly), push on update, and ignore a failed cache export, which is what a
-    preview without push credentials meets (``ignoreError``: "Ignore errors caused by failed cache
-    exports", pulumi_docker_build ``CacheToRegistryArgs``). And the login need the helper reports
-    matches the resources: Kubernetes images carry no ``registries`` (the runner's docker login is
-    used, provider/internal/host.go loads the Docker config's credentials), GCP images carry their own."""
+    """What preview.yml relies on (see above): the image resources do not build on preview, push on
+    update, and ignore a failed cache export (``ignoreError``: "Ignore errors caused by failed cache
+    exports", pulumi_docker_build ``CacheToRegistryArgs``). And the login need the helper reports for
+    up.yml matches the resources: Kubernetes images carry no ``registries`` (the runner's docker login
+    is used, provider/internal/host.go loads the Docker config's credentials), GCP images their own."""
     images = [r for r in dev_run.resources if r.type == "docker-build:index:Image"]
     assert len(images) == 2
     for image in images:
-        assert image.inputs["buildOnPreview"] is True
+        assert image.inputs["buildOnPreview"] is False
         assert image.inputs["push"] is True
         assert all(c["registry"]["ignoreError"] is True for c in image.inputs["cacheTo"])
     by_runner_login = sorted(r.name.removesuffix("-image") for r in images if "registries" not in r.inputs)
@@ -786,7 +784,7 @@ def test_needs_of_a_kubernetes_build_without_a_registry_is_bad_input(
     ],
 )  # fmt: skip
 def test_needs_of_a_malformed_stack_file_is_one_line_and_exit_2(tmp_path: Path, text: str, message: str) -> None:
-    (step,) = [s for s in _job_steps("preview.yml", "preview") if s.get("id") == "needs"]
+    (step,) = [s for s in _job_steps("up.yml", "up") if s.get("id") == "needs"]
     work = _stack_dir(tmp_path, {})
     (work / "Pulumi.ci.yaml").write_text(text)
     code, _, stderr, outputs = _run_ci_script(step["run"], work, {"STACK": "ci"}, tmp_path)
