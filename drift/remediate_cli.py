@@ -22,9 +22,9 @@ from datetime import date
 from typing import Any
 
 from drift.remediate import remediate
-from gitops.cli import add_writeback_arguments
-from gitops.writeback import GitOpsError, open_pull_request
-from inferops.exitcodes import EXIT_BAD_INPUT, EXIT_OK, run_guarded
+from gitops.cli import add_writeback_arguments, finish_writeback
+from gitops.writeback import GitOpsError
+from inferops.exitcodes import EXIT_BAD_INPUT, run_guarded
 
 
 def _iso_date(text: str) -> date:
@@ -66,18 +66,7 @@ def run_remediate(args: argparse.Namespace) -> int:
     except GitOpsError as exc:
         sys.stderr.write(f"drift: error: {' '.join(str(exc).split())}\n")
         return exc.exit_code
-    if outcome.note:
-        say(outcome.note)
-    if outcome.branch and outcome.created_commit:
-        pushed = f", pushed to {args.push}" if outcome.pushed else ""
-        say(f"committed {outcome.commit[:12] if outcome.commit else ''} on {outcome.branch}{pushed}")
-    if args.json:
-        print(outcome.to_json())
-    elif outcome.branch:
-        print(outcome.branch)
-    if args.open_pr:
-        return open_pull_request(args.repo, outcome.outcome, args.push, say)
-    return EXIT_OK
+    return finish_writeback(args, outcome.outcome, outcome.to_json(), say)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,10 +20,10 @@ import sys
 from typing import Any
 
 from finops.decide import ReportError, load_report, plan_change
-from gitops.cli import add_writeback_arguments
+from gitops.cli import add_writeback_arguments, finish_writeback
 from gitops.configedit import read_function_and_defaults
-from gitops.writeback import GitOpsError, open_pull_request, outcome_json, write_back
-from inferops.exitcodes import EXIT_BAD_INPUT, EXIT_OK
+from gitops.writeback import GitOpsError, outcome_json, write_back
+from inferops.exitcodes import EXIT_BAD_INPUT
 
 
 def add_remediate_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -70,15 +70,4 @@ def run_remediate(args: argparse.Namespace) -> int:
     except GitOpsError as exc:
         sys.stderr.write(f"finops: error: {' '.join(str(exc).split())}\n")
         return exc.exit_code
-    if outcome.note:
-        say(outcome.note)
-    if outcome.branch and outcome.created_commit:
-        pushed = f", pushed to {args.push}" if outcome.pushed else ""
-        say(f"committed {outcome.commit[:12] if outcome.commit else ''} on {outcome.branch}{pushed}")
-    if args.json:
-        print(outcome_json(outcome, report=report.digest))
-    elif outcome.branch:
-        print(outcome.branch)
-    if args.open_pr:
-        return open_pull_request(args.repo, outcome, args.push, say)
-    return EXIT_OK
+    return finish_writeback(args, outcome, outcome_json(outcome, report=report.digest), say)

@@ -7,8 +7,10 @@ branch, the push remote, the pull request, bounded retries and waits, and the co
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-from gitops.writeback import GIT_TIMEOUT
+from gitops.writeback import GIT_TIMEOUT, Outcome, open_pull_request
+from inferops.exitcodes import EXIT_OK
 
 
 def retries_type(text: str) -> int:
@@ -49,3 +51,23 @@ def add_writeback_arguments(p: argparse.ArgumentParser) -> None:
         help="do not run the repository's pre-commit and commit-msg hooks (like git commit --no-verify)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of the branch name")
+
+
+def finish_writeback(args: argparse.Namespace, outcome: Outcome, json_text: str, say: Callable[[str], None]) -> int:
+    """What every write-back subcommand reports after :func:`gitops.writeback.write_back`; its exit code.
+
+    The outcome's note and commit on stderr (``say``); on stdout ``json_text`` with ``--json``, else the
+    branch; then the pull request with ``--open-pr`` (its exit code), otherwise 0.
+    """
+    if outcome.note:
+        say(outcome.note)
+    if outcome.branch and outcome.created_commit:
+        pushed = f", pushed to {args.push}" if outcome.pushed else ""
+        say(f"committed {outcome.commit[:12] if outcome.commit else ''} on {outcome.branch}{pushed}")
+    if args.json:
+        print(json_text)
+    elif outcome.branch:
+        print(outcome.branch)
+    if args.open_pr:
+        return open_pull_request(args.repo, outcome, args.push, say)
+    return EXIT_OK
